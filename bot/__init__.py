@@ -1,0 +1,1 @@
+"""Switchboard's chat side: adapters, pipeline, memory, admin commands, settings, CLI."""

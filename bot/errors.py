@@ -1,0 +1,58 @@
+"""One exception hierarchy for Switchboard; every message says what to do about it."""
+
+from __future__ import annotations
+
+
+class SwitchboardError(Exception):
+    """Base of every domain failure; `user_message` is safe to show to staff."""
+
+    def __init__(self, message: str, *, user_message: str | None = None) -> None:
+        super().__init__(message)
+        self.user_message = user_message or message
+
+
+class InvalidInputError(SwitchboardError):
+    """The message or payload cannot be processed as sent (empty, oversized, malformed)."""
+
+
+class ConfigurationError(SwitchboardError):
+    """Settings or the policy file are wrong; the message names the setting to fix."""
+
+
+class MissingCredentialsError(SwitchboardError):
+    """A chosen model needs a key that is not set."""
+
+    def __init__(self, model: str, env_vars: tuple[str, ...]) -> None:
+        names = " and ".join(env_vars)
+        super().__init__(
+            f"Model {model} needs {names}; set {names} in the environment (or disable the model "
+            "in the policy).",
+        )
+        self.model = model
+        self.env_vars = env_vars
+
+
+class ProviderError(SwitchboardError):
+    """A provider call failed after retries; `retryable` tells whether a fallback may help."""
+
+    def __init__(self, message: str, *, model: str, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.retryable = retryable
+        self.status = status
+
+
+class NoModelAvailableError(SwitchboardError):
+    """Every model the privacy verdict allows is down, disabled or unconfigured."""
+
+
+class BudgetExceededError(SwitchboardError):
+    """A hard budget limit refuses the request."""
+
+
+class PolicyValidationError(SwitchboardError):
+    """A policy change was refused; the message says why."""
+
+
+class CommandError(SwitchboardError):
+    """An admin command is unknown, malformed or not allowed."""

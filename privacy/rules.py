@@ -1,0 +1,63 @@
+"""Privacy rules as data: which entity types make a request personal, and what then happens.
+
+Rules live in the policy file (section `privacy:`) so admins can edit them; the decision
+is a pure function of findings and rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel, Field
+
+from privacy.verdict import Finding, PrivacyAction, PrivacyVerdict, Sensitivity
+
+DEFAULT_LEVELS: dict[str, Sensitivity] = {
+    "PERSON": Sensitivity.PERSONAL,
+    "EMAIL_ADDRESS": Sensitivity.PERSONAL,
+    "PHONE_NUMBER": Sensitivity.PERSONAL,
+    "IBAN_CODE": Sensitivity.PERSONAL,
+    "CREDIT_CARD": Sensitivity.PERSONAL,
+    "IP_ADDRESS": Sensitivity.PERSONAL,
+    "NATIONAL_ID": Sensitivity.PERSONAL,
+    "DATE_OF_BIRTH": Sensitivity.PERSONAL,
+    "ADDRESS": Sensitivity.PERSONAL,
+    "SPECIAL_CATEGORY": Sensitivity.SPECIAL,
+}
+
+
+class PrivacyRules(BaseModel):
+    """Entity type → level, level → action, and the regions personal data may go to."""
+
+    pii_regions: list[str] = Field(default_factory=lambda: ["eu", "local"])
+    levels: dict[str, str] = Field(default_factory=dict)  # entity type -> level name (overrides)
+    actions: dict[str, PrivacyAction] = Field(
+        default_factory=lambda: {"personal": PrivacyAction.PIN, "special": PrivacyAction.PIN},
+    )
+    min_score: float = 0.5
+
+    def level_of(self, entity_type: str) -> Sensitivity:
+        override = self.levels.get(entity_type)
+        if override is not None:
+            return Sensitivity[override.upper()]
+        if entity_type.startswith("NATIONAL_ID") or entity_type.endswith(("_PESEL", "_CPR", "_CNP")):
+            return Sensitivity.PERSONAL
+        return DEFAULT_LEVELS.get(entity_type, Sensitivity.PERSONAL)
+
+    def verdict(self, findings: Iterable[Finding], *, language: str) -> PrivacyVerdict:
+        kept = tuple(f for f in findings if f.score >= self.min_score)
+        level = max((self.level_of(f.entity_type) for f in kept), default=Sensitivity.PUBLIC)
+        if level < Sensitivity.PERSONAL:
+            return PrivacyVerdict(level=level, action=PrivacyAction.ALLOW, findings=kept, language=language,
+                                  reason="no personal data found")
+        action = self.actions.get(level.label, PrivacyAction.PIN)
+        regions = frozenset(self.pii_regions) if action is PrivacyAction.PIN else None
+        types = ", ".join(sorted({f.entity_type for f in kept}))
+        return PrivacyVerdict(level=level, action=action, findings=kept, language=language,
+                              allowed_regions=regions, reason=f"{level.label} data ({types}) → {action.value}")
+
+    def fail_closed(self, *, reason: str, language: str = "und") -> PrivacyVerdict:
+        """The verdict when analysis failed or ran out of time: treat the request as personal."""
+        return PrivacyVerdict(level=Sensitivity.PERSONAL, action=PrivacyAction.PIN, language=language,
+                              allowed_regions=frozenset(self.pii_regions), failed_closed=True,
+                              reason=f"privacy analysis failed closed: {reason}")
