@@ -1,7 +1,8 @@
-"""The privacy engine: Presidio analysis over every segment that would be sent, with a time budget.
+"""The privacy engine: analysis over every segment that would be sent, with a time budget.
 
 CPU-bound analysis runs in a worker thread; when it raises or exceeds its budget the
-verdict fails closed (treated as personal data).
+verdict fails closed (treated as personal data). Nothing here logs text or values: only
+entity types, counts, languages and timings.
 """
 
 from __future__ import annotations
@@ -9,25 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from privacy.analyzer import Analyzer, TextAnalysis
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyVerdict
 
 log = logging.getLogger(__name__)
 
-# Presidio entity names → our entity vocabulary (stable names stored in decision records)
-_ENTITY_MAP = {
-    "PERSON": "PERSON",
-    "EMAIL_ADDRESS": "EMAIL_ADDRESS",
-    "PHONE_NUMBER": "PHONE_NUMBER",
-    "IBAN_CODE": "IBAN_CODE",
-    "CREDIT_CARD": "CREDIT_CARD",
-    "IP_ADDRESS": "IP_ADDRESS",
-}
+__all__ = ["PrivacyEngine", "Segment", "TextAnalysis", "build_privacy_engine", "offline_tldextract",
+           "spacy_model_path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +30,6 @@ class Segment:
 
     name: str
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class TextAnalysis:
-    language: str
-    findings: tuple[Finding, ...]
 
 
 def spacy_model_path() -> str:
@@ -60,45 +48,34 @@ def offline_tldextract() -> None:
     tx.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
-def _build_presidio() -> Any:
-    from presidio_analyzer import AnalyzerEngine
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
-
-    offline_tldextract()
-    provider = NlpEngineProvider(nlp_configuration={
-        "nlp_engine_name": "spacy",
-        "models": [{"lang_code": "en", "model_name": spacy_model_path()}],
-    })
-    return AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
-
-
 class PrivacyEngine:
     """Detects personal data in text and turns findings into a verdict under the policy's rules."""
 
-    def __init__(self, *, timeout_s: float = 2.0) -> None:
+    def __init__(self, *, timeout_s: float = 2.0, spacy_models: Mapping[str, str] | None = None) -> None:
         self._timeout_s = timeout_s
-        self._analyzer: Any = None
+        self._spacy_models = dict(spacy_models or {})
+        self._analyzer: Analyzer | None = None
+
+    def _ready(self) -> Analyzer:
+        if self._analyzer is None:
+            self._analyzer = Analyzer(spacy_models=self._spacy_models)
+            self._analyzer.warm_up()
+        return self._analyzer
 
     def warm_up(self) -> None:
-        if self._analyzer is None:
-            self._analyzer = _build_presidio()
+        self._ready()
 
-    def analyze(self, text: str) -> TextAnalysis:
-        """Synchronous, CPU-bound analysis of one text."""
-        self.warm_up()
-        results = self._analyzer.analyze(text=text, language="en", entities=list(_ENTITY_MAP))
-        findings = tuple(
-            Finding(_ENTITY_MAP[r.entity_type], r.start, r.end, float(r.score)) for r in results
-        )
-        return TextAnalysis(language="en", findings=findings)
+    def analyze(self, text: str, *, language: str | None = None) -> TextAnalysis:
+        """Synchronous, CPU-bound analysis of one text (language detected when not given)."""
+        return self._ready().analyze(text, language=language)
 
     def _analyze_segments(self, segments: Sequence[Segment]) -> tuple[str, list[Finding]]:
-        language, findings = "en", []
+        language, findings = "und", []
         for seg in segments:
             if not seg.text.strip():
                 continue
             result = self.analyze(seg.text)
-            if seg.name == "message":
+            if seg.name == "message" or language == "und":
                 language = result.language
             findings += [Finding(f.entity_type, f.start, f.end, f.score, seg.name) for f in result.findings]
         return language, findings
@@ -115,9 +92,10 @@ class PrivacyEngine:
         except Exception as exc:  # any analyzer failure must pin, never leak
             log.warning("privacy analysis failed: %s", type(exc).__name__)
             return rules.fail_closed(reason=type(exc).__name__)
-        log.debug("privacy analysis took %.1f ms", (time.perf_counter() - started) * 1000)
+        log.debug("privacy analysis took %.1f ms, %d findings", (time.perf_counter() - started) * 1000,
+                  len(findings))
         return rules.verdict(findings, language=language)
 
 
-def build_privacy_engine(*, timeout_s: float = 2.0) -> PrivacyEngine:
-    return PrivacyEngine(timeout_s=timeout_s)
+def build_privacy_engine(*, timeout_s: float = 2.0, spacy_models: Mapping[str, str] | None = None) -> PrivacyEngine:
+    return PrivacyEngine(timeout_s=timeout_s, spacy_models=spacy_models)

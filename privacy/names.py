@@ -1,0 +1,243 @@
+"""Person names in every supported language, from structure more than from lists.
+
+A candidate is a run of capitalised words. It is a person when enough of these say so:
+an honorific before it (pan/pani, hr./fru, domnul/doamna, Herr/Frau, господин/госпожа),
+a known first name (declined forms included), a Russian patronymic, a role or verb of
+addressing around it ("colleague", "powiedz", "Spune-i lui"), "<Name> from sales", or — in
+languages that write common nouns in lower case — just being a capitalised word that is not
+sentence-initial and not a known place, brand, month or language. It is a thing when a decoy
+word stands next to it ("Curie room", "sala Curie", "metoda Gaussa", "Gauss-Methode") or a
+determiner before it ("our Vortex pump"). German capitalises every noun, so there a candidate
+must also not look like a noun (frequent word, compound with a known head, noun suffix).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from privacy.lexicon import SUPPORTED, Lexicon, stem_candidates
+from privacy.text import Token, normalise, tokenize
+from privacy.verdict import Finding
+
+# languages without own word lists borrow a neighbour's
+FALLBACK = {"nb": "da", "sv": "da", "no": "da", "uk": "ru", "bg": "ru", "nl": "de", "cs": "pl", "sk": "pl"}
+_PARTICLES = frozenset({"van", "von", "de", "da", "di", "del", "der", "den", "la", "le", "du", "dos", "zu", "ter"})
+_PATRONYMIC = re.compile(r"(ович|евич|ич|овна|евна|ична|инична)(а|у|ем|ом|ой|е|ы|ем)?$")
+_DIMINUTIVE = re.compile(
+    r"(sia|sio|cia|nia|ka|ek|uś|usia|unia|ątko|uț|uța|ica|el|ela|ică|ușa|ша|ня|ся|шка|енька|очка|ечка|чик|ёк|ik|chen|le|li|i|ie|y)$"
+)
+_GERMAN_NOUN_SUFFIX = re.compile(
+    r"(ung|heit|keit|schaft|tion|sion|ität|ismus|ment|nis|tum|chen|lein|ei|ur|enz|anz|ik|ie|eur|ling|ator|ent|ant|ist|ologe|ose)(en|s|e|n)?$"
+)
+_QUOTES = "\"'«»„“”‚‘’"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    tokens: tuple[Token, ...]
+    honorific: bool
+
+    @property
+    def start(self) -> int:
+        return self.tokens[0].start
+
+    @property
+    def end(self) -> int:
+        return self.tokens[-1].end
+
+
+class PersonRecognizer:
+    """Finds PERSON spans; pure over (text, language) given the lexicon."""
+
+    entity_type = "PERSON"
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self._lex = lexicon
+
+    def analyze(self, text: str, language: str) -> list[Finding]:
+        lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
+        tokens = tokenize(text)
+        findings = []
+        for span, before, after in self._spans(tokens, lang):
+            score = self._score(span, before, after, lang, text)
+            if score > 0:
+                findings.append(Finding(self.entity_type, span.start, span.end, round(score, 2)))
+        return findings
+
+    # candidates -------------------------------------------------------------------------------
+    def _spans(self, tokens: list[Token], lang: str) -> list[tuple[Span, list[Token], list[Token]]]:
+        honorifics = self._lex.words.get("honorifics", lang)
+        out = []
+        i, n = 0, len(tokens)
+        hon_end = -1  # index of the last honorific token
+        while i < n:
+            tok = tokens[i]
+            if normalise(tok.text) in honorifics:
+                hon_end = i
+                i += 1
+                continue
+            if not tok.is_capitalised:
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and self._continues(tokens, j):
+                j += 1
+            if tokens[j].lower in _PARTICLES:  # "Sager-Dussen van" ends on a particle
+                j -= 1
+            hon = hon_end == i - 1 and hon_end >= 0 and _gap_ok(tokens[hon_end], tok)
+            toks = tokens[i:j + 1]
+            out.append((Span(tuple(toks), hon), tokens[max(0, i - 3):i], tokens[j + 1:j + 4]))
+            i = j + 1
+        return out
+
+    @staticmethod
+    def _continues(tokens: list[Token], j: int) -> bool:
+        nxt = tokens[j + 1]
+        if nxt.initial or nxt.start - tokens[j].end > 2:
+            return False
+        if nxt.is_capitalised:
+            return True
+        return nxt.lower in _PARTICLES and j + 2 < len(tokens) and tokens[j + 2].is_capitalised
+
+    # scoring ----------------------------------------------------------------------------------
+    def _score(self, span: Span, before: list[Token], after: list[Token], lang: str, text: str) -> float:
+        words = self._lex.words
+        toks = [t for t in span.tokens if t.lower not in _PARTICLES]
+        # sentence-initial verbs/common words that happen to stand before a name: "Sollte Lilija Bien"
+        while len(toks) > 1 and toks[0].initial and self._common(toks[0], lang) and not self._is_first(toks[0]):
+            toks = toks[1:]
+        if not toks:
+            return 0.0
+        lowers = [normalise(t.text) for t in toks]
+        not_names = words.get("not_names", lang) | words.get("not_names", "en")
+        if all(self._not_name(w, not_names) or self._is_place(w) for w in lowers) and not span.honorific:
+            return 0.0
+        if self._decoy(toks, before, after, lang, text):
+            return 0.0
+        if any(_PATRONYMIC.search(w) for w in lowers[1:] + lowers[:1]) and lang in ("ru", "uk", "bg"):
+            return 0.9
+        if span.honorific:
+            return 0.9
+        firsts = [t for t in toks if self._is_first(t)]
+        cue = self._cue(before, after, lang)
+        initial = toks[0].initial
+        if firsts and len(toks) >= 2:
+            return 0.85
+        if not self._determined(before, lang) and not self._quoted(toks, text):
+            return self._single_or_unknown(toks, firsts, cue, initial, lang)
+        return 0.0
+
+    def _single_or_unknown(self, toks: list[Token], firsts: list[Token], cue: float,
+                           initial: bool, lang: str) -> float:
+        if firsts:  # one known first name
+            tok = firsts[0]
+            if self._common(tok, lang, threshold=4.0):
+                return 0.7 if cue >= 0.8 else 0.0
+            return 0.75 if (cue or not initial) else 0.55
+        not_names = self._lex.words.get("not_names", lang)
+        if any(self._not_name(t.text, not_names) for t in toks):
+            return 0.0
+        if all(self._is_place(t.text) for t in toks):
+            return 0.0
+        surname = any(t.text in self._lex.last_names for t in toks)
+        if lang == "de":
+            if any(self._german_noun(t) and t.text not in self._lex.last_names for t in toks):
+                return 0.0
+            if len(toks) >= 2:
+                return 0.75
+            return 0.65 if (cue >= 0.8 or (cue and (surname or self._namelike(toks[0], lang)))) else 0.0
+        if lang == "en" and all(self._common(t, lang, threshold=3.3) for t in toks):
+            return 0.7 if cue >= 0.8 else 0.0  # "Customer Portal", "Sales Team": title case, not people
+        if initial and cue < 0.8:  # sentence-initial: capitals say nothing, the words must
+            if len(toks) >= 2 and not any(self._common(t, lang) for t in toks):
+                return 0.6
+            return 0.0
+        return 0.8 if len(toks) >= 2 else 0.65
+
+    # signals ----------------------------------------------------------------------------------
+    @staticmethod
+    def _not_name(word: str, not_names: frozenset[str]) -> bool:
+        return any(c in not_names for c in stem_candidates(word))  # "Pythonie", "Excelu"
+
+    def _is_place(self, word: str) -> bool:
+        exact = self._lex.places.exact
+        return word not in self._lex.first_names and any(c in exact for c in stem_candidates(word))
+
+    def _is_first(self, tok: Token) -> bool:
+        return tok.text in self._lex.first_names
+
+    def _common(self, tok: Token, lang: str, threshold: float = 3.0) -> bool:
+        return self._lex.freq.zipf(tok.text, lang) >= threshold
+
+    def _namelike(self, tok: Token, lang: str) -> bool:
+        return bool(_DIMINUTIVE.search(normalise(tok.text))) or self._lex.freq.zipf(tok.text, lang) < 2.0
+
+    def _german_noun(self, tok: Token) -> bool:
+        w = normalise(tok.text)
+        parts = w.split("-")
+        if len(parts) > 1:
+            return any(self._german_noun_word(p) for p in parts)
+        return self._german_noun_word(w)
+
+    def _german_noun_word(self, w: str) -> bool:
+        freq = self._lex.freq
+        if freq.zipf(w, "de") >= 3.0 or _GERMAN_NOUN_SUFFIX.search(w):
+            return True
+        return any(freq.zipf(w[i:], "de") >= 3.0 for i in range(3, len(w) - 3))
+
+    def _cue(self, before: list[Token], after: list[Token], lang: str) -> float:
+        words = self._lex.words
+        ctx_before = words.get("person_context_before", lang)
+        ctx_after = words.get("person_context_after", lang)
+        departments = words.get("departments", lang)
+        after_l = [normalise(t.text) for t in after]
+        if after_l and after_l[0] in ctx_after and any(w in departments for w in after_l[1:3]):
+            return 0.9  # "Dominic from sales", "Miłosz z działu", "Traudel aus dem Vertrieb"
+        if before and normalise(before[-1].text) in ctx_before:
+            return 0.8 if normalise(before[-1].text) not in _WEAK_BEFORE else 0.5
+        if after_l and after_l[0] in ctx_after:
+            return 0.5
+        return 0.0
+
+    def _decoy(self, toks: list[Token], before: list[Token], after: list[Token], lang: str, text: str) -> bool:
+        decoys = self._lex.words.get("decoys", lang) | self._lex.words.get("decoys", "en")
+        for t in toks:
+            if any(normalise(p) in decoys for p in t.text.split("-")[1:]):  # "Gauss-Methode"
+                return True
+        near = [t for t in before[-2:]] + [t for t in after[:1]]
+        for t in near:
+            gap_ok = t.end <= toks[0].start and not _crosses_clause(text[t.end:toks[0].start])
+            gap_ok = gap_ok or (t.start >= toks[-1].end and not _crosses_clause(text[toks[-1].end:t.start]))
+            if gap_ok and normalise(t.text) in decoys:
+                return True
+        return False
+
+    def _determined(self, before: list[Token], lang: str) -> bool:
+        return bool(before) and normalise(before[-1].text) in self._lex.words.get("determiners", lang)
+
+    @staticmethod
+    def _quoted(toks: list[Token], text: str) -> bool:
+        s, e = toks[0].start, toks[-1].end
+        return s > 0 and e < len(text) and text[s - 1] in _QUOTES and text[e] in _QUOTES
+
+
+# prepositions and conjunctions: a weak hint only ("with", "for", "that" precede things too)
+_WEAK_BEFORE = frozenset({
+    "with", "for", "to", "from", "that", "about", "by", "whether", "dla", "z", "ze", "od", "do", "że", "czy",
+    "o", "til", "med", "fra", "for", "at", "om", "af", "pentru", "cu", "de", "la", "că", "dacă", "despre",
+    "mit", "für", "von", "an", "dass", "ob", "über", "для", "с", "со", "от", "у", "к", "что", "ли", "о",
+    "об", "про", "mellem", "zwischen", "между",
+})
+
+
+def _gap_ok(a: Token, b: Token) -> bool:
+    return b.start - a.end <= 3
+
+
+def _crosses_clause(gap: str) -> bool:
+    return any(c in ",;:.!?()\n" for c in gap)
+
+
+def find_persons(lexicon: Lexicon, text: str, language: str) -> list[Finding]:
+    return PersonRecognizer(lexicon).analyze(text, language)

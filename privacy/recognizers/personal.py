@@ -1,0 +1,65 @@
+"""Dates of birth (a date next to a birth word) and postal addresses (street + number, postcode + town)."""
+
+from __future__ import annotations
+
+import re
+
+from privacy.recognizers.base import has_context
+from privacy.verdict import Finding
+
+_MONTH = r"[^\W\d_]{3,12}\.?"
+_DATE = re.compile(
+    r"(?<![\w.])(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)?\d{2}|(?:19|20)\d{2}-\d{2}-\d{2}|"
+    rf"\d{{1,2}}\.? {_MONTH} (?:19|20)\d{{2}}|{_MONTH} \d{{1,2}},? (?:19|20)\d{{2}})(?![\w])"
+)
+BIRTH_CONTEXT = frozenset({
+    "born", "birth", "dob", "b.", "birthday", "urodz", "ur", "data urodzenia", "født", "fødsel", "f.",
+    "fødselsdag", "născut", "nascut", "nașter", "naster", "geboren", "geb", "geburt", "родил", "рожден",
+    "д.р", "др", "age", "wiek", "alder", "vârst", "alter", "возраст",
+})
+
+
+class BirthDateRecognizer:
+    def analyze(self, text: str, language: str) -> list[Finding]:
+        return [
+            Finding("DATE_OF_BIRTH", m.start(), m.end(), 0.9)
+            for m in _DATE.finditer(text)
+            if has_context(text, m.start(), BIRTH_CONTEXT, chars=50, words=5)
+        ]
+
+
+_CAP = r"[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁ][\w'’.-]+"
+_ADDRESS_PATTERNS = tuple(re.compile(p) for p in (
+    # Polish: ul. Kwiatowa 5/3, al. Jana Pawła II 12
+    rf"\b(?:ul\.|ulica|ulicy|al\.|aleja|alei|os\.|osiedle|pl\.|plac)\s*{_CAP}(?:\s+{_CAP}){{0,3}}\s+\d+[a-zA-Z]?(?:/\d+)?",
+    # German / Danish / Dutch / Swedish compounds: Hauptstraße 12, Nørregade 4, Kerkstraat 7
+    r"\b[A-ZÄÖÜÆØÅ][\wäöüßæøå-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|gade|vej|"
+    r"allé|stræde|torv|vænget|straat|laan|gatan|vägen)\s+\d+[a-zA-Z]?\b",
+    # Romanian: Str. Mihai Eminescu nr. 5, Bd. Unirii 12
+    rf"\b(?:[Ss]tr\.|[Ss]trada|[Bb]d\.|[Bb]ulevardul|[Cc]alea|[Aa]leea|[Șș]os\.|[Șș]oseaua|[Ss]pl\.)\s*"
+    rf"{_CAP}(?:\s+{_CAP}){{0,3}},?\s+(?:nr\.?\s*)?\d+[A-Za-z]?",
+    # Russian: ул. Ленина, д. 5
+    r"(?:ул\.|улица|пр\.|проспект|пер\.|переулок|б-р|бульвар|ш\.|шоссе|наб\.)\s*[А-ЯЁ][\w-]+(?:\s+[А-ЯЁ]?[\w-]+)?,?\s*(?:д\.|дом)\s*\d+",
+    # English: 221B Baker Street, 12 Queen's Road
+    rf"\b\d+[A-Za-z]?,?\s+{_CAP}(?:\s+{_CAP})?\s+(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Drive|Close|Way|"
+    r"Court|Place|Square|Terrace|Crescent|Gardens|Boulevard)\b",
+))
+# postcode + town after an address word: "adres: 00-950 Warszawa", "Anschrift 10115 Berlin"
+_POSTCODE = re.compile(r"\b(?:\d{2}-\d{3}|\d{4,6}|[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2})\s+[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁ][\w-]+")
+ADDRESS_CONTEXT = frozenset({
+    "address", "adres", "adresse", "adresa", "anschrift", "адрес", "lives", "mieszka", "zamieszka", "bor",
+    "locuiește", "domicili", "wohnt", "wohnhaft", "прожива", "home", "domow", "hjem", "acasă", "zuhause",
+})
+
+
+class AddressRecognizer:
+    def analyze(self, text: str, language: str) -> list[Finding]:
+        out = []
+        for pattern in _ADDRESS_PATTERNS:
+            for m in pattern.finditer(text):
+                ctx = has_context(text, m.start(), ADDRESS_CONTEXT, chars=60, words=6)
+                out.append(Finding("ADDRESS", m.start(), m.end(), 0.85 if ctx else 0.7))
+        for m in _POSTCODE.finditer(text):
+            if has_context(text, m.start(), ADDRESS_CONTEXT, chars=80, words=8):
+                out.append(Finding("ADDRESS", m.start(), m.end(), 0.75))
+        return out
