@@ -35,11 +35,13 @@ class MissingCredentialsError(SwitchboardError):
 class ProviderError(SwitchboardError):
     """A provider call failed after retries; `retryable` tells whether a fallback may help."""
 
-    def __init__(self, message: str, *, model: str, retryable: bool, status: int | None = None) -> None:
+    def __init__(self, message: str, *, model: str, retryable: bool, status: int | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.model = model
         self.retryable = retryable
         self.status = status
+        self.retry_after = retry_after
 
 
 class NoModelAvailableError(SwitchboardError):

@@ -1,0 +1,53 @@
+"""The aiohttp application: health check plus the platform adapters mounted on it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.errors import InvalidInputError
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+MAX_BODY_BYTES = 1_048_576
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bad input is the caller's problem (4xx with a reason); nothing escapes as a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (json.JSONDecodeError, UnicodeDecodeError, InvalidInputError) as exc:
+        return web.json_response({"error": f"malformed request: {exc}"}, status=400)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error; the request was logged"}, status=500)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        policy = await services.policies.current()
+    except Exception as exc:
+        log.warning("health check: database unavailable: %s", type(exc).__name__)
+        return web.json_response({"status": "degraded", "database": "unavailable"}, status=503)
+    return web.json_response({
+        "status": "ok", "database": "ok", "policy_version": policy.version,
+        "offline": services.pipeline.offline(policy),
+    })
+
+
+def build_app(services: Services) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SERVICES] = services
+    app.router.add_get("/healthz", healthz)
+    return app

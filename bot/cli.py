@@ -1,0 +1,174 @@
+"""The `switchboard` command line: route, chat, serve, cache-eval and the admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.commands import CommandContext, CommandProcessor
+from bot.errors import SwitchboardError
+from bot.pipeline import DryRun
+from bot.services import Services, build_services
+from bot.settings import Settings
+
+ADMIN_COMMANDS = ("policy", "model", "stats", "audit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="switchboard", description=(
+        "Switchboard: privacy-first LLM routing behind one Slack/Teams assistant. Without provider keys "
+        "it runs in offline mode (answers name the model that would have answered)."))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("route", help="dry run: what would happen to a message (no LLM call)")
+    r.add_argument("text", nargs="?", help="the message to route")
+    r.add_argument("--jsonl", type=Path, metavar="FILE",
+                   help="route every row of FILE ({id, text} per line); one JSON decision per row on stdout")
+
+    c = sub.add_parser("chat", help="talk to the assistant in the terminal (one answer per piped line)")
+    c.add_argument("--thread", help="continue this conversation (default: a new one)")
+    c.add_argument("--user", help="user id to store the conversation under (default: your login)")
+    c.add_argument("--locale", default="en", help="language of the bot's own texts (en, pl, da, ro, de)")
+
+    s = sub.add_parser("serve", help="serve /healthz, Slack events and Teams activities over HTTP")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=3978)
+
+    e = sub.add_parser("cache-eval", help="for each {id, first, second} row: would `second` hit the cache?")
+    e.add_argument("--jsonl", type=Path, metavar="FILE", required=True)
+
+    for name, helptext in (("policy", "show or change the routing policy (`policy help`)"),
+                           ("model", "list, enable or disable models"),
+                           ("stats", "KPIs per model"), ("audit", "latest admin actions")):
+        a = sub.add_parser(name, help=helptext, add_help=False)
+        a.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("presidio-analyzer", "presidio-anonymizer", "LiteLLM", "httpx", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level) + 10)
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except SwitchboardError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        from bot.server import serve
+
+        return await serve(settings, host=args.host, port=args.port)
+    if args.command == "cache-eval":
+        from routing.cache_eval import run_cache_eval
+
+        return await run_cache_eval(args.jsonl, sys.stdout)
+    if args.command == "route" and args.text is None and args.jsonl is None:
+        print("switchboard route: give a TEXT or --jsonl FILE", file=sys.stderr)
+        return 2
+    services = await build_services(settings)
+    if args.command in ("route", "chat"):
+        await services.warm_up()
+    if args.command == "route":
+        if args.jsonl is not None:
+            return await route_jsonl(services, args.jsonl, sys.stdout)
+        shown = await services.pipeline.dry_run(args.text)
+        print(describe_dry_run(shown))
+        return 0
+    if args.command == "chat":
+        from bot.adapters.terminal import TerminalAdapter
+
+        adapter = TerminalAdapter(pipeline=services.pipeline, tenant=settings.tenant, thread=args.thread,
+                                  user=args.user, locale=args.locale)
+        return await adapter.run(sys.stdin, sys.stdout)
+    return await _admin(services, args.command, args.args)
+
+
+async def _admin(services: Services, name: str, words: list[str]) -> int:
+    processor = CommandProcessor(memory=services.memory, policies=services.policies)
+    ctx = CommandContext(platform="cli", tenant=services.settings.tenant, channel="cli",
+                         user=f"cli:{getpass.getuser()}", is_admin=True)
+    line = " ".join([name, *(f'"{w}"' if " " in w else w for w in words)])
+    result = await processor.execute(ctx, line)
+    print(result.text)
+    return 0 if result.ok else 1
+
+
+def decision_row(row_id: Any, shown: DryRun) -> dict[str, Any]:
+    v, d = shown.verdict, shown.decision
+    return {
+        "id": row_id, "contains_pii": v.contains_pii, "entities": v.entity_types, "sensitivity": v.level.label,
+        "action": v.action.value, "language": v.language, "task": d.task,
+        "task_confidence": round(d.task_confidence, 3), "strategy": d.strategy.value, "model": d.model.id,
+        "region": d.region, "tier": d.model.tier.value, "fallbacks": [m.id for m in d.chain[1:]],
+        "reason": d.reason,
+    }
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, f"not valid JSON ({exc.msg} at column {exc.colno})"
+                continue
+            if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("text"), str):
+                yield number, 'each row must be a JSON object with "id" and a string "text"'
+                continue
+            yield number, row
+
+
+async def route_jsonl(services: Services, path: Path, out: TextIO) -> int:
+    """Decision per row, in order; bad rows are reported on stderr and make the exit status 1."""
+    try:
+        rows = await asyncio.to_thread(lambda: list(_rows(path)))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"switchboard route: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    bad = 0
+    for number, row in rows:
+        if isinstance(row, str):
+            bad += 1
+            print(f"switchboard route: {path}:{number}: {row}; row skipped", file=sys.stderr)
+            continue
+        invalid = services.pipeline.validate_text(row["text"])
+        if invalid is not None:
+            bad += 1
+            print(f"switchboard route: {path}:{number}: {invalid}; row skipped", file=sys.stderr)
+            continue
+        shown = await services.pipeline.dry_run(row["text"])
+        out.write(json.dumps(decision_row(row["id"], shown), ensure_ascii=False) + "\n")
+    out.flush()
+    return 1 if bad else 0
+
+
+def describe_dry_run(shown: DryRun) -> str:
+    v, d = shown.verdict, shown.decision
+    pii = f"yes — {', '.join(v.entity_types) or 'unknown (failed closed)'}" if v.contains_pii else "no"
+    fallbacks = ", ".join(m.id for m in d.chain[1:]) or "none"
+    return "\n".join([
+        f"Personal data: {pii}",
+        f"Sensitivity:   {v.level.label} (language {v.language}, action {v.action.value})",
+        f"Task:          {d.task} (confidence {d.task_confidence:.2f})",
+        f"Strategy:      {d.strategy.value}",
+        f"Model:         {d.model.id}  [{d.region}, {d.model.tier.value}]",
+        f"Fallbacks:     {fallbacks}",
+        f"Reason:        {d.reason}",
+    ])

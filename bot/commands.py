@@ -1,0 +1,271 @@
+"""Admin and staff commands — one parser shared by Slack, Teams and the CLI.
+
+`CommandProcessor.execute(ctx, "policy strategy analysis ensemble")` validates, applies,
+versions and audits; adapters only render the `CommandResult`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.errors import CommandError, PolicyValidationError
+from bot.memory.store import SqlMemoryStore
+from bot.policy_store import PolicyStore
+from privacy.verdict import PrivacyAction, Sensitivity
+from routing.policy import TASKS, Policy, Strategy, policy_from_data
+
+HELP = """Switchboard commands
+  why                                   explain the last routing decision in this channel
+  forget                                erase your conversations and decisions (GDPR Art. 17)
+  help                                  this text
+Admin:
+  policy show [TASK]                    the policy in force
+  policy set TASK MODEL [MODEL…]        candidate models for a task, in order
+  policy strategy TASK task|cascade|ensemble|dynamic
+  policy pin personal|special|ENTITY pin|pseudonymise|block
+                                        what happens to personal data
+  policy history                        versions, authors, comments
+  policy rollback VERSION               make an old version the newest
+  model list                            models with region, tier, price, state
+  model enable|disable MODEL
+  stats [DAYS]                          KPIs per model (latency, cost, errors, fallbacks, satisfaction)
+  audit                                 the latest admin actions"""
+
+STAFF_COMMANDS = frozenset({"help", "why", "forget"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandContext:
+    platform: str
+    tenant: str
+    channel: str
+    user: str
+    is_admin: bool
+    locale: str = "en"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandResult:
+    text: str
+    ok: bool = True
+    data: dict[str, Any] = field(default_factory=dict)  # structured payload for cards
+
+
+Handler = Callable[[CommandContext, list[str]], Awaitable[CommandResult]]
+
+
+class CommandProcessor:
+    def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore) -> None:
+        self._memory = memory
+        self._policies = policies
+        self._handlers: dict[str, Handler] = {
+            "help": self._help, "why": self._why, "forget": self._forget, "policy": self._policy,
+            "model": self._model, "stats": self._stats, "audit": self._audit,
+        }
+
+    async def execute(self, ctx: CommandContext, text: str) -> CommandResult:
+        """Run one command line; every outcome is a result (never an exception)."""
+        try:
+            words = shlex.split(text.strip())
+        except ValueError as exc:
+            return CommandResult(text=f"Cannot parse the command: {exc}. Try `help`.", ok=False)
+        if not words:
+            return CommandResult(text=HELP)
+        name = words[0].lower().lstrip("/")
+        handler = self._handlers.get(name)
+        if handler is None:
+            return CommandResult(text=f"Unknown command `{words[0]}`. Try `help`.", ok=False)
+        if name not in STAFF_COMMANDS and not ctx.is_admin:
+            await self._memory.audit(actor=ctx.user, platform=ctx.platform, command=text, allowed=False,
+                                     outcome="refused: not an admin")
+            return CommandResult(text="Sorry, only Switchboard admins can use this command.", ok=False)
+        try:
+            result = await handler(ctx, words[1:])
+        except (CommandError, PolicyValidationError) as exc:
+            result = CommandResult(text=str(exc), ok=False)
+        if name not in STAFF_COMMANDS:
+            await self._memory.audit(actor=ctx.user, platform=ctx.platform, command=text, allowed=True,
+                                     outcome=("ok: " if result.ok else "rejected: ") + result.text[:200])
+        return result
+
+    # --- staff -------------------------------------------------------------------------
+
+    async def _help(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        return CommandResult(text=HELP)
+
+    async def _why(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        d = await self._memory.last_decision(platform=ctx.platform, channel=ctx.channel)
+        if d is None:
+            return CommandResult(text="I have not answered anything in this channel yet.")
+        found = d.entity_types.replace(",", ", ") or "none"
+        text = (f"Last answer: task *{d.task}*, model *{d.model or '—'}* ({d.region or '—'}), "
+                f"strategy {d.strategy or '—'}, outcome {d.outcome}.\n"
+                f"Personal data: {found} (sensitivity {d.sensitivity}).\nWhy: {d.reason}\n"
+                f"Cost ${d.cost_usd:.5f}, {d.latency_ms:.0f} ms, policy v{d.policy_version}"
+                + (", fallback used" if d.fallback else "") + (", from cache" if d.cached else ""))
+        return CommandResult(text=text, data={"decision_id": d.id})
+
+    async def _forget(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        erased = await self._memory.forget_user(ctx.user)
+        return CommandResult(text=f"Done: I erased {erased} of your messages and every record of your "
+                                  "conversations with me.", data={"erased": erased})
+
+    # --- policy ------------------------------------------------------------------------
+
+    async def _policy(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        sub = args[0].lower() if args else "show"
+        rest = args[1:]
+        if sub == "show":
+            return await self._policy_show(rest)
+        if sub == "history":
+            rows = await self._memory.policy_history(limit=15)
+            lines = [f"v{r.version}  {r.created_at:%Y-%m-%d %H:%M}  {r.author}  {r.comment}" for r in rows]
+            return CommandResult(text="\n".join(lines) or "No versions stored yet.")
+        if sub == "rollback":
+            version = _int(_need(rest, 1, "policy rollback VERSION")[0], "VERSION")
+            new = await self._policies.rollback(version, author=ctx.user)
+            return CommandResult(text=f"Policy v{new.version} is now in force (copy of v{version}).",
+                                 data={"version": new.version})
+        changes = {"set": self._policy_set, "strategy": self._policy_strategy, "pin": self._policy_pin}
+        change = changes.get(sub)
+        if change is None:
+            raise CommandError(f"Unknown `policy {sub}`; use show, set, strategy, pin, history or rollback.")
+        policy = await self._policies.current()
+        data, comment = change(policy, rest)
+        new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=ctx.user,
+                                         comment=comment)
+        return CommandResult(text=f"Policy v{new.version} is in force: {comment}.", data={"version": new.version})
+
+    async def _policy_show(self, args: list[str]) -> CommandResult:
+        policy = await self._policies.current()
+        if args:
+            task = _task(args[0])
+            rule = policy.rules[task]
+            return CommandResult(text=f"{task}: strategy {rule.strategy.value}, candidates "
+                                      f"{', '.join(rule.candidates)}", data={"task": task})
+        return CommandResult(text=describe_policy(policy), data={"policy": policy.model_dump(mode="json")})
+
+    def _policy_set(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
+        args = _need(args, 2, "policy set TASK MODEL [MODEL…]")
+        task, models = _task(args[0]), args[1:]
+        for m in models:
+            policy.model(m)  # raises with the list hint when unknown
+        data = policy.model_dump(mode="json")
+        data["rules"][task]["candidates"] = models
+        return data, f"{task} candidates → {', '.join(models)}"
+
+    def _policy_strategy(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
+        task, name = _need(args, 2, "policy strategy TASK STRATEGY")[:2]
+        task = _task(task)
+        try:
+            strategy = Strategy(name.lower())
+        except ValueError:
+            raise CommandError(f"Unknown strategy {name!r}; use {', '.join(s.value for s in Strategy)}.") from None
+        data = policy.model_dump(mode="json")
+        data["rules"][task]["strategy"] = strategy.value
+        return data, f"{task} strategy → {strategy.value}"
+
+    def _policy_pin(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
+        target, action_name = _need(args, 2, "policy pin personal|special|ENTITY pin|pseudonymise|block")[:2]
+        try:
+            action = PrivacyAction(action_name.lower())
+        except ValueError:
+            raise CommandError("Action must be pin, pseudonymise or block.") from None
+        if action is PrivacyAction.ALLOW:
+            raise PolicyValidationError("Refused: personal data may not be sent to every region (GDPR); "
+                                        "use pin, pseudonymise or block.")
+        data = policy.model_dump(mode="json")
+        key = target.lower()
+        if key in ("personal", "special"):
+            data["privacy"]["actions"][key] = action.value
+            return data, f"{key} data → {action.value}"
+        entity = target.upper()
+        level = Sensitivity.SPECIAL if action is PrivacyAction.BLOCK else policy.privacy.level_of(entity)
+        data["privacy"]["levels"][entity] = level.label
+        if action is not PrivacyAction.PIN:
+            data["privacy"]["actions"][level.label] = action.value
+        return data, f"{entity} → {level.label} level, {action.value}"
+
+    # --- models ------------------------------------------------------------------------
+
+    async def _model(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        sub = args[0].lower() if args else "list"
+        policy = await self._policies.current()
+        if sub == "list":
+            return CommandResult(text=describe_models(policy))
+        if sub not in ("enable", "disable"):
+            raise CommandError(f"Unknown `model {sub}`; use list, enable or disable.")
+        model_id = _need(args[1:], 1, f"model {sub} MODEL")[0]
+        policy.model(model_id)
+        data = policy.model_dump(mode="json")
+        for m in data["models"]:
+            if m["id"] == model_id:
+                m["enabled"] = sub == "enable"
+        new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=ctx.user,
+                                         comment=f"{sub} {model_id}")
+        return CommandResult(text=f"Policy v{new.version}: {model_id} {sub}d.", data={"version": new.version})
+
+    # --- KPIs and audit ----------------------------------------------------------------
+
+    async def _stats(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        days = _int(args[0], "DAYS") if args else 7
+        stats = await self._memory.model_stats(since=timedelta(days=days))
+        if not stats:
+            return CommandResult(text=f"No answers in the last {days} days.")
+        lines = [f"KPIs, last {days} days:",
+                 "model | requests | p95 ms | avg ms | cost $ | errors | fallbacks | cached | satisfaction"]
+        for s in stats:
+            sat = f"{s.satisfaction:.0%}" if s.satisfaction is not None else "—"
+            warn = " ⚠ errors>5%" if s.error_rate > 0.05 else ""
+            lines.append(f"{s.model} | {s.requests} | {s.p95_latency_ms:.0f} | {s.avg_latency_ms:.0f} | "
+                         f"{s.cost_usd:.4f} | {s.error_rate:.1%} | {s.fallbacks} | {s.cached} | {sat}{warn}")
+        return CommandResult(text="\n".join(lines), data={"stats": [s.__dict__ for s in stats]})
+
+    async def _audit(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        rows = await self._memory.audit_log(limit=20)
+        lines = [f"{r.created_at:%Y-%m-%d %H:%M} {r.actor} {'✓' if r.allowed else '✗'} {r.command} → {r.outcome}"
+                 for r in rows]
+        return CommandResult(text="\n".join(lines) or "The audit log is empty.")
+
+
+def describe_policy(policy: Policy) -> str:
+    lines = [f"Policy v{policy.version}",
+             f"Personal data → {', '.join(policy.privacy.pii_regions)} only; actions: "
+             + ", ".join(f"{k} → {v.value}" for k, v in policy.privacy.actions.items())]
+    lines += [f"  {task}: {rule.strategy.value} → {', '.join(rule.candidates)}"
+              for task, rule in policy.rules.items()]
+    lines.append(describe_models(policy))
+    return "\n".join(lines)
+
+
+def describe_models(policy: Policy) -> str:
+    lines = ["Models (USD per 1M tokens in/out):"]
+    for m in policy.models:
+        inp, out = m.prices()
+        state = "enabled" if m.enabled else "DISABLED"
+        lines.append(f"  {m.id}  [{m.region}, {m.tier.value}]  {inp:.2f}/{out:.2f}  {state}"
+                     f"  needs {' + '.join(m.env) or 'nothing'}")
+    return "\n".join(lines)
+
+
+def _need(args: list[str], n: int, usage: str) -> list[str]:
+    if len(args) < n:
+        raise CommandError(f"Usage: {usage}")
+    return args
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise CommandError(f"{name} must be a number, not {value!r}.") from None
+
+
+def _task(name: str) -> str:
+    if name.lower() not in TASKS:
+        raise CommandError(f"Unknown task {name!r}; tasks are {', '.join(TASKS)}.")
+    return name.lower()

@@ -1,0 +1,111 @@
+"""The bot's own texts (errors, refusals, confirmations) in the user's locale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUPPORTED = ("en", "pl", "da", "ro", "de")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "empty": {
+        "en": "Your message is empty — please type a question or a task.",
+        "pl": "Twoja wiadomość jest pusta — wpisz pytanie lub zadanie.",
+        "da": "Din besked er tom — skriv et spørgsmål eller en opgave.",
+        "ro": "Mesajul tău este gol — scrie o întrebare sau o sarcină.",
+        "de": "Deine Nachricht ist leer — bitte gib eine Frage oder Aufgabe ein.",
+    },
+    "too_long": {
+        "en": "Your message has {size} characters; the limit is {limit}. Please shorten it or send a summary.",
+        "pl": "Twoja wiadomość ma {size} znaków; limit to {limit}. Skróć ją lub wyślij streszczenie.",
+        "da": "Din besked har {size} tegn; grænsen er {limit}. Forkort den eller send et resumé.",
+        "ro": "Mesajul tău are {size} caractere; limita este {limit}. Scurtează-l sau trimite un rezumat.",
+        "de": "Deine Nachricht hat {size} Zeichen; erlaubt sind {limit}. Bitte kürze sie.",
+    },
+    "offline": {
+        "en": "[offline mode — no provider keys configured] This {task} request would be answered by "
+              "{model} ({region}, {tier}). {privacy} Set {env} to get real answers.",
+        "pl": "[tryb offline — brak kluczy dostawców] To zadanie ({task}) obsłużyłby model {model} "
+              "({region}, {tier}). {privacy} Ustaw {env}, aby dostawać prawdziwe odpowiedzi.",
+        "da": "[offline-tilstand — ingen udbydernøgler] Denne {task}-forespørgsel ville blive besvaret af "
+              "{model} ({region}, {tier}). {privacy} Sæt {env} for at få rigtige svar.",
+        "ro": "[mod offline — fără chei de furnizor] Această cerere ({task}) ar primi răspuns de la "
+              "{model} ({region}, {tier}). {privacy} Setează {env} pentru răspunsuri reale.",
+        "de": "[Offline-Modus — keine Anbieter-Schlüssel] Diese {task}-Anfrage würde {model} "
+              "({region}, {tier}) beantworten. {privacy} Setze {env} für echte Antworten.",
+    },
+    "privacy_none": {
+        "en": "No personal data found.", "pl": "Nie wykryto danych osobowych.",
+        "da": "Ingen personoplysninger fundet.", "ro": "Nu s-au găsit date personale.",
+        "de": "Keine personenbezogenen Daten gefunden.",
+    },
+    "privacy_pinned": {
+        "en": "Personal data found ({types}): kept on {regions} models.",
+        "pl": "Wykryto dane osobowe ({types}): tylko modele {regions}.",
+        "da": "Personoplysninger fundet ({types}): kun {regions}-modeller.",
+        "ro": "Date personale găsite ({types}): doar modele {regions}.",
+        "de": "Personenbezogene Daten gefunden ({types}): nur {regions}-Modelle.",
+    },
+    "blocked": {
+        "en": "I can't process this request: it contains {types}, which the company policy does not allow "
+              "me to send to any model. Please remove that data and try again.",
+        "pl": "Nie mogę przetworzyć tej prośby: zawiera {types}, czego polityka firmy nie pozwala wysłać "
+              "do żadnego modelu. Usuń te dane i spróbuj ponownie.",
+        "da": "Jeg kan ikke behandle denne forespørgsel: den indeholder {types}, som firmaets politik ikke "
+              "tillader mig at sende til nogen model. Fjern oplysningerne og prøv igen.",
+        "ro": "Nu pot procesa această cerere: conține {types}, pe care politica firmei nu îmi permite să "
+              "le trimit niciunui model. Elimină aceste date și încearcă din nou.",
+        "de": "Ich kann diese Anfrage nicht bearbeiten: Sie enthält {types}, die laut Firmenrichtlinie an "
+              "kein Modell gehen dürfen. Bitte entferne diese Daten und versuche es erneut.",
+    },
+    "unavailable": {
+        "en": "Sorry — every model I may use for this request is unavailable right now. Please try again "
+              "in a few minutes.",
+        "pl": "Przepraszam — wszystkie modele dozwolone dla tej prośby są teraz niedostępne. Spróbuj za "
+              "kilka minut.",
+        "da": "Beklager — alle modeller, jeg må bruge til denne forespørgsel, er utilgængelige lige nu. "
+              "Prøv igen om et par minutter.",
+        "ro": "Îmi pare rău — toate modelele permise pentru această cerere sunt indisponibile acum. "
+              "Încearcă din nou în câteva minute.",
+        "de": "Entschuldigung — alle Modelle, die ich für diese Anfrage nutzen darf, sind gerade nicht "
+              "erreichbar. Bitte versuche es in ein paar Minuten erneut.",
+    },
+    "credentials": {
+        "en": "The model chosen for this request ({model}) is not configured: an administrator must set "
+              "{env}.",
+        "pl": "Model wybrany dla tej prośby ({model}) nie jest skonfigurowany: administrator musi ustawić "
+              "{env}.",
+        "da": "Modellen valgt til denne forespørgsel ({model}) er ikke konfigureret: en administrator skal "
+              "sætte {env}.",
+        "ro": "Modelul ales pentru această cerere ({model}) nu este configurat: un administrator trebuie "
+              "să seteze {env}.",
+        "de": "Das für diese Anfrage gewählte Modell ({model}) ist nicht eingerichtet: ein Administrator "
+              "muss {env} setzen.",
+    },
+    "budget": {
+        "en": "Your AI budget for this month is used up ({detail}). Ask an administrator to raise it.",
+        "pl": "Twój miesięczny budżet na AI został wyczerpany ({detail}). Poproś administratora o zwiększenie.",
+        "da": "Dit AI-budget for denne måned er brugt op ({detail}). Bed en administrator om at hæve det.",
+        "ro": "Bugetul tău AI pentru luna aceasta s-a epuizat ({detail}). Cere unui administrator să-l mărească.",
+        "de": "Dein KI-Budget für diesen Monat ist aufgebraucht ({detail}). Bitte einen Administrator, es "
+              "zu erhöhen.",
+    },
+    "internal": {
+        "en": "Sorry — something went wrong on my side. Your message is saved; please try again.",
+        "pl": "Przepraszam — coś poszło nie tak po mojej stronie. Wiadomość została zapisana; spróbuj ponownie.",
+        "da": "Beklager — noget gik galt hos mig. Din besked er gemt; prøv igen.",
+        "ro": "Îmi pare rău — ceva nu a mers bine la mine. Mesajul tău este salvat; încearcă din nou.",
+        "de": "Entschuldigung — bei mir ist etwas schiefgegangen. Deine Nachricht ist gespeichert; bitte "
+              "versuche es erneut.",
+    },
+}
+
+
+def language_of(locale: str) -> str:
+    """'pl-PL', 'pl_PL', 'pl' → 'pl'; unknown locales fall back to English."""
+    lang = locale.replace("_", "-").split("-")[0].lower()
+    return lang if lang in SUPPORTED else "en"
+
+
+def t(key: str, locale: str, **values: Any) -> str:
+    table = TEXTS[key]
+    return table.get(language_of(locale), table["en"]).format(**values)

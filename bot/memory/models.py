@@ -1,0 +1,99 @@
+"""SQLModel tables. Decision records hold entity *types* only, never the values found."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Text, UniqueConstraint
+from sqlmodel import Column, Field, SQLModel
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("platform", "tenant", "channel", "thread"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    tenant: str = Field(max_length=128)
+    channel: str = Field(max_length=128)
+    thread: str = Field(max_length=128)
+    user: str = Field(max_length=128, index=True)  # who started it
+    pii_seen: bool = False  # once true, the whole thread stays pinned
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class Message(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    role: str = Field(max_length=16)  # user | assistant
+    user: str = Field(max_length=128, index=True)  # author, or whom the assistant answered
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Decision(SQLModel, table=True):
+    """One record per answered message: what was found, where it went, what it cost."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    platform: str = Field(default="", max_length=32)
+    channel: str = Field(default="", max_length=128, index=True)
+    user: str = Field(default="", max_length=128, index=True)
+    policy_version: int = 0
+    sensitivity: str = Field(default="public", max_length=16)
+    entity_types: str = Field(default="", max_length=512)  # comma-separated types, never values
+    task: str = Field(default="", max_length=32)
+    strategy: str = Field(default="", max_length=32)
+    model: str = Field(default="", max_length=128, index=True)
+    region: str = Field(default="", max_length=16)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    outcome: str = Field(default="", max_length=32)  # answered | offline | refused | failed | blocked
+    fallback: bool = False
+    cached: bool = False
+    escalated: bool = False
+    created_at: datetime = Field(default_factory=_now, index=True)
+
+
+class Feedback(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("decision_id", "user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decision.id", index=True)
+    user: str = Field(max_length=128)
+    score: int  # +1 / -1
+    created_at: datetime = Field(default_factory=_now)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Platform delivery ids already taken; the primary key makes retries lose the race."""
+
+    event_key: str = Field(primary_key=True, max_length=255)
+    created_at: datetime = Field(default_factory=_now)
+
+
+class PolicyVersion(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(index=True, unique=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))  # YAML
+    author: str = Field(max_length=128)
+    comment: str = Field(default="", max_length=512)
+    created_at: datetime = Field(default_factory=_now)
+
+
+class AuditEntry(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=128, index=True)
+    platform: str = Field(default="", max_length=32)
+    command: str = Field(sa_column=Column(Text, nullable=False))
+    allowed: bool
+    outcome: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=_now)

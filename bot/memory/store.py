@@ -1,0 +1,319 @@
+"""SqlMemoryStore: conversations, turns, decisions, feedback, policy versions and the audit log.
+
+SQLAlchemy sessions are synchronous; every public method is async and runs its unit of
+work in a worker thread so the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, delete, event, func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from bot.errors import ConfigurationError
+from bot.memory.models import (
+    AuditEntry,
+    Conversation,
+    Decision,
+    Feedback,
+    Message,
+    PolicyVersion,
+    ProcessedEvent,
+)
+from bot.types import ChatMessage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    id: int
+    pii_seen: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    role: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStats:
+    model: str
+    requests: int
+    errors: int
+    fallbacks: int
+    cached: int
+    avg_latency_ms: float
+    p95_latency_ms: float
+    cost_usd: float
+    thumbs_up: int
+    thumbs_down: int
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def satisfaction(self) -> float | None:
+        votes = self.thumbs_up + self.thumbs_down
+        return self.thumbs_up / votes if votes else None
+
+
+def build_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get their folder created and WAL journaling."""
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            return create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except Exception as exc:  # bad URL or missing driver
+        raise ConfigurationError(f"cannot use database {url.split('@')[-1]!r}: {exc}; "
+                                 "fix SWITCHBOARD_DATABASE_URL") from exc
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class SqlMemoryStore:
+    """Everything Switchboard remembers, behind async methods."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    async def _run(self, fn: Callable[[Session], T]) -> T:
+        def unit() -> T:
+            with Session(self._engine, expire_on_commit=False) as session:
+                return fn(session)
+
+        return await asyncio.to_thread(unit)
+
+    async def create_schema(self) -> None:
+        await asyncio.to_thread(SQLModel.metadata.create_all, self._engine)
+
+    # --- conversations and turns -------------------------------------------------------
+
+    async def conversation(self, msg: ChatMessage) -> ConversationRef:
+        def unit(s: Session) -> ConversationRef:
+            found = _find_conversation(s, msg)
+            if found is None:
+                conv = Conversation(platform=msg.platform, tenant=msg.tenant, channel=msg.channel,
+                                    thread=msg.thread, user=msg.user)
+                s.add(conv)
+                try:
+                    s.commit()
+                except IntegrityError:  # another replica created it first
+                    s.rollback()
+                    found = _find_conversation(s, msg)
+                    assert found is not None
+                    conv = found
+                found = conv
+            assert found.id is not None
+            return ConversationRef(id=found.id, pii_seen=found.pii_seen)
+
+        return await self._run(unit)
+
+    async def history(self, conversation_id: int, *, limit: int) -> list[Turn]:
+        def unit(s: Session) -> list[Turn]:
+            rows = s.exec(select(Message).where(Message.conversation_id == conversation_id)
+                          .order_by(col(Message.id).desc()).limit(limit)).all()
+            return [Turn(r.role, r.text) for r in reversed(rows)]
+
+        return await self._run(unit)
+
+    async def add_message(self, conversation_id: int, *, role: str, user: str, text: str) -> int:
+        def unit(s: Session) -> int:
+            row = Message(conversation_id=conversation_id, role=role, user=user, text=text)
+            s.add(row)
+            conv = s.get(Conversation, conversation_id)
+            if conv is not None:
+                conv.updated_at = datetime.now(UTC)
+            s.commit()
+            assert row.id is not None
+            return row.id
+
+        return await self._run(unit)
+
+    async def mark_pii(self, conversation_id: int) -> None:
+        def unit(s: Session) -> None:
+            conv = s.get(Conversation, conversation_id)
+            if conv is not None and not conv.pii_seen:
+                conv.pii_seen = True
+                s.commit()
+
+        await self._run(unit)
+
+    async def record_decision(self, decision: Decision) -> int:
+        def unit(s: Session) -> int:
+            s.add(decision)
+            s.commit()
+            assert decision.id is not None
+            return decision.id
+
+        return await self._run(unit)
+
+    async def last_decision(self, *, platform: str, channel: str, user: str | None = None) -> Decision | None:
+        def unit(s: Session) -> Decision | None:
+            q = select(Decision).where(Decision.platform == platform, Decision.channel == channel)
+            if user is not None:
+                q = q.where(Decision.user == user)
+            return s.exec(q.order_by(col(Decision.id).desc()).limit(1)).first()
+
+        return await self._run(unit)
+
+    async def forget_user(self, user: str) -> int:
+        """GDPR Art. 17: erase the user's messages, the answers to them, their decisions and
+        feedback, and conversations left empty. Returns the number of messages erased."""
+
+        def unit(s: Session) -> int:
+            erased = s.exec(select(func.count()).select_from(Message).where(Message.user == user)).one()
+            s.exec(delete(Feedback).where(col(Feedback.user) == user))
+            mine = select(Decision.id).where(Decision.user == user)
+            s.exec(delete(Feedback).where(col(Feedback.decision_id).in_(mine)))
+            s.exec(delete(Decision).where(col(Decision.user) == user))
+            s.exec(delete(Message).where(col(Message.user) == user))
+            empty = select(Conversation.id).where(~select(Message.id).where(
+                Message.conversation_id == Conversation.id).exists())
+            s.exec(delete(Decision).where(col(Decision.conversation_id).in_(empty)))
+            s.exec(delete(Conversation).where(col(Conversation.id).in_(empty)))
+            s.commit()
+            return int(erased)
+
+        return await self._run(unit)
+
+    # --- deduplication of platform retries ---------------------------------------------
+
+    async def claim_event(self, key: str) -> bool:
+        """True the first time `key` is seen, across every replica sharing the database."""
+
+        def unit(s: Session) -> bool:
+            s.add(ProcessedEvent(event_key=key[:255]))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return False
+            return True
+
+        return await self._run(unit)
+
+    # --- feedback ----------------------------------------------------------------------
+
+    async def add_feedback(self, *, decision_id: int, user: str, score: int) -> bool:
+        """Store (or change) a vote; False when the decision does not exist."""
+
+        def unit(s: Session) -> bool:
+            if s.get(Decision, decision_id) is None:
+                return False
+            row = s.exec(select(Feedback).where(Feedback.decision_id == decision_id,
+                                                Feedback.user == user)).first()
+            if row is None:
+                s.add(Feedback(decision_id=decision_id, user=user, score=1 if score > 0 else -1))
+            else:
+                row.score = 1 if score > 0 else -1
+            s.commit()
+            return True
+
+        return await self._run(unit)
+
+    # --- policy versions and audit -----------------------------------------------------
+
+    async def latest_policy(self) -> PolicyVersion | None:
+        return await self._run(lambda s: s.exec(
+            select(PolicyVersion).order_by(col(PolicyVersion.version).desc()).limit(1)).first())
+
+    async def policy_version(self, version: int) -> PolicyVersion | None:
+        return await self._run(lambda s: s.exec(
+            select(PolicyVersion).where(PolicyVersion.version == version)).first())
+
+    async def policy_history(self, *, limit: int = 10) -> Sequence[PolicyVersion]:
+        return await self._run(lambda s: s.exec(
+            select(PolicyVersion).order_by(col(PolicyVersion.version).desc()).limit(limit)).all())
+
+    async def save_policy(self, *, version: int, body: str, author: str, comment: str = "") -> bool:
+        """Store version `version`; False when another writer took that number first."""
+
+        def unit(s: Session) -> bool:
+            s.add(PolicyVersion(version=version, body=body, author=author, comment=comment[:512]))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return False
+            return True
+
+        return await self._run(unit)
+
+    async def audit(self, *, actor: str, platform: str, command: str, allowed: bool, outcome: str) -> None:
+        def unit(s: Session) -> None:
+            s.add(AuditEntry(actor=actor, platform=platform, command=command, allowed=allowed, outcome=outcome))
+            s.commit()
+
+        await self._run(unit)
+
+    async def audit_log(self, *, limit: int = 20) -> Sequence[AuditEntry]:
+        return await self._run(lambda s: s.exec(
+            select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)).all())
+
+    # --- KPIs --------------------------------------------------------------------------
+
+    async def model_stats(self, *, since: timedelta = timedelta(days=7)) -> list[ModelStats]:
+        cutoff = datetime.now(UTC) - since
+
+        def unit(s: Session) -> list[ModelStats]:
+            rows = s.exec(select(Decision).where(Decision.created_at >= cutoff, Decision.model != "")).all()
+            votes = s.exec(select(Feedback.decision_id, Feedback.score)
+                           .join(Decision, col(Decision.id) == Feedback.decision_id)
+                           .where(Decision.created_at >= cutoff)).all()
+            return _aggregate(rows, dict(votes))
+
+        return await self._run(unit)
+
+
+def _find_conversation(s: Session, msg: ChatMessage) -> Conversation | None:
+    return s.exec(select(Conversation).where(
+        Conversation.platform == msg.platform, Conversation.tenant == msg.tenant,
+        Conversation.channel == msg.channel, Conversation.thread == msg.thread)).first()
+
+
+def _aggregate(rows: Sequence[Decision], votes: dict[int, int]) -> list[ModelStats]:
+    by_model: dict[str, list[Decision]] = {}
+    for r in rows:
+        by_model.setdefault(r.model, []).append(r)
+    out = []
+    for model, ds in sorted(by_model.items()):
+        lat = sorted(d.latency_ms for d in ds)
+        scores = [votes[d.id] for d in ds if d.id in votes]
+        out.append(ModelStats(
+            model=model, requests=len(ds), errors=sum(d.outcome == "failed" for d in ds),
+            fallbacks=sum(d.fallback for d in ds), cached=sum(d.cached for d in ds),
+            avg_latency_ms=sum(lat) / len(lat), p95_latency_ms=lat[min(len(lat) - 1, int(0.95 * len(lat)))],
+            cost_usd=sum(d.cost_usd for d in ds), thumbs_up=sum(v > 0 for v in scores),
+            thumbs_down=sum(v < 0 for v in scores),
+        ))
+    return out
+
+
+def build_memory_store(url: str) -> SqlMemoryStore:
+    return SqlMemoryStore(build_engine(url))

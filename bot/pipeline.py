@@ -1,0 +1,245 @@
+"""The pipeline every adapter shares: memory → privacy → routing → provider → memory.
+
+`Pipeline.handle` is the one top-level error handler: whatever fails below it, staff get a
+polite reply in their locale, and their message is already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.errors import (
+    BudgetExceededError,
+    MissingCredentialsError,
+    NoModelAvailableError,
+    SwitchboardError,
+)
+from bot.i18n import t
+from bot.memory.models import Decision
+from bot.memory.store import ConversationRef, SqlMemoryStore, Turn
+from bot.policy_store import PolicyStore
+from bot.types import ChatMessage, Reply, ReplyKind
+from privacy.engine import Segment
+from privacy.rules import PrivacyRules
+from privacy.verdict import PrivacyAction, PrivacyVerdict
+from routing.policy import Policy
+from routing.providers import (
+    Completion,
+    Cooldowns,
+    LLMClient,
+    PartialCallback,
+    RetryPolicy,
+    any_credentials,
+    complete_with_fallbacks,
+)
+from routing.router import RoutingDecision, decide
+
+log = logging.getLogger(__name__)
+
+
+class TaskPredictionLike(Protocol):
+    @property
+    def task(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+
+
+class Classifier(Protocol):
+    def classify(self, text: str) -> TaskPredictionLike: ...
+
+
+class PrivacyAssessor(Protocol):
+    async def assess(self, segments: Sequence[Segment], *, rules: PrivacyRules) -> PrivacyVerdict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """What would happen to a message, without any LLM call or database write."""
+
+    verdict: PrivacyVerdict
+    decision: RoutingDecision
+
+
+class Pipeline:
+    def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore, privacy: PrivacyAssessor,
+                 classifier: Classifier, llm: LLMClient, environ: Mapping[str, str],
+                 max_message_chars: int = 16_000, history_turns: int = 20, offline: bool | None = None,
+                 retry: RetryPolicy | None = None, cooldowns: Cooldowns | None = None) -> None:
+        self.memory = memory
+        self.policies = policies
+        self._privacy = privacy
+        self._classifier = classifier
+        self._llm = llm
+        self._environ = environ
+        self._max_chars = max_message_chars
+        self._history_turns = history_turns
+        self._offline = offline
+        self._retry = retry or RetryPolicy()
+        self._cooldowns = cooldowns or Cooldowns()
+
+    async def is_new_delivery(self, msg: ChatMessage) -> bool:
+        """False when the platform re-delivers an event already taken (by any replica)."""
+        if not msg.event_id:
+            return True
+        return await self.memory.claim_event(f"{msg.platform}:{msg.tenant}:{msg.event_id}")
+
+    def validate_text(self, text: str, locale: str = "en") -> str | None:
+        """Why `text` cannot be processed, in the user's language; None when it can."""
+        if not text.strip():
+            return t("empty", locale)
+        if len(text) > self._max_chars:
+            return t("too_long", locale, size=len(text), limit=self._max_chars)
+        return None
+
+    def validate(self, msg: ChatMessage) -> Reply | None:
+        problem = self.validate_text(msg.text, msg.locale)
+        return None if problem is None else Reply(text=problem, kind=ReplyKind.ERROR)
+
+    async def handle(self, msg: ChatMessage, *, on_partial: PartialCallback | None = None) -> Reply:
+        invalid = self.validate(msg)
+        if invalid is not None:
+            return invalid
+        try:
+            return await self._handle(msg, on_partial)
+        except Exception:  # the one place broad failures turn into a polite reply
+            log.exception("pipeline failed for a %s message", msg.platform)
+            return Reply(text=t("internal", msg.locale), kind=ReplyKind.ERROR)
+
+    async def dry_run(self, text: str, *, history: list[Turn] | None = None,
+                      pii_seen: bool = False) -> DryRun:
+        policy = await self.policies.current()
+        verdict, prediction = await self._analyse(policy, text, history or [], pii_seen=pii_seen)
+        decision = decide(policy=policy, task=prediction.task, task_confidence=prediction.confidence,
+                          verdict=verdict)
+        return DryRun(verdict=verdict, decision=decision)
+
+    async def _analyse(self, policy: Policy, text: str, history: list[Turn], *,
+                       pii_seen: bool) -> tuple[PrivacyVerdict, TaskPredictionLike]:
+        segments = [Segment("message", text)]
+        if not pii_seen:  # a pinned thread stays pinned; otherwise check every byte we would send
+            segments += [Segment("history", turn.text) for turn in history]
+            segments.append(Segment("system", policy.system_prompt))
+        verdict, prediction = await asyncio.gather(
+            self._privacy.assess(segments, rules=policy.privacy),
+            asyncio.to_thread(self._classifier.classify, text),
+        )
+        if pii_seen and not verdict.contains_pii:
+            verdict = _sticky(verdict, policy)
+        return verdict, prediction
+
+    async def _handle(self, msg: ChatMessage, on_partial: PartialCallback | None) -> Reply:
+        started = time.perf_counter()
+        conv = await self.memory.conversation(msg)
+        history = await self.memory.history(conv.id, limit=self._history_turns)
+        message_id = await self.memory.add_message(conv.id, role="user", user=msg.user, text=msg.text)
+        policy = await self.policies.current()
+        verdict, prediction = await self._analyse(policy, msg.text, history, pii_seen=conv.pii_seen)
+        if verdict.contains_pii and not conv.pii_seen:
+            await self.memory.mark_pii(conv.id)
+        record = _record(msg, conv, message_id, policy, verdict, prediction)
+        if verdict.action is PrivacyAction.BLOCK:
+            types = ", ".join(verdict.entity_types) or "personal data"
+            return await self._finish(record, Reply(text=t("blocked", msg.locale, types=types),
+                                                    kind=ReplyKind.REFUSAL), "blocked", started)
+        try:
+            decision = decide(policy=policy, task=prediction.task, task_confidence=prediction.confidence,
+                              verdict=verdict)
+        except NoModelAvailableError:
+            return await self._finish(record, Reply(text=t("unavailable", msg.locale), kind=ReplyKind.ERROR),
+                                      "refused", started)
+        _describe(record, decision)
+        if self.offline(policy):
+            return await self._finish(record, self._offline_reply(msg, verdict, decision), "offline", started)
+        return await self._answer(msg, conv, history, policy, decision, record, on_partial, started)
+
+    def offline(self, policy: Policy) -> bool:
+        if self._offline is not None:
+            return self._offline
+        return not any_credentials(policy.models, self._environ)
+
+    async def _answer(self, msg: ChatMessage, conv: ConversationRef, history: list[Turn], policy: Policy,
+                      decision: RoutingDecision, record: Decision, on_partial: PartialCallback | None,
+                      started: float) -> Reply:
+        messages = _prompt(policy, history, msg.text)
+        try:
+            done = await complete_with_fallbacks(client=self._llm, chain=decision.chain, messages=messages,
+                                                 retry=self._retry, cooldowns=self._cooldowns,
+                                                 on_partial=on_partial)
+        except MissingCredentialsError as exc:
+            text = t("credentials", msg.locale, model=exc.model, env=" and ".join(exc.env_vars))
+            return await self._finish(record, Reply(text=text, kind=ReplyKind.ERROR), "failed", started)
+        except BudgetExceededError as exc:
+            text = t("budget", msg.locale, detail=exc.user_message)
+            return await self._finish(record, Reply(text=text, kind=ReplyKind.REFUSAL), "refused", started)
+        except SwitchboardError:
+            return await self._finish(record, Reply(text=t("unavailable", msg.locale), kind=ReplyKind.ERROR),
+                                      "failed", started)
+        _account(record, done)
+        await self.memory.add_message(conv.id, role="assistant", user=msg.user, text=done.text)
+        reply = Reply(text=done.text, kind=ReplyKind.ANSWER, model=done.model.id, region=done.model.region,
+                      task=decision.task, cost_usd=done.cost_usd, fallback=done.fallback)
+        return await self._finish(record, reply, "answered", started)
+
+    def _offline_reply(self, msg: ChatMessage, verdict: PrivacyVerdict, decision: RoutingDecision) -> Reply:
+        model = decision.model
+        if verdict.contains_pii:
+            regions = "/".join(sorted(verdict.allowed_regions or ()))
+            privacy = t("privacy_pinned", msg.locale, types=", ".join(verdict.entity_types) or "?",
+                        regions=regions)
+        else:
+            privacy = t("privacy_none", msg.locale)
+        text = t("offline", msg.locale, task=decision.task, model=model.id, region=model.region,
+                 tier=model.tier.value, privacy=privacy, env=" and ".join(model.env) or "the provider's key")
+        return Reply(text=text, kind=ReplyKind.OFFLINE, model=model.id, region=model.region,
+                     task=decision.task)
+
+    async def _finish(self, record: Decision, reply: Reply, outcome: str, started: float) -> Reply:
+        record.outcome = outcome
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        decision_id = await self.memory.record_decision(record)
+        return Reply(text=reply.text, kind=reply.kind, model=reply.model, region=reply.region,
+                     task=reply.task or record.task, cost_usd=reply.cost_usd, cached=reply.cached,
+                     fallback=reply.fallback, decision_id=decision_id)
+
+
+def _sticky(verdict: PrivacyVerdict, policy: Policy) -> PrivacyVerdict:
+    pinned = policy.privacy.verdict([], language=verdict.language)
+    return PrivacyVerdict(level=max(verdict.level, policy.privacy.level_of("PERSON")), action=PrivacyAction.PIN,
+                          findings=verdict.findings, language=verdict.language,
+                          allowed_regions=frozenset(policy.privacy.pii_regions),
+                          reason=f"this conversation carried personal data earlier; {pinned.reason}")
+
+
+def _prompt(policy: Policy, history: list[Turn], text: str) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": policy.system_prompt}] if policy.system_prompt else []
+    messages += [{"role": turn.role, "content": turn.text} for turn in history]
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+def _record(msg: ChatMessage, conv: ConversationRef, message_id: int, policy: Policy, verdict: PrivacyVerdict,
+            prediction: TaskPredictionLike) -> Decision:
+    return Decision(conversation_id=conv.id, message_id=message_id, platform=msg.platform, channel=msg.channel,
+                    user=msg.user, policy_version=policy.version, sensitivity=verdict.level.label,
+                    entity_types=",".join(verdict.entity_types), task=prediction.task, reason=verdict.reason)
+
+
+def _describe(record: Decision, decision: RoutingDecision) -> None:
+    record.strategy = decision.strategy.value
+    record.model = decision.model.id
+    record.region = decision.region
+    record.reason = decision.reason
+
+
+def _account(record: Decision, done: Completion) -> None:
+    record.model = done.model.id
+    record.region = done.model.region
+    record.prompt_tokens = done.prompt_tokens
+    record.completion_tokens = done.completion_tokens
+    record.cost_usd = done.cost_usd
+    record.fallback = done.fallback

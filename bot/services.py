@@ -1,0 +1,51 @@
+"""Wiring: builds every component once from the settings (the `build_*` factories live here)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.memory.store import SqlMemoryStore, build_memory_store
+from bot.pipeline import Classifier, Pipeline
+from bot.policy_store import PolicyStore
+from bot.settings import Settings, provider_environment
+from privacy.engine import PrivacyEngine, build_privacy_engine
+from routing.classifier import build_task_classifier
+from routing.policy import load_policy
+from routing.providers import LiteLLMClient, LLMClient, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    settings: Settings
+    memory: SqlMemoryStore
+    policies: PolicyStore
+    privacy: PrivacyEngine
+    classifier: Classifier
+    pipeline: Pipeline
+
+    async def warm_up(self) -> None:
+        """Load the NLP models now rather than on the first staff message."""
+        await asyncio.gather(asyncio.to_thread(self.privacy.warm_up),
+                             asyncio.to_thread(getattr(self.classifier, "warm_up", lambda: None)))
+
+
+async def build_services(settings: Settings, *, environ: Mapping[str, str] | None = None,
+                         llm: LLMClient | None = None) -> Services:
+    env = provider_environment(environ)
+    memory = build_memory_store(settings.resolved_database_url)
+    await memory.create_schema()
+    policies = PolicyStore(memory=memory, seed=load_policy(settings.policy_file))
+    privacy = build_privacy_engine(timeout_s=settings.privacy_timeout_s)
+    classifier = build_task_classifier()
+    client = llm or LiteLLMClient(timeout_s=settings.llm_timeout_s, environ=env)
+    pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,
+                        environ=env, max_message_chars=settings.max_message_chars,
+                        history_turns=settings.history_turns, offline=settings.offline,
+                        retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s))
+    return Services(settings=settings, memory=memory, policies=policies, privacy=privacy,
+                    classifier=classifier, pipeline=pipeline)

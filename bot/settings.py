@@ -1,0 +1,62 @@
+"""Settings, read once from the environment (and an optional `.env`) and passed in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "switchboard"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default_factory=_default_data_dir, alias="SWITCHBOARD_DATA_DIR")
+    database_url: str | None = Field(default=None, alias="SWITCHBOARD_DATABASE_URL")
+    policy_file: Path | None = Field(default=None, alias="SWITCHBOARD_POLICY_FILE")
+    offline: bool | None = Field(default=None, alias="SWITCHBOARD_OFFLINE")  # None: auto
+    admins: str = Field(default="", alias="SWITCHBOARD_ADMINS")  # comma-separated user ids
+    tenant: str = Field(default="default", alias="SWITCHBOARD_TENANT")
+
+    max_message_chars: int = Field(default=16_000, alias="SWITCHBOARD_MAX_MESSAGE_CHARS")
+    history_turns: int = Field(default=20, alias="SWITCHBOARD_HISTORY_TURNS")
+    llm_timeout_s: float = Field(default=60.0, alias="SWITCHBOARD_LLM_TIMEOUT_S")
+    llm_retries: int = Field(default=2, alias="SWITCHBOARD_LLM_RETRIES")
+    retry_base_s: float = Field(default=0.5, alias="SWITCHBOARD_RETRY_BASE_S")
+    privacy_timeout_s: float = Field(default=2.0, alias="SWITCHBOARD_PRIVACY_TIMEOUT_S")
+    log_level: str = Field(default="WARNING", alias="SWITCHBOARD_LOG_LEVEL")
+
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_base_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_BASE_URL")
+
+    teams_app_id: str = Field(default="", validation_alias=AliasChoices("TEAMS_APP_ID", "MicrosoftAppId"))
+    teams_app_password: str = Field(
+        default="", validation_alias=AliasChoices("TEAMS_APP_PASSWORD", "MicrosoftAppPassword"),
+    )
+    teams_app_tenant_id: str = Field(
+        default="", validation_alias=AliasChoices("TEAMS_APP_TENANT_ID", "MicrosoftAppTenantId"),
+    )
+    teams_app_type: str = Field(default="MultiTenant", validation_alias=AliasChoices("TEAMS_APP_TYPE", "MicrosoftAppType"))
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'switchboard.db'}"
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.admins.split(",") if a.strip())
+
+
+def provider_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Snapshot of the environment variables provider credentials are read from."""
+    return dict(os.environ if environ is None else environ)

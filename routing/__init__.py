@@ -1,0 +1,1 @@
+"""Which model answers: task classifier, policy, strategies, provider calls, cache, budgets."""

@@ -1,0 +1,167 @@
+"""The routing policy as data: one model table, rules per task, privacy rules, system prompt.
+
+A policy is loaded from YAML (the bundled default, a file, or a stored version), validated
+as a whole, and never mutated: admin changes produce a new `Policy` with a higher version.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from bot.errors import ConfigurationError, PolicyValidationError
+from privacy.rules import PrivacyRules
+
+TASKS: tuple[str, ...] = ("creative", "code", "analysis", "translation", "summarization", "general")
+REGIONS: tuple[str, ...] = ("eu", "local", "us", "global")
+
+
+class Tier(StrEnum):
+    CHEAP = "cheap"
+    MID = "mid"
+    PREMIUM = "premium"
+
+    @property
+    def rank(self) -> int:
+        return list(Tier).index(self)
+
+
+class Strategy(StrEnum):
+    TASK = "task"
+    CASCADE = "cascade"
+    ENSEMBLE = "ensemble"
+    DYNAMIC = "dynamic"
+
+
+class ModelSpec(BaseModel, frozen=True):
+    """One model Switchboard may call: LiteLLM id, where data goes, what it costs."""
+
+    id: str
+    region: str
+    tier: Tier
+    tasks: tuple[str, ...] = TASKS
+    env: tuple[str, ...] = ()  # environment variables the provider needs
+    api_base: str | None = None
+    input_price: float | None = None  # USD per 1M tokens; None: LiteLLM's cost map
+    output_price: float | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        if self.region not in REGIONS:
+            raise ValueError(f"model {self.id}: region must be one of {', '.join(REGIONS)}")
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown:
+            raise ValueError(f"model {self.id}: unknown tasks {sorted(unknown)}")
+        return self
+
+    def prices(self) -> tuple[float, float]:
+        """(input, output) USD per 1M tokens, from the policy or LiteLLM's cost map."""
+        if self.input_price is not None and self.output_price is not None:
+            return self.input_price, self.output_price
+        return _cost_map_prices(self.id)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        inp, out = self.prices()
+        return (prompt_tokens * inp + completion_tokens * out) / 1_000_000
+
+
+class TaskRule(BaseModel, frozen=True):
+    strategy: Strategy = Strategy.TASK
+    candidates: tuple[str, ...]
+    critical: bool = False  # ensemble-worthy work (e.g. contract review)
+
+
+class Policy(BaseModel, frozen=True):
+    version: int = 1
+    models: tuple[ModelSpec, ...]
+    rules: dict[str, TaskRule]
+    privacy: PrivacyRules = Field(default_factory=PrivacyRules)
+    system_prompt: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Policy:
+        ids = [m.id for m in self.models]
+        dupes = {i for i in ids if ids.count(i) > 1}
+        if dupes:
+            raise ValueError(f"models listed twice: {sorted(dupes)}")
+        missing_tasks = set(TASKS) - set(self.rules)
+        if missing_tasks:
+            raise ValueError(f"no rule for tasks {sorted(missing_tasks)}")
+        for task, rule in self.rules.items():
+            if task not in TASKS:
+                raise ValueError(f"rule for unknown task {task!r}; tasks are {', '.join(TASKS)}")
+            unknown = [c for c in rule.candidates if c not in ids]
+            if unknown:
+                raise ValueError(f"rule {task}: unknown models {unknown}; add them to `models` first")
+        bad_regions = set(self.privacy.pii_regions) - {"eu", "local"}
+        if bad_regions:
+            raise ValueError(
+                f"personal data may only go to eu or local models, not {sorted(bad_regions)} (GDPR)",
+            )
+        if not any(m.enabled and m.region in self.privacy.pii_regions for m in self.models):
+            raise ValueError("no enabled eu/local model is left: requests with personal data could not be "
+                             "answered; enable one first")
+        return self
+
+    def model(self, model_id: str) -> ModelSpec:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        raise PolicyValidationError(f"unknown model {model_id!r}; `policy show` lists the models")
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def policy_from_data(data: Any, *, source: str) -> Policy:
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}" for e in exc.errors()
+        )
+        raise PolicyValidationError(f"invalid policy from {source}: {problems}") from exc
+
+
+def policy_from_yaml(text: str, *, source: str = "YAML") -> Policy:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyValidationError(f"policy from {source} is not valid YAML: {exc}") from exc
+    return policy_from_data(data, source=source)
+
+
+def default_policy_text() -> str:
+    return resources.files("routing").joinpath("data/default_policy.yaml").read_text(encoding="utf-8")
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The policy in `path`, or the bundled default."""
+    if path is None:
+        return policy_from_yaml(default_policy_text(), source="the bundled default policy")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read policy file {path}: {exc.strerror}; fix SWITCHBOARD_POLICY_FILE",
+        ) from exc
+    return policy_from_yaml(text, source=str(path))
+
+
+@cache
+def _cost_map_prices(model_id: str) -> tuple[float, float]:
+    from routing.litellm_env import import_litellm
+
+    litellm = import_litellm()
+    entry = litellm.model_cost.get(model_id) or litellm.model_cost.get(model_id.split("/", 1)[-1]) or {}
+    inp = float(entry.get("input_cost_per_token") or 0.0) * 1_000_000
+    out = float(entry.get("output_cost_per_token") or 0.0) * 1_000_000
+    return inp, out
