@@ -30,6 +30,8 @@ _ENDINGS = tuple(sorted({
 }, key=len, reverse=True))
 _FINAL_VOWELS = ("a", "e", "o", "y", "i", "u", "ă", "а", "я", "е", "о", "ы", "и", "й", "ь")
 _MIN_STEM = 3
+_SOFT = {"ni": "ń", "ci": "ć", "si": "ś", "zi": "ź"}
+_ADJ_ENDINGS = ("ая", "яя", "ый", "ий", "ой", "ое", "ее", "ка", "ki")
 
 
 def stem_candidates(word: str) -> list[str]:
@@ -37,6 +39,8 @@ def stem_candidates(word: str) -> list[str]:
     w = normalise(word)
     out = [w]
     out += [w[: -len(e)] for e in _ENDINGS if w.endswith(e) and len(w) - len(e) >= _MIN_STEM]
+    # Polish soft stems: Poznań → Poznaniu, Jaś → Jasia
+    out += [c[:-2] + _SOFT[c[-2:]] for c in out[1:] if c[-2:] in _SOFT and len(c) > 4]
     return out
 
 
@@ -46,6 +50,8 @@ def base_of(name: str) -> set[str]:
     bases = {w}
     if w.endswith(_FINAL_VOWELS) and len(w) > _MIN_STEM:
         bases.add(w[:-1])
+    if w.endswith(_ADJ_ENDINGS) and len(w) > 5:  # переговорная, kowalska: adjective-like stems
+        bases.add(w[:-2])
     if w.endswith(("ek", "ec")) and len(w) > 4:  # Marek → Marka, Jacek → Jacka (fleeting e)
         bases.add(w[:-2] + w[-1])
     return bases

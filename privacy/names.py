@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from privacy.lexicon import SUPPORTED, Lexicon, stem_candidates
+from privacy.lexicon import SUPPORTED, Lexicon, StemIndex, stem_candidates
 from privacy.text import Token, normalise, tokenize
 from privacy.verdict import Finding
 
@@ -54,6 +54,7 @@ class PersonRecognizer:
 
     def __init__(self, lexicon: Lexicon) -> None:
         self._lex = lexicon
+        self._decoy_index: dict[str, StemIndex] = {}
 
     def analyze(self, text: str, language: str) -> list[Finding]:
         lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
@@ -162,7 +163,9 @@ class PersonRecognizer:
 
     def _is_place(self, word: str) -> bool:
         exact = self._lex.places.exact
-        return word not in self._lex.first_names and any(c in exact for c in stem_candidates(word))
+        cands = stem_candidates(word)
+        return word not in self._lex.first_names and (cands[0] in exact or any(
+            len(c) >= 5 and c in exact for c in cands[1:]))
 
     def _is_first(self, tok: Token) -> bool:
         return tok.text in self._lex.first_names
@@ -201,17 +204,23 @@ class PersonRecognizer:
         return 0.0
 
     def _decoy(self, toks: list[Token], before: list[Token], after: list[Token], lang: str, text: str) -> bool:
-        decoys = self._lex.words.get("decoys", lang) | self._lex.words.get("decoys", "en")
+        decoys = self._decoys(lang)
         for t in toks:
-            if any(normalise(p) in decoys for p in t.text.split("-")[1:]):  # "Gauss-Methode"
+            if any(p in decoys for p in t.text.split("-")[1:]):  # "Gauss-Methode"
                 return True
         near = [t for t in before[-2:]] + [t for t in after[:1]]
         for t in near:
             gap_ok = t.end <= toks[0].start and not _crosses_clause(text[t.end:toks[0].start])
             gap_ok = gap_ok or (t.start >= toks[-1].end and not _crosses_clause(text[toks[-1].end:t.start]))
-            if gap_ok and normalise(t.text) in decoys:
+            if gap_ok and t.text in decoys:
                 return True
         return False
+
+    def _decoys(self, lang: str) -> StemIndex:
+        if lang not in self._decoy_index:
+            words = self._lex.words
+            self._decoy_index[lang] = StemIndex.build(words.get("decoys", lang) | words.get("decoys", "en"))
+        return self._decoy_index[lang]
 
     def _determined(self, before: list[Token], lang: str) -> bool:
         return bool(before) and normalise(before[-1].text) in self._lex.words.get("determiners", lang)

@@ -31,7 +31,7 @@ class EmailRecognizer:
 
 
 PHONE_CONTEXT = frozenset({
-    "tel", "phone", "mobile", "mob", "cell", "call", "ring", "number", "nr", "komórk", "komork", "numer",
+    "tel", "phone", "mobile", "mob", "cell", "call", "ring", "number", "komórk", "komork", "numer",
     "zadzwo", "mobil", "telefon", "nummer", "handy", "ruf", "festnetz", "тел", "моб", "сотов", "номер",
     "звон", "whatsapp", "sms", "fax", "contact", "kontakt",
 })
@@ -58,11 +58,11 @@ class PhoneRecognizer:
         region = _REGION.get(language, "GB")
         found: dict[tuple[int, int], float] = {}
         for match in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.POSSIBLE):
-            if match.start > 0 and (text[match.start - 1].isalnum() or text[match.start - 1] in "-/#"):
-                continue  # part of a code: "PO-2026-7100", "TR-1366D"
+            if _inside_code(text, match.start):
+                continue
             found[match.start, match.end] = self._score(text, match)
         for m in _LOOSE.finditer(text):  # what libphonenumber rejected but a phone word announces
-            if any(s <= m.start() < e for s, e in found):
+            if any(s <= m.start() < e for s, e in found) or _inside_code(text, m.start()):
                 continue
             digits = sum(c.isdigit() for c in m.group())
             if 7 <= digits <= 15 and has_context(text, m.start(), PHONE_CONTEXT, words=2):
@@ -78,6 +78,11 @@ class PhoneRecognizer:
         digits = sum(c.isdigit() for c in raw)
         formatted = raw.startswith("+") or " " in raw or "(" in raw
         return 0.6 if self._pn.is_valid_number(match.number) and formatted and digits >= 8 else 0.35
+
+
+def _inside_code(text: str, start: int) -> bool:
+    """Digits that continue a code: "PO-2026-7100", "TR-1366D", "FV/2025/10/118"."""
+    return start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-/#_")
 
 
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
