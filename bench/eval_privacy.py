@@ -49,7 +49,7 @@ def main() -> None:
     for line in bad[: a.show]:
         print(line)
     tot = [sum(s[i] for s in stats.values()) for i in range(4)]
-    for lang, s in sorted(stats.items()) + [("ALL", tot)]:
+    for lang, s in [*sorted(stats.items()), ("ALL", tot)]:
         leak = s[1] / s[0] if s[0] else 0.0
         over = s[3] / s[2] if s[2] else 0.0
         print(f"{lang:4} leak {leak:6.1%} ({s[1]}/{s[0]})  overpin {over:6.1%} ({s[3]}/{s[2]})")

@@ -61,9 +61,12 @@ class PersonRecognizer:
         tokens = tokenize(text)
         findings = []
         for span, before, after in self._spans(tokens, lang):
-            score = self._score(span, before, after, lang, text)
+            toks = self._trim(span, lang)
+            if not toks:
+                continue
+            score = self._score(Span(tuple(toks), span.honorific), before, after, lang, text)
             if score > 0:
-                findings.append(Finding(self.entity_type, span.start, span.end, round(score, 2)))
+                findings.append(Finding(self.entity_type, toks[0].start, toks[-1].end, round(score, 2)))
         return findings
 
     # candidates -------------------------------------------------------------------------------
@@ -105,11 +108,6 @@ class PersonRecognizer:
     def _score(self, span: Span, before: list[Token], after: list[Token], lang: str, text: str) -> float:
         words = self._lex.words
         toks = [t for t in span.tokens if t.lower not in _PARTICLES]
-        # sentence-initial verbs/common words that happen to stand before a name: "Sollte Lilija Bien"
-        while len(toks) > 1 and toks[0].initial and self._common(toks[0], lang) and not self._is_first(toks[0]):
-            toks = toks[1:]
-        if not toks:
-            return 0.0
         lowers = [normalise(t.text) for t in toks]
         not_names = words.get("not_names", lang) | words.get("not_names", "en")
         if all(self._not_name(w, not_names) or self._is_place(w) for w in lowers) and not span.honorific:
@@ -128,6 +126,13 @@ class PersonRecognizer:
         if not self._determined(before, lang) and not self._quoted(toks, text):
             return self._single_or_unknown(toks, firsts, cue, initial, lang)
         return 0.0
+
+    def _trim(self, span: Span, lang: str) -> list[Token]:
+        toks = list(span.tokens)
+        # sentence-initial verbs/common words that happen to stand before a name: "Sollte Lilija Bien"
+        while len(toks) > 1 and toks[0].initial and self._common(toks[0], lang) and not self._is_first(toks[0]):
+            toks = toks[1:]
+        return toks
 
     def _single_or_unknown(self, toks: list[Token], firsts: list[Token], cue: float,
                            initial: bool, lang: str) -> float:
@@ -208,7 +213,9 @@ class PersonRecognizer:
         for t in toks:
             if any(p in decoys for p in t.text.split("-")[1:]):  # "Gauss-Methode"
                 return True
-        near = [t for t in before[-2:]] + [t for t in after[:1]]
+        near = before[-1:] + after[:1]
+        if len(before) >= 2 and normalise(before[-1].text) in _LINKS:  # "metoda lui Gauss", "method of Gauss"
+            near.append(before[-2])
         for t in near:
             gap_ok = t.end <= toks[0].start and not _crosses_clause(text[t.end:toks[0].start])
             gap_ok = gap_ok or (t.start >= toks[-1].end and not _crosses_clause(text[toks[-1].end:t.start]))
@@ -234,10 +241,13 @@ class PersonRecognizer:
 # prepositions and conjunctions: a weak hint only ("with", "for", "that" precede things too)
 _WEAK_BEFORE = frozenset({
     "with", "for", "to", "from", "that", "about", "by", "whether", "dla", "z", "ze", "od", "do", "że", "czy",
-    "o", "til", "med", "fra", "for", "at", "om", "af", "pentru", "cu", "de", "la", "că", "dacă", "despre",
+    "o", "til", "med", "fra", "at", "om", "af", "pentru", "cu", "de", "la", "că", "dacă", "despre",
     "mit", "für", "von", "an", "dass", "ob", "über", "для", "с", "со", "от", "у", "к", "что", "ли", "о",
     "об", "про", "mellem", "zwischen", "между",
 })
+
+
+_LINKS = frozenset({"lui", "of", "de", "des", "der", "von", "имени"})
 
 
 def _gap_ok(a: Token, b: Token) -> bool:

@@ -34,7 +34,7 @@ class CardRecognizer:
         out = []
         for m in _CARD.finditer(text):
             digits = re.sub(r"\D", "", m.group())
-            if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn.is_valid(digits):
-                if len(set(digits)) > 2:
-                    out.append(Finding("CREDIT_CARD", m.start(), m.end(), 0.9))
+            plausible = 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _CARD_PREFIX.match(digits)
+            if plausible and luhn.is_valid(digits):
+                out.append(Finding("CREDIT_CARD", m.start(), m.end(), 0.9))
         return out

@@ -73,8 +73,8 @@ def _ctx(*words: str) -> frozenset[str]:
 
 GENERIC_ID_CONTEXT = frozenset({
     "national", "id", "identity", "identification", "personal", "social", "ssn", "tax", "passport",
-    "numer", "identyfikac", "osobow", "dowód", "personnummer", "identifikation", "identitate", "personal",
-    "ausweis", "identifikations", "steuer", "личн", "паспорт", "идентификац", "номер", "nummer", "număr",
+    "numer", "identyfikac", "osobow", "dowód", "identifikation", "identitate",
+    "ausweis", "identifikations", "личн", "паспорт", "идентификац", "номер", "nummer", "număr",
     "numărul", "number",
 })
 
@@ -103,7 +103,8 @@ NATIONAL_IDS: tuple[IdSpec, ...] = (
     IdSpec("NATIONAL_ID_AT_SVNR", "AT", r"\d{4} ?\d{6}", _stdnum("at.vnr"),
            _ctx("sozialversicherung", "svnr", "versicherungsnummer", "vnr"), False),
     IdSpec("NATIONAL_ID_CZ_RC", "CZ", r"\d{6}/\d{3,4}", _stdnum("cz.rc"), _ctx("rodné", "rodne", "rč"), True),
-    IdSpec("NATIONAL_ID_PT_CC", "PT", r"\d{8} ?\d ?[A-Z]{2}\d", _stdnum("pt.cc"), _ctx("cartão", "cidadão", "cc"), True),
+    IdSpec("NATIONAL_ID_PT_CC", "PT", r"\d{8} ?\d ?[A-Z]{2}\d", _stdnum("pt.cc"),
+           _ctx("cartão", "cidadão", "cc"), True),
     IdSpec("NATIONAL_ID_PT_NIF", "PT", r"\d{9}", _stdnum("pt.nif"), _ctx("nif", "contribuinte"), False),
     IdSpec("NATIONAL_ID_IE_PPS", "IE", r"\d{7}[A-W][AHWTX]?", _stdnum("ie.pps"), _ctx("pps", "ppsn"), True),
     IdSpec("NATIONAL_ID_NO_FNR", "NO", r"\d{6} ?\d{5}", _stdnum("no.fodselsnummer"),

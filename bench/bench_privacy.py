@@ -1,0 +1,75 @@
+"""Privacy analysis latency per message: our engine vs plain Presidio, side by side.
+
+    .venv/bin/python bench/bench_privacy.py [../shared/datasets/routing_dev.jsonl] [--reps 5]
+
+Plain Presidio = AnalyzerEngine with en_core_web_sm, every message analysed as English.
+Each repetition times every message once per engine; the medians over repetitions of the
+per-repetition p50/p99 are printed, with the ratio ours/presidio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from privacy import build_privacy_engine
+from privacy.engine import offline_tldextract, spacy_model_path
+
+DEFAULT_SET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "routing_dev.jsonl"
+
+
+def _presidio() -> Callable[[str], Any]:
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    offline_tldextract()
+    provider = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model_path()}],
+    })
+    engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+    return lambda text: engine.analyze(text=text, language="en")
+
+
+def _percentiles(fn: Callable[[str], Any], texts: list[str]) -> tuple[float, float]:
+    times = []
+    for text in texts:
+        t = time.perf_counter()
+        fn(text)
+        times.append((time.perf_counter() - t) * 1000)
+    q = statistics.quantiles(times, n=100, method="inclusive")
+    return q[49], q[98]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("set", nargs="?", default=str(DEFAULT_SET))
+    ap.add_argument("--reps", type=int, default=5)
+    a = ap.parse_args()
+    texts = [json.loads(line)["text"] for line in Path(a.set).read_text(encoding="utf-8").splitlines() if line.strip()]
+    ours = build_privacy_engine()
+    ours.warm_up()
+    presidio = _presidio()
+    engines: dict[str, Callable[[str], Any]] = {"switchboard": ours.analyze, "presidio": presidio}
+    for fn in engines.values():  # warm caches
+        for text in texts[:20]:
+            fn(text)
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in engines}
+    for _ in range(a.reps):
+        for name, fn in engines.items():
+            results[name].append(_percentiles(fn, texts))
+    med = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+           for name, rs in results.items()}
+    print(f"{len(texts)} messages x {a.reps} repetitions (median of per-repetition percentiles)")
+    for name, (p50, p99) in med.items():
+        print(f"{name:12} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
+    s, p = med["switchboard"], med["presidio"]
+    print(f"ratio ours/presidio: p50 {s[0] / p[0]:.2f}x   p99 {s[1] / p[1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Person names across languages: declension, diminutives, rare names, honorifics — and decoys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from privacy import PrivacyEngine, PrivacyRules
+
+PERSONS = [
+    ("pl", "Wyślij to pani Bożysławie Wrzeciono."),
+    ("pl", "Spotkanie z Jarosławem Pszczółkowskim przeniesiono."),
+    ("pl", "Daj znać Kasi, że faktura jest gotowa."),
+    ("pl", "Zanotuj, że Ziemowit z działu zakupów jest na urlopie."),
+    ("da", "Send kontrakten til hr. Aksel Vindeløv."),
+    ("da", "Spørg Sølvi fra lageret om leveringen."),
+    ("ro", "Spune-i lui Ionuț că ședința s-a mutat."),
+    ("ro", "Trimite raportul doamnei Ileana Grigorescu."),
+    ("de", "Sag Herrn Obermüller, dass die Teile da sind."),
+    ("de", "Die Bewerberin Leokadia Szczepaniak hat zugesagt."),
+    ("ru", "Передай Всеволоду Кривошеину, что встреча перенесена."),
+    ("ru", "Сотрудница Евлампия Тихомировна Загоруйко уходит в отпуск."),
+    ("ru", "Подготовь договор для госпожи Лаврентьевой."),
+    ("en", "Ask Thaddeus Okonkwo-Brannigan for the figures."),
+    ("en", "Remind Zebedee about the forklift training."),
+]
+DECOYS = [
+    ("en", "Book the Curie room for Thursday."),
+    ("en", "Explain the Gauss method with an example."),
+    ("pl", "Zarezerwuj salę Kopernika na czwartek."),
+    ("pl", "Wyjaśnij metodę Gaussa na przykładzie."),
+    ("da", "Book mødelokalet Bohr til torsdag."),
+    ("ro", "Explică metoda lui Gauss."),
+    ("de", "Erkläre das Gauß-Verfahren an einem Beispiel."),
+    ("de", "Reserviere den Raum Curie für Donnerstag."),
+    ("ru", "Объясни метод Гаусса на примере."),
+    ("pl", "Napisz skrypt w Pythonie, który kopiuje faktury."),
+    ("de", "Schreib ein Bash-Skript, das jede Nacht den Rechnungsordner sichert."),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), PERSONS)
+def test_person_found(types_in: Any, lang: str, text: str) -> None:
+    assert "PERSON" in types_in(text, language=lang)
+
+
+@pytest.mark.parametrize(("lang", "text"), DECOYS)
+def test_decoy_is_not_a_person(types_in: Any, lang: str, text: str) -> None:
+    assert "PERSON" not in types_in(text, language=lang)
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("Napisz opis produktu dla serii zaworów ze stali nierdzewnej.", "pl"),
+    ("Skriv en produktbeskrivelse af vores ventiler i rustfrit stål.", "da"),
+    ("Scrie o descriere de produs pentru seria de robineți din inox.", "ro"),
+    ("Schreib eine Produktbeschreibung unserer Edelstahlventile.", "de"),
+    ("Напиши описание продукта для серии клапанов.", "ru"),
+    ("Write a product description for our valve series.", "en"),
+])
+def test_language_detection(engine: PrivacyEngine, text: str, lang: str) -> None:
+    assert engine.analyze(text).language == lang
+
+
+def _rows(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["heldout.jsonl", "heldout2.jsonl"])
+def test_own_tables_leak_and_overpin(engine: PrivacyEngine, name: str) -> None:
+    rules = PrivacyRules()
+    rows = _rows(Path(__file__).parent / name)
+    flagged = [rules.verdict(engine.analyze(str(r["text"])).findings, language="x").contains_pii for r in rows]
+    pos = [f for r, f in zip(rows, flagged, strict=True) if r["pii"]]
+    neg = [f for r, f in zip(rows, flagged, strict=True) if not r["pii"]]
+    assert pos.count(False) / len(pos) <= 0.05
+    assert neg.count(True) / len(neg) <= 0.10
