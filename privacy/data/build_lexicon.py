@@ -14,7 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-LOCALES = ["pl_PL", "da_DK", "ro_RO", "de_DE", "de_AT", "de_CH", "en_US", "en_GB", "en_IE", "ru_RU", "uk_UA", "nl_NL", "nl_BE", "sv_SE", "no_NO", "fi_FI", "fr_FR", "es_ES", "it_IT", "pt_PT", "cs_CZ", "sk_SK", "hu_HU", "hr_HR", "sl_SI", "lt_LT", "lv_LV", "et_EE"]
+LOCALES = (
+    "pl_PL", "da_DK", "ro_RO", "de_DE", "de_AT", "de_CH", "en_US", "en_GB", "en_IE", "ru_RU",
+    "uk_UA", "nl_NL", "nl_BE", "sv_SE", "no_NO", "fi_FI", "fr_FR", "es_ES", "it_IT", "pt_PT",
+    "cs_CZ", "sk_SK", "hu_HU", "hr_HR", "sl_SI", "lt_LT", "lv_LV", "et_EE",
+)
 HERE = Path(__file__).parent
 
 
