@@ -35,13 +35,15 @@ class Services:
 
 
 async def build_services(settings: Settings, *, environ: Mapping[str, str] | None = None,
-                         llm: LLMClient | None = None) -> Services:
+                         llm: LLMClient | None = None, privacy: PrivacyEngine | None = None,
+                         classifier: Classifier | None = None) -> Services:
+    """Every component from `settings`; already-loaded NLP components may be passed in to share them."""
     env = provider_environment(environ)
     memory = build_memory_store(settings.resolved_database_url)
     await memory.create_schema()
     policies = PolicyStore(memory=memory, seed=load_policy(settings.policy_file))
-    privacy = build_privacy_engine(timeout_s=settings.privacy_timeout_s)
-    classifier = build_task_classifier()
+    privacy = privacy or build_privacy_engine(timeout_s=settings.privacy_timeout_s)
+    classifier = classifier or build_task_classifier()
     client = llm or LiteLLMClient(timeout_s=settings.llm_timeout_s, environ=env)
     pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,
                         environ=env, max_message_chars=settings.max_message_chars,

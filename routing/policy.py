@@ -48,6 +48,7 @@ class ModelSpec(BaseModel, frozen=True):
     tasks: tuple[str, ...] = TASKS
     env: tuple[str, ...] = ()  # environment variables the provider needs
     api_base: str | None = None
+    api_key_env: str | None = None  # pass this variable as the key (else LiteLLM's usual name)
     input_price: float | None = None  # USD per 1M tokens; None: LiteLLM's cost map
     output_price: float | None = None
     enabled: bool = True

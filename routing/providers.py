@@ -74,6 +74,8 @@ class LiteLLMClient:
                                   "num_retries": 0}
         if model.api_base:
             kwargs["api_base"] = model.api_base
+        if model.api_key_env:
+            kwargs["api_key"] = self._environ.get(model.api_key_env)
         started = time.perf_counter()
         try:
             if on_partial is None:

@@ -1,0 +1,78 @@
+"""Shared fixtures: real NLP components loaded once, a fake OpenAI-compatible server per test,
+and services built by the production factory on an in-memory SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.services import Services, build_services
+from bot.settings import Settings
+from privacy.engine import PrivacyEngine, build_privacy_engine
+from routing.classifier import TaskClassifier, build_task_classifier
+from tests.fakes.openai_server import FakeOpenAI
+
+FAKE_KEYS = {"FAKE_EU_KEY": "sk-eu-test", "FAKE_US_KEY": "sk-us-test"}
+ALL_TASKS = ["creative", "code", "analysis", "translation", "summarization", "general"]
+
+
+@pytest.fixture(scope="session")
+def privacy_engine() -> PrivacyEngine:
+    engine = build_privacy_engine(timeout_s=5.0)
+    engine.warm_up()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def classifier() -> TaskClassifier:
+    clf = build_task_classifier()
+    clf.warm_up()
+    return clf
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+def fake_policy(base_url: str, **rule_overrides: Any) -> dict[str, Any]:
+    """Two EU and two US models, all served by the fake server."""
+
+    def model(name: str, region: str, tier: str, key: str) -> dict[str, Any]:
+        return {"id": f"openai/{name}", "region": region, "tier": tier, "tasks": ALL_TASKS, "env": [key],
+                "api_key_env": key, "api_base": base_url, "input_price": 0.5, "output_price": 1.5}
+
+    models = [model("us-small", "us", "cheap", "FAKE_US_KEY"), model("us-premium", "us", "premium", "FAKE_US_KEY"),
+              model("eu-small", "eu", "cheap", "FAKE_EU_KEY"), model("eu-large", "eu", "mid", "FAKE_EU_KEY")]
+    order = ["openai/us-small", "openai/us-premium", "openai/eu-small", "openai/eu-large"]
+    rules = {task: {"strategy": "task", "candidates": order} for task in ALL_TASKS}
+    rules.update(rule_overrides)
+    return {"version": 1, "models": models, "rules": rules,
+            "system_prompt": "You are a helpful assistant for the staff of a company."}
+
+
+ServicesFactory = Callable[..., Awaitable[Services]]
+
+
+@pytest.fixture
+def make_services(tmp_path: Path, privacy_engine: PrivacyEngine, classifier: TaskClassifier,
+                  fake_llm: FakeOpenAI) -> ServicesFactory:
+    async def make(*, environ: dict[str, str] | None = None, policy: dict[str, Any] | None = None,
+                   **settings: Any) -> Services:
+        policy_file = tmp_path / "policy.yaml"
+        policy_file.write_text(yaml.safe_dump(policy or fake_policy(fake_llm.base_url)), encoding="utf-8")
+        values: dict[str, Any] = {"SWITCHBOARD_DATABASE_URL": "sqlite://", "SWITCHBOARD_POLICY_FILE": policy_file,
+                                  "SWITCHBOARD_RETRY_BASE_S": 0.01, "SWITCHBOARD_LLM_TIMEOUT_S": 10}
+        values.update(settings)
+        return await build_services(Settings(_env_file=None, **values),
+                                    environ=FAKE_KEYS if environ is None else environ,
+                                    privacy=privacy_engine, classifier=classifier)
+
+    return make

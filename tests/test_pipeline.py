@@ -1,0 +1,138 @@
+"""End to end through the real pipeline: real Presidio, real classifier, real SQL, LiteLLM over HTTP
+to a fake OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from bot.memory.models import Decision, Message
+from bot.types import ChatMessage, ReplyKind
+from tests.conftest import ServicesFactory
+from tests.fakes.openai_server import FakeOpenAI, Fault
+
+
+def msg(text: str, *, thread: str = "t1", user: str = "U1", locale: str = "en", event_id: str = "") -> ChatMessage:
+    return ChatMessage(platform="test", tenant="T", channel="C", thread=thread, user=user, text=text, locale=locale,
+                       event_id=event_id)
+
+
+async def test_chosen_model_is_called_over_http_and_turn_is_stored(make_services: ServicesFactory,
+                                                                   fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    reply = await services.pipeline.handle(msg("Summarise: the van arrives on Tuesday and leaves on Friday."))
+    assert reply.kind is ReplyKind.ANSWER
+    assert fake_llm.models_called() == ["us-small"]
+    assert reply.model == "openai/us-small" and reply.region == "us"
+    assert reply.text.startswith("answer from us-small")
+    assert reply.cost_usd > 0
+    with Session(services.memory.engine) as s:
+        texts = [(m.role, m.text) for m in s.exec(select(Message)).all()]
+        decision = s.exec(select(Decision)).one()
+    assert texts[0] == ("user", "Summarise: the van arrives on Tuesday and leaves on Friday.")
+    assert texts[1] == ("assistant", reply.text)
+    assert decision.outcome == "answered" and decision.model == "openai/us-small"
+    assert decision.prompt_tokens > 0 and decision.completion_tokens > 0 and decision.cost_usd == reply.cost_usd
+
+
+async def test_next_turn_carries_the_history(make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    await services.pipeline.handle(msg("What is a good name for a newsletter about valves?"))
+    await services.pipeline.handle(msg("Make it shorter."))
+    second = fake_llm.requests[1]["messages"]
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
+    assert second[1]["content"] == "What is a good name for a newsletter about valves?"
+    assert second[3]["content"] == "Make it shorter."
+    other = await services.pipeline.handle(msg("Hello there", thread="t2"))
+    assert other.kind is ReplyKind.ANSWER
+    assert len(fake_llm.requests[2]["messages"]) == 2  # a new thread starts without history
+
+
+async def test_personal_data_is_answered_by_an_eu_model_only(make_services: ServicesFactory,
+                                                             fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    text = "Draft a reply to anna.kowalska@example.pl and call her back on +48 601 234 567 about the offer."
+    reply = await services.pipeline.handle(msg(text))
+    assert reply.region == "eu"
+    assert fake_llm.models_called() == ["eu-small"]
+    with Session(services.memory.engine) as s:
+        decision = s.exec(select(Decision)).one()
+    assert decision.sensitivity == "personal"
+    assert "EMAIL_ADDRESS" in decision.entity_types
+    assert "anna" not in decision.entity_types.lower() and "601" not in decision.reason  # types only, no values
+
+
+async def test_thread_with_personal_data_stays_pinned(make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    await services.pipeline.handle(msg("Write to jan.nowak@example.com that the order shipped."))
+    reply = await services.pipeline.handle(msg("Now make the tone friendlier."))
+    assert reply.region == "eu"
+    assert fake_llm.models_called() == ["eu-small", "eu-small"]
+
+
+async def test_fallback_stays_inside_the_allowed_region(make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    fake_llm.fail("eu-small", Fault(status=500), Fault(status=500), Fault(status=500))
+    reply = await services.pipeline.handle(msg("Send the contract to piotr.zielinski@example.pl please."))
+    assert reply.kind is ReplyKind.ANSWER and reply.fallback
+    assert reply.model == "openai/eu-large"
+    assert not any(m.startswith("us-") for m in fake_llm.models_called())
+
+
+async def test_every_allowed_model_down_gives_a_clear_apology(make_services: ServicesFactory,
+                                                              fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    for model in ("eu-small", "eu-large"):
+        fake_llm.fail(model, *[Fault(status=503)] * 3)
+    reply = await services.pipeline.handle(msg("Call Maria Schmidt at +49 151 23456789 tomorrow", locale="de"))
+    assert reply.kind is ReplyKind.ERROR
+    assert "Entschuldigung" in reply.text
+    assert not any(m.startswith("us-") for m in fake_llm.models_called())
+
+
+async def test_offline_mode_labels_the_answer_and_names_the_model(make_services: ServicesFactory,
+                                                                 fake_llm: FakeOpenAI) -> None:
+    services = await make_services(environ={})
+    reply = await services.pipeline.handle(msg("Summarise: the van arrives on Tuesday."))
+    assert reply.kind is ReplyKind.OFFLINE
+    assert "offline" in reply.text and "openai/us-small" in reply.text and "FAKE_US_KEY" in reply.text
+    assert fake_llm.requests == []
+
+
+async def test_missing_key_for_the_chosen_region_names_the_variable(make_services: ServicesFactory,
+                                                                    fake_llm: FakeOpenAI) -> None:
+    services = await make_services(environ={"FAKE_US_KEY": "sk-us"})  # online, but no EU key
+    reply = await services.pipeline.handle(msg("Email ola.nowak@example.pl the invoice."))
+    assert reply.kind is ReplyKind.ERROR
+    assert "FAKE_EU_KEY" in reply.text
+    assert fake_llm.requests == []  # never re-routed to the US model that has a key
+
+
+async def test_empty_and_oversized_messages_get_clear_errors(make_services: ServicesFactory,
+                                                             fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    empty = await services.pipeline.handle(msg("   "))
+    assert empty.kind is ReplyKind.ERROR and "empty" in empty.text
+    huge = await services.pipeline.handle(msg("x" * 100_000, locale="pl"))
+    assert huge.kind is ReplyKind.ERROR and "100000" in huge.text and "16000" in huge.text
+    assert fake_llm.requests == []
+
+
+async def test_retried_delivery_is_taken_once(make_services: ServicesFactory) -> None:
+    services = await make_services()
+    first = msg("hi", event_id="Ev1")
+    assert await services.pipeline.is_new_delivery(first)
+    assert not await services.pipeline.is_new_delivery(first)
+
+
+async def test_streaming_delivers_growing_partials(make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    partials: list[str] = []
+
+    async def on_partial(text: str) -> None:
+        partials.append(text)
+
+    reply = await services.pipeline.handle(msg("What time is the canteen open?"), on_partial=on_partial)
+    assert len(partials) > 2
+    assert all(b.startswith(a) for a, b in zip(partials, partials[1:], strict=False))
+    assert partials[-1] == reply.text
+    assert fake_llm.requests[0]["stream"] is True
