@@ -64,6 +64,7 @@ class PersonRecognizer:
             toks = self._trim(span, lang)
             if not toks:
                 continue
+            before = (before + list(span.tokens[: len(span.tokens) - len(toks)]))[-3:]  # "Remind Zebedee"
             score = self._score(Span(tuple(toks), span.honorific), before, after, lang, text)
             if score > 0:
                 findings.append(Finding(self.entity_type, toks[0].start, toks[-1].end, round(score, 2)))
@@ -158,6 +159,8 @@ class PersonRecognizer:
         if initial and cue < 0.8:  # sentence-initial: capitals say nothing, the words must
             if len(toks) >= 2 and not any(self._common(t, lang) for t in toks):
                 return 0.6
+            return 0.0
+        if len(toks) == 1 and lang == "en" and not cue:  # English capitalises more than names
             return 0.0
         return 0.8 if len(toks) >= 2 else 0.65
 
