@@ -1,0 +1,102 @@
+"""The CLI contract (design.md): `route --jsonl`, human `route`, admin commands, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import build_app
+from bot.cli import route_jsonl
+from bot.commands import CommandContext, CommandProcessor
+from tests.conftest import ServicesFactory
+
+CLI = str(Path(sys.executable).parent / "switchboard")
+REQUIRED = {"id", "contains_pii", "entities", "sensitivity", "task", "model", "region", "reason"}
+
+
+async def test_route_jsonl_decides_every_row_in_order_and_reports_bad_lines(
+        make_services: ServicesFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    services = await make_services()
+    rows = tmp_path / "in.jsonl"
+    rows.write_text("\n".join([
+        json.dumps({"id": "a", "text": "Summarise the meeting notes from Monday."}),
+        "{not json",
+        json.dumps({"id": "b", "text": "Przygotuj ofertę dla pana Jana Nowaka, tel. 601 234 567"}),
+        json.dumps({"id": "c"}),
+        json.dumps({"id": 7, "text": "Translate 'good morning' into Danish."}),
+    ]) + "\n", encoding="utf-8")
+    out = io.StringIO()
+    status = await route_jsonl(services, rows, out)
+    decisions = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert status == 1
+    assert [d["id"] for d in decisions] == ["a", "b", 7]
+    assert all(REQUIRED <= d.keys() for d in decisions)
+    assert decisions[1]["contains_pii"] and decisions[1]["region"] in ("eu", "local")
+    assert decisions[0]["task"] == "summarization" and not decisions[0]["contains_pii"]
+    err = capsys.readouterr().err
+    assert "in.jsonl:2: not valid JSON" in err and "in.jsonl:4:" in err
+
+
+async def test_admin_change_is_validated_versioned_and_audited(make_services: ServicesFactory) -> None:
+    services = await make_services()
+    commands = CommandProcessor(memory=services.memory, policies=services.policies)
+    admin = CommandContext(platform="cli", tenant="T", channel="C", user="boss", is_admin=True)
+    staff = CommandContext(platform="cli", tenant="T", channel="C", user="intern", is_admin=False)
+
+    refused = await commands.execute(staff, "policy strategy analysis ensemble")
+    assert not refused.ok and "admin" in refused.text
+    done = await commands.execute(admin, "policy strategy analysis ensemble")
+    assert done.ok and (await services.policies.current()).rules["analysis"].strategy.value == "ensemble"
+    assert (await services.policies.current()).version == 2
+
+    leak = await commands.execute(admin, "policy pin personal allow")
+    assert not leak.ok and "GDPR" in leak.text
+    await commands.execute(admin, "model disable openai/eu-small")
+    last_eu = await commands.execute(admin, "model disable openai/eu-large")
+    assert not last_eu.ok and "personal data" in last_eu.text
+    unknown = await commands.execute(admin, "frobnicate now")
+    assert not unknown.ok and "Unknown command" in unknown.text
+    back = await commands.execute(admin, "policy rollback 1")
+    assert back.ok and (await services.policies.current()).rules["analysis"].strategy.value == "task"
+
+    log = await services.memory.audit_log(limit=10)
+    assert any(e.actor == "intern" and not e.allowed for e in log)
+    assert any(e.actor == "boss" and e.allowed and "rejected" in e.outcome for e in log)
+
+
+async def test_healthz_on_a_real_server(make_services: ServicesFactory) -> None:
+    services = await make_services()
+    async with TestClient(TestServer(build_app(services))) as client:
+        resp = await client.get("/healthz")
+        body = await resp.json()
+        assert resp.status == 200 and body["status"] == "ok" and body["offline"] is False
+        assert (await client.get("/nope")).status == 404
+
+
+def _cli(*args: str, tmp_path: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_BASE"))}
+    env.update(SWITCHBOARD_DATA_DIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, input=stdin, timeout=180)
+
+
+def test_installed_cli_routes_and_chats_offline(tmp_path: Path) -> None:
+    done = _cli("chat", tmp_path=tmp_path, stdin="Summarise: the van arrives Tuesday\n")
+    assert done.returncode == 0, done.stderr
+    assert "offline" in done.stdout and "would be answered by" in done.stdout
+    shown = _cli("route", "Przygotuj ofertę dla pana Jana Nowaka, tel. 601 234 567", tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "Personal data: yes" in shown.stdout and "[eu," in shown.stdout
+
+
+def test_installed_cli_rejects_unknown_commands(tmp_path: Path) -> None:
+    bad = _cli("frobnicate", tmp_path=tmp_path)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    missing = _cli("route", "--jsonl", str(tmp_path / "absent.jsonl"), tmp_path=tmp_path)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
