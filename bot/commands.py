@@ -76,6 +76,8 @@ class CommandProcessor:
         if not words:
             return CommandResult(text=HELP)
         name = words[0].lower().lstrip("/")
+        if len(words) > 1 and words[1].lower() in ("help", "--help", "-h"):
+            return CommandResult(text=HELP)
         handler = self._handlers.get(name)
         if handler is None:
             return CommandResult(text=f"Unknown command `{words[0]}`. Try `help`.", ok=False)

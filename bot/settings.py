@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     teams_app_tenant_id: str = Field(
         default="", validation_alias=AliasChoices("TEAMS_APP_TENANT_ID", "MicrosoftAppTenantId"),
     )
-    teams_app_type: str = Field(default="MultiTenant", validation_alias=AliasChoices("TEAMS_APP_TYPE", "MicrosoftAppType"))
+    teams_app_type: str = Field(
+        default="MultiTenant", validation_alias=AliasChoices("TEAMS_APP_TYPE", "MicrosoftAppType"),
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,6 +3,8 @@ to a fake OpenAI-compatible server on loopback."""
 
 from __future__ import annotations
 
+import itertools
+
 from sqlmodel import Session, select
 
 from bot.memory.models import Decision, Message
@@ -133,6 +135,6 @@ async def test_streaming_delivers_growing_partials(make_services: ServicesFactor
 
     reply = await services.pipeline.handle(msg("What time is the canteen open?"), on_partial=on_partial)
     assert len(partials) > 2
-    assert all(b.startswith(a) for a, b in zip(partials, partials[1:], strict=False))
+    assert all(b.startswith(a) for a, b in itertools.pairwise(partials))
     assert partials[-1] == reply.text
     assert fake_llm.requests[0]["stream"] is True
