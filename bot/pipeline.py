@@ -27,7 +27,8 @@ from bot.types import ChatMessage, Reply, ReplyKind
 from privacy.engine import Segment
 from privacy.rules import PrivacyRules
 from privacy.verdict import PrivacyAction, PrivacyVerdict
-from routing.policy import Policy
+from routing.budget import BudgetGuard, BudgetLevel, degrade
+from routing.policy import ModelSpec, Policy
 from routing.providers import (
     Completion,
     Cooldowns,
@@ -35,9 +36,10 @@ from routing.providers import (
     PartialCallback,
     RetryPolicy,
     any_credentials,
-    complete_with_fallbacks,
 )
-from routing.router import RoutingDecision, decide
+from routing.router import RoutingDecision, allowed_models, decide
+from routing.stats import LiveStats
+from routing.strategies import StrategyRequest, StrategyRunner
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,21 @@ class TaskPredictionLike(Protocol):
 
 class Classifier(Protocol):
     def classify(self, text: str) -> TaskPredictionLike: ...
+
+
+class AnswerCache(Protocol):
+    """The semantic cache as the pipeline uses it (`routing.cache.SemanticCache`)."""
+
+    async def lookup(self, *, tenant: str, user: str | None, task: str, text: str) -> CachedAnswer | None: ...
+    async def store(self, *, tenant: str, user: str | None, task: str, text: str, answer: str,
+                    model: str) -> None: ...
+
+
+class CachedAnswer(Protocol):
+    @property
+    def answer(self) -> str: ...
+    @property
+    def model(self) -> str: ...
 
 
 class PrivacyAssessor(Protocol):
@@ -69,7 +86,9 @@ class Pipeline:
     def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore, privacy: PrivacyAssessor,
                  classifier: Classifier, llm: LLMClient, environ: Mapping[str, str],
                  max_message_chars: int = 16_000, history_turns: int = 20, offline: bool | None = None,
-                 retry: RetryPolicy | None = None, cooldowns: Cooldowns | None = None) -> None:
+                 retry: RetryPolicy | None = None, cooldowns: Cooldowns | None = None,
+                 stats: LiveStats | None = None, runner: StrategyRunner | None = None,
+                 budgets: BudgetGuard | None = None, cache: AnswerCache | None = None) -> None:
         self.memory = memory
         self.policies = policies
         self._privacy = privacy
@@ -81,6 +100,11 @@ class Pipeline:
         self._offline = offline
         self._retry = retry or RetryPolicy()
         self._cooldowns = cooldowns or Cooldowns()
+        self.stats = stats or LiveStats()
+        self.runner = runner or StrategyRunner(client=llm, retry=self._retry, cooldowns=self._cooldowns,
+                                               stats=self.stats)
+        self._budgets = budgets or BudgetGuard(memory)
+        self._cache = cache
 
     async def is_new_delivery(self, msg: ChatMessage) -> bool:
         """False when the platform re-delivers an event already taken (by any replica)."""
@@ -155,7 +179,7 @@ class Pipeline:
         _describe(record, decision)
         if self.offline(policy):
             return await self._finish(record, self._offline_reply(msg, verdict, decision), "offline", started)
-        return await self._answer(msg, conv, history, policy, decision, record, on_partial, started)
+        return await self._answer(msg, conv, history, policy, verdict, decision, record, on_partial, started)
 
     def offline(self, policy: Policy) -> bool:
         if self._offline is not None:
@@ -163,13 +187,34 @@ class Pipeline:
         return not any_credentials(policy.models, self._environ)
 
     async def _answer(self, msg: ChatMessage, conv: ConversationRef, history: list[Turn], policy: Policy,
-                      decision: RoutingDecision, record: Decision, on_partial: PartialCallback | None,
-                      started: float) -> Reply:
+                      verdict: PrivacyVerdict, decision: RoutingDecision, record: Decision,
+                      on_partial: PartialCallback | None, started: float) -> Reply:
+        budget = await self._budgets.status(user=msg.user, team=msg.channel)
+        if budget.level is BudgetLevel.HARD:
+            record.reason = f"{record.reason}; budget: {budget.detail}"
+            return await self._finish(record, Reply(text=t("budget", msg.locale, detail=budget.detail),
+                                                    kind=ReplyKind.REFUSAL), "refused", started)
+        if budget.level is BudgetLevel.SOFT:
+            decision = degrade(decision, budget)
+            _describe(record, decision)
+        allowed = allowed_models(policy, verdict)
+        # personal data: the entry is scoped to this user; follow-ups depend on the thread, so no cache
+        cache_user = msg.user if verdict.contains_pii else None
+        use_cache = self._cache is not None and not history
+        if use_cache:
+            hit = await self._cached(msg, decision, cache_user, allowed)
+            if hit is not None:
+                await self.memory.add_message(conv.id, role="assistant", user=msg.user, text=hit.text)
+                record.cached = True
+                record.model, record.region = hit.model or record.model, hit.region or record.region
+                if on_partial is not None:
+                    await on_partial(hit.text)
+                return await self._finish(record, hit, "answered", started)
         messages = _prompt(policy, history, msg.text)
+        request = StrategyRequest(decision=decision, messages=messages, allowed=tuple(allowed),
+                                  on_partial=on_partial, budget_left=budget.left_fraction)
         try:
-            done = await complete_with_fallbacks(client=self._llm, chain=decision.chain, messages=messages,
-                                                 retry=self._retry, cooldowns=self._cooldowns,
-                                                 on_partial=on_partial)
+            done = await self.runner.run(request)
         except MissingCredentialsError as exc:
             text = t("credentials", msg.locale, model=exc.model, env=" and ".join(exc.env_vars))
             return await self._finish(record, Reply(text=text, kind=ReplyKind.ERROR), "failed", started)
@@ -181,9 +226,22 @@ class Pipeline:
                                       "failed", started)
         _account(record, done)
         await self.memory.add_message(conv.id, role="assistant", user=msg.user, text=done.text)
+        if use_cache and self._cache is not None:
+            await self._cache.store(tenant=msg.tenant, user=cache_user, task=decision.task, text=msg.text,
+                                    answer=done.text, model=done.model.id)
         reply = Reply(text=done.text, kind=ReplyKind.ANSWER, model=done.model.id, region=done.model.region,
                       task=decision.task, cost_usd=done.cost_usd, fallback=done.fallback)
         return await self._finish(record, reply, "answered", started)
+
+    async def _cached(self, msg: ChatMessage, decision: RoutingDecision, user: str | None,
+                      allowed: list[ModelSpec]) -> Reply | None:
+        assert self._cache is not None
+        hit = await self._cache.lookup(tenant=msg.tenant, user=user, task=decision.task, text=msg.text)
+        regions = {m.id: m.region for m in allowed}
+        if hit is None or hit.model not in regions:  # an answer from a model the verdict forbids stays unused
+            return None
+        return Reply(text=hit.answer, kind=ReplyKind.ANSWER, model=hit.model, region=regions[hit.model],
+                     task=decision.task, cached=True)
 
     def _offline_reply(self, msg: ChatMessage, verdict: PrivacyVerdict, decision: RoutingDecision) -> Reply:
         model = decision.model
@@ -243,3 +301,6 @@ def _account(record: Decision, done: Completion) -> None:
     record.completion_tokens = done.completion_tokens
     record.cost_usd = done.cost_usd
     record.fallback = done.fallback
+    record.escalated = done.escalated
+    if done.note:
+        record.reason = f"{record.reason}; {done.note}"

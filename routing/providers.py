@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from bot.errors import MissingCredentialsError, NoModelAvailableError, ProviderError
 from routing.litellm_env import import_litellm
 from routing.policy import ModelSpec
+from routing.stats import LiveStats
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,9 @@ _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
 @dataclass(frozen=True, slots=True)
 class Completion:
+    """One answer. Tokens are the answering model's; `extra_cost_usd` is what other calls for the
+    same answer cost (cascade tiers that were not good enough, ensemble members, judge, verifier)."""
+
     text: str
     model: ModelSpec
     prompt_tokens: int
@@ -35,10 +39,14 @@ class Completion:
     latency_ms: float
     fallback: bool = False
     attempts: int = 1
+    escalated: bool = False
+    extra_cost_usd: float = 0.0
+    calls: int = 1
+    note: str = ""  # what the strategy did, for the decision record
 
     @property
     def cost_usd(self) -> float:
-        return self.model.cost(self.prompt_tokens, self.completion_tokens)
+        return self.model.cost(self.prompt_tokens, self.completion_tokens) + self.extra_cost_usd
 
 
 class LLMClient(Protocol):
@@ -98,10 +106,12 @@ class LiteLLMClient:
         stream = await litellm.acompletion(**kwargs, stream=True, stream_options={"include_usage": True})
         parts: list[str] = []
         usage = None
+        finished = False
         async for chunk in stream:
             usage = getattr(chunk, "usage", None) or usage
             if not chunk.choices:
                 continue
+            finished = finished or bool(chunk.choices[0].finish_reason)
             delta = chunk.choices[0].delta.content or ""
             if delta:
                 parts.append(delta)
@@ -110,6 +120,9 @@ class LiteLLMClient:
         if not text:
             raise ProviderError(f"{kwargs['model']} returned an empty stream", model=kwargs["model"],
                                 retryable=True)
+        if not finished:  # the connection ended without a finish_reason: the answer is cut off
+            raise ProviderError(f"{kwargs['model']} stream ended before the answer was complete",
+                                model=kwargs["model"], retryable=True)
         prompt, completion = _usage(usage, litellm, kwargs["model"], messages, text)
         return text, prompt, completion
 
@@ -170,55 +183,111 @@ class RetryPolicy:
 
 
 class Cooldowns:
-    """Deployments that failed recently are skipped until their cooldown ends."""
+    """Deployments that failed recently are skipped until their cooldown ends (a circuit breaker).
 
-    def __init__(self, *, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    Every model is its own deployment group, so a single-deployment group cools down too: while
+    it cools, requests fail over (or fail fast with an apology) instead of hammering a provider
+    that is down. When the cooldown ends, one request probes the model (others keep skipping it
+    for `probe_s`); success closes the breaker, failure trips it again for twice as long (up to
+    `max_cooldown_s`). A provider's Retry-After extends the cooldown.
+    """
+
+    def __init__(self, *, cooldown_s: float = 30.0, max_cooldown_s: float = 300.0, probe_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._until: dict[str, float] = {}
+        self._strikes: dict[str, int] = {}
         self._cooldown_s = cooldown_s
+        self._max_cooldown_s = max_cooldown_s
+        self._probe_s = probe_s
         self._clock = clock
 
     def cooling(self, model_id: str) -> bool:
         return self._until.get(model_id, 0.0) > self._clock()
 
-    def trip(self, model_id: str) -> None:
-        self._until[model_id] = self._clock() + self._cooldown_s
+    def acquire(self, model_id: str) -> bool:
+        """May a request use `model_id` now? After a cooldown, the first caller takes the probe."""
+        until = self._until.get(model_id)
+        if until is None:
+            return True
+        now = self._clock()
+        if until > now:
+            return False
+        self._until[model_id] = now + self._probe_s
+        return True
+
+    def trip(self, model_id: str, *, retry_after: float | None = None) -> None:
+        strikes = self._strikes[model_id] = self._strikes.get(model_id, 0) + 1
+        span = min(self._max_cooldown_s, self._cooldown_s * 2 ** (strikes - 1))
+        self._until[model_id] = self._clock() + max(span, retry_after or 0.0)
 
     def reset(self, model_id: str) -> None:
         self._until.pop(model_id, None)
+        self._strikes.pop(model_id, None)
 
 
 async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpec], messages: ChatMessages,
                                   retry: RetryPolicy, cooldowns: Cooldowns,
-                                  on_partial: PartialCallback | None = None) -> Completion:
-    """Try each model of `chain` in order, retrying transient failures with backoff."""
+                                  on_partial: PartialCallback | None = None,
+                                  stats: LiveStats | None = None) -> Completion:
+    """Try each model of `chain` in order, retrying transient failures with backoff.
+
+    Cooling models are skipped. A Retry-After longer than `retry.max_s` is not waited out: the
+    model cools down for that long and the next one answers. When a stream dies midway, the retry
+    (or fallback) starts the answer again from the beginning and `on_partial` receives the new
+    accumulated text, which is shorter than what was shown before: adapters must overwrite the
+    message they are editing, never append.
+    """
     failures: list[str] = []
     missing: list[MissingCredentialsError] = []
-    usable = [m for m in chain if not cooldowns.cooling(m.id)] or list(chain)
-    for position, model in enumerate(usable):
+    tried = 0
+    for model in chain:
+        if not cooldowns.acquire(model.id):
+            failures.append(f"{model.id} cooling down")
+            continue
+        tried += 1
         attempts = 0
         while True:
             attempts += 1
             try:
-                done = await client.complete(model=model, messages=messages, on_partial=on_partial)
+                done = await _attempt(client, model, messages, on_partial, stats)
             except MissingCredentialsError as exc:
                 missing.append(exc)
                 break
             except ProviderError as exc:
                 failures.append(str(exc))
-                if exc.retryable and attempts <= retry.retries:
+                long_wait = exc.retry_after is not None and exc.retry_after > retry.max_s
+                if exc.retryable and attempts <= retry.retries and not long_wait:
                     await asyncio.sleep(retry.delay(attempts - 1, exc.retry_after))
                     continue
-                cooldowns.trip(model.id)
+                cooldowns.trip(model.id, retry_after=exc.retry_after)
                 log.warning("model %s failed after %d attempt(s): %s", model.id, attempts, exc)
                 break
             cooldowns.reset(model.id)
             return Completion(text=done.text, model=done.model, prompt_tokens=done.prompt_tokens,
                               completion_tokens=done.completion_tokens, latency_ms=done.latency_ms,
-                              fallback=position > 0, attempts=attempts)
+                              fallback=model is not chain[0], attempts=attempts)
     if missing and not failures:
         raise missing[0]
     raise NoModelAvailableError(
-        "every allowed model failed: " + "; ".join(failures[-4:]),
+        f"every allowed model failed ({tried} tried of {len(chain)}): " + "; ".join(failures[-4:]),
         user_message="Sorry — every model I may use for this request is unavailable right now. "
                      "Please try again in a few minutes.",
     )
+
+
+async def _attempt(client: LLMClient, model: ModelSpec, messages: ChatMessages, on_partial: PartialCallback | None,
+                   stats: LiveStats | None) -> Completion:
+    if stats is None:
+        return await client.complete(model=model, messages=messages, on_partial=on_partial)
+    started = time.perf_counter()
+    stats.started(model.id)
+    try:
+        done = await client.complete(model=model, messages=messages, on_partial=on_partial)
+    except MissingCredentialsError:
+        stats.abandoned(model.id)  # not the provider's fault: no sample
+        raise
+    except BaseException:
+        stats.finished(model.id, latency_ms=(time.perf_counter() - started) * 1000, ok=False)
+        raise
+    stats.finished(model.id, latency_ms=(time.perf_counter() - started) * 1000, ok=True)
+    return done

@@ -89,6 +89,20 @@ class PolicyVersion(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
 
 
+class Budget(SQLModel, table=True):
+    """A monthly spending limit (USD) for one user or team (channel); key `*` is everyone's default."""
+
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=16)  # user | team
+    key: str = Field(max_length=128)
+    soft_usd: float | None = None
+    hard_usd: float | None = None
+    updated_by: str = Field(default="", max_length=128)
+    updated_at: datetime = Field(default_factory=_now)
+
+
 class AuditEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     actor: str = Field(max_length=128, index=True)

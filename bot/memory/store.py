@@ -21,6 +21,7 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from bot.errors import ConfigurationError
 from bot.memory.models import (
     AuditEntry,
+    Budget,
     Conversation,
     Decision,
     Feedback,
@@ -29,6 +30,7 @@ from bot.memory.models import (
     ProcessedEvent,
 )
 from bot.types import ChatMessage
+from routing.budget import ANY, BudgetLimit
 
 T = TypeVar("T")
 
@@ -276,6 +278,51 @@ class SqlMemoryStore:
         return await self._run(lambda s: s.exec(
             select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)).all())
 
+    # --- budgets -----------------------------------------------------------------------
+
+    async def set_budget(self, *, scope: str, key: str, soft_usd: float | None, hard_usd: float | None,
+                         author: str) -> None:
+        def unit(s: Session) -> None:
+            row = s.exec(select(Budget).where(Budget.scope == scope, Budget.key == key)).first()
+            if row is None:
+                row = Budget(scope=scope, key=key)
+                s.add(row)
+            row.soft_usd, row.hard_usd, row.updated_by = soft_usd, hard_usd, author
+            row.updated_at = datetime.now(UTC)
+            s.commit()
+
+        await self._run(unit)
+
+    async def budgets(self) -> list[BudgetLimit]:
+        rows = await self._run(lambda s: s.exec(select(Budget).order_by(Budget.scope, Budget.key)).all())
+        return [_limit(r) for r in rows]
+
+    async def budget_limits(self, *, user: str, team: str) -> list[BudgetLimit]:
+        """The user's and the team's own limits, each falling back to the `*` default of its scope."""
+
+        def unit(s: Session) -> list[BudgetLimit]:
+            rows = s.exec(select(Budget).where(col(Budget.key).in_([user, team, ANY]))).all()
+            found = {(r.scope, r.key): r for r in rows}
+            out = []
+            for scope, key in (("user", user), ("team", team)):
+                row = found.get((scope, key)) or found.get((scope, ANY))
+                if row is not None:
+                    out.append(_limit(row))
+            return out
+
+        return await self._run(unit)
+
+    async def spend(self, *, scope: str, key: str, since: datetime) -> float:
+        """USD spent by a user (scope `user`) or in a channel (scope `team`) since `since`."""
+        column = Decision.user if scope == "user" else Decision.channel
+
+        def unit(s: Session) -> float:
+            total = s.exec(select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
+                           .where(column == key, Decision.created_at >= since)).one()
+            return float(total)
+
+        return await self._run(unit)
+
     # --- KPIs --------------------------------------------------------------------------
 
     async def model_stats(self, *, since: timedelta = timedelta(days=7)) -> list[ModelStats]:
@@ -313,6 +360,10 @@ def _aggregate(rows: Sequence[Decision], votes: dict[int, int]) -> list[ModelSta
             thumbs_down=sum(v < 0 for v in scores),
         ))
     return out
+
+
+def _limit(row: Budget) -> BudgetLimit:
+    return BudgetLimit(scope=row.scope, key=row.key, soft_usd=row.soft_usd, hard_usd=row.hard_usd)
 
 
 def build_memory_store(url: str) -> SqlMemoryStore:

@@ -1,0 +1,111 @@
+"""Monthly budgets per user and per team: a soft limit degrades to a cheaper tier, a hard limit refuses.
+
+Spend is the sum of `cost_usd` in the decision records (token usage × the model's price) since
+the first day of the calendar month (UTC). A "team" is the channel the message came from (a Slack
+channel, a Teams channel): that is what both platforms hand us for every message. Limits with the
+key `*` apply to every user (or team) without a limit of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Protocol
+
+from routing.policy import Strategy
+from routing.router import RoutingDecision
+
+SCOPES: tuple[str, ...] = ("user", "team")
+ANY = "*"
+
+
+class BudgetLevel(IntEnum):
+    OK = 0
+    SOFT = 1  # over the soft limit: cheaper tier
+    HARD = 2  # over the hard limit: refuse
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetLimit:
+    scope: str  # user | team
+    key: str  # the user or channel id, or `*` for everyone without their own limit
+    soft_usd: float | None = None
+    hard_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetStatus:
+    level: BudgetLevel = BudgetLevel.OK
+    left_fraction: float | None = None  # of the tightest limit; None when no limit applies
+    detail: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return self.level is BudgetLevel.HARD
+
+
+class BudgetLedger(Protocol):
+    """Where limits and spend come from (`SqlMemoryStore` implements it)."""
+
+    async def budget_limits(self, *, user: str, team: str) -> list[BudgetLimit]:
+        """The limits that apply: the user's and the team's own, else the `*` defaults."""
+        ...
+
+    async def spend(self, *, scope: str, key: str, since: datetime) -> float:
+        """USD spent by `key` (a user or a channel) since `since`."""
+        ...
+
+
+def month_start(now: datetime) -> datetime:
+    now = now.astimezone(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def evaluate(spent: Sequence[tuple[BudgetLimit, float]]) -> BudgetStatus:
+    """The strictest outcome over every applicable limit, as a pure function."""
+    worst = BudgetStatus()
+    left: list[float] = []
+    for limit, usd in spent:
+        who = f"{limit.scope} {limit.key}" if limit.key != ANY else f"every {limit.scope}"
+        for cap, level in ((limit.hard_usd, BudgetLevel.HARD), (limit.soft_usd, BudgetLevel.SOFT)):
+            if cap is None:
+                continue
+            left.append(max(0.0, 1 - usd / cap) if cap > 0 else 0.0)
+            if usd >= cap and level > worst.level:
+                kind = "hard" if level is BudgetLevel.HARD else "soft"
+                worst = BudgetStatus(level=level, detail=f"${usd:.2f} spent of the ${cap:.2f} {kind} limit "
+                                                          f"for {who} this month")
+    return dataclasses.replace(worst, left_fraction=min(left) if left else None)
+
+
+def degrade(decision: RoutingDecision, status: BudgetStatus) -> RoutingDecision:
+    """The same request on the cheapest tier that is allowed: cheap models first, no ensemble.
+
+    The chain is only reordered, never extended, so the privacy filter that built it still holds.
+    """
+    chain = sorted(decision.chain, key=lambda m: (m.tier.rank, sum(m.prices())))
+    strategy = Strategy.TASK if decision.strategy in (Strategy.ENSEMBLE, Strategy.CASCADE) else decision.strategy
+    return dataclasses.replace(decision, chain=tuple(chain), strategy=strategy,
+                               reason=f"{decision.reason}; budget: {status.detail} → cheapest tier {chain[0].id}")
+
+
+class BudgetGuard:
+    """Looks up the limits and month-to-date spend for one request."""
+
+    def __init__(self, ledger: BudgetLedger, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._ledger = ledger
+        self._clock = clock
+
+    async def status(self, *, user: str, team: str) -> BudgetStatus:
+        limits = await self._ledger.budget_limits(user=user, team=team)
+        if not limits:
+            return BudgetStatus()
+        since = month_start(self._clock())
+        spent = []
+        for limit in limits:
+            key = user if limit.scope == "user" else team
+            spent.append((limit, await self._ledger.spend(scope=limit.scope, key=key, since=since)))
+        return evaluate(spent)
