@@ -50,4 +50,7 @@ def build_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
+    from bot.adapters.teams import mount_teams  # botbuilder loads inside bot/adapters only
+
+    mount_teams(app, services)  # POST /api/messages; anonymous when no Teams app id is set
     return app

@@ -97,6 +97,48 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Entschuldigung — bei mir ist etwas schiefgegangen. Deine Nachricht ist gespeichert; bitte "
               "versuche es erneut.",
     },
+    # --- Teams adapter ---------------------------------------------------------------------
+    "teams_working": {
+        "en": "Working on it…", "pl": "Pracuję nad tym…", "da": "Arbejder på det…", "ro": "Lucrez la asta…",
+        "de": "Ich arbeite daran…",
+    },
+    "teams_still_working": {
+        "en": "This takes a little longer — I will post the answer here when it is ready.",
+        "pl": "To potrwa trochę dłużej — opublikuję tu odpowiedź, gdy będzie gotowa.",
+        "da": "Det tager lidt længere tid — jeg poster svaret her, når det er klar.",
+        "ro": "Durează puțin mai mult — voi posta răspunsul aici când este gata.",
+        "de": "Das dauert etwas länger — ich poste die Antwort hier, sobald sie fertig ist.",
+    },
+    "teams_feedback_thanks": {
+        "en": "Thanks for the feedback!", "pl": "Dziękuję za opinię!", "da": "Tak for din feedback!",
+        "ro": "Mulțumesc pentru feedback!", "de": "Danke für dein Feedback!",
+    },
+    "teams_feedback_gone": {
+        "en": "That answer no longer exists, so I could not store your vote.",
+        "pl": "Ta odpowiedź już nie istnieje, więc nie zapisałem Twojej oceny.",
+        "da": "Det svar findes ikke længere, så jeg kunne ikke gemme din stemme.",
+        "ro": "Acest răspuns nu mai există, așa că nu am putut salva votul tău.",
+        "de": "Diese Antwort gibt es nicht mehr, daher konnte ich deine Bewertung nicht speichern.",
+    },
+    "teams_not_admin": {
+        "en": "Sorry, only Switchboard admins can use `{command}`. Type `help` for what you can do.",
+        "pl": "Przepraszam, tylko administratorzy Switchboard mogą używać `{command}`. Wpisz `help`, aby "
+              "zobaczyć dostępne polecenia.",
+        "da": "Beklager, kun Switchboard-administratorer kan bruge `{command}`. Skriv `help` for at se, hvad "
+              "du kan.",
+        "ro": "Îmi pare rău, doar administratorii Switchboard pot folosi `{command}`. Scrie `help` pentru "
+              "comenzile disponibile.",
+        "de": "Entschuldigung, nur Switchboard-Admins dürfen `{command}` verwenden. Mit `help` siehst du, "
+              "was du tun kannst.",
+    },
+    "teams_forgotten": {
+        "en": "Done: I erased {erased} of your messages and every record of your conversations with me.",
+        "pl": "Gotowe: usunąłem {erased} Twoich wiadomości i wszystkie zapisy naszych rozmów.",
+        "da": "Færdig: Jeg har slettet {erased} af dine beskeder og alle optegnelser om vores samtaler.",
+        "ro": "Gata: am șters {erased} dintre mesajele tale și toate înregistrările conversațiilor noastre.",
+        "de": "Erledigt: Ich habe {erased} deiner Nachrichten und alle Aufzeichnungen unserer Gespräche "
+              "gelöscht.",
+    },
 }
 
 

@@ -1,0 +1,451 @@
+"""Teams adapter: Bot Framework activities on `POST /api/messages` ↔ `ChatMessage` / `Reply`.
+
+The only module that talks to botbuilder (archived upstream at 4.17.1): moving to the Microsoft 365
+Agents SDK means rewriting this file and nothing else (cards live in `teams_cards`, pure JSON).
+
+Delivery model: the answer is produced *inside* the HTTP turn for up to `turn_budget_s` — that is
+what Teams streaming needs (informative update → streaming updates → final message in personal
+chat; a typing indicator and one message elsewhere). When the pipeline takes longer, the turn ends
+(Teams gets its HTTP reply in time and does not redeliver) and the answer is delivered proactively
+with `continue_conversation`, retrying 429/412/502/504 with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import jwt
+from aiohttp import ClientError, web
+from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    Attachment,
+    ConversationReference,
+    Entity,
+)
+from msrest.exceptions import ClientException, HttpOperationError
+
+from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
+from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
+from bot.errors import ConfigurationError
+from bot.i18n import t
+from bot.services import Services
+from bot.types import ChatMessage, Reply
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PLATFORM = "teams"
+RETRY_STATUSES = frozenset({412, 429, 502, 504})
+# Words that make a message an admin command wherever they appear first; staff commands (`why`,
+# `forget`, `help`) only count when typed alone, so "help me write an offer" goes to the pipeline.
+ADMIN_COMMANDS = frozenset({"policy", "model", "stats", "audit", "budget"})
+HANDLED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke})
+FEEDBACK_INVOKE = "message/submitAction"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TeamsOptions:
+    turn_budget_s: float = 10.0  # Bot Framework wants the HTTP reply within ~15 s
+    stream_interval_s: float = 1.0  # Teams accepts about one streaming update per second
+    typing_interval_s: float = 3.0  # a typing indicator fades after a few seconds
+    retry_attempts: int = 4
+    retry_base_s: float = 0.5
+    retry_max_s: float = 8.0
+
+
+class _StreamInfo(Entity):  # type: ignore[misc]
+    """The `streaminfo` entity; botbuilder's Entity drops unknown properties when serialising."""
+
+    _attribute_map = {  # noqa: RUF012 — msrest reads this class attribute
+        "type": {"key": "type", "type": "str"},
+        "stream_id": {"key": "streamId", "type": "str"},
+        "stream_type": {"key": "streamType", "type": "str"},
+        "stream_sequence": {"key": "streamSequence", "type": "int"},
+    }
+
+    def __init__(self, *, stream_type: str, stream_id: str | None = None, stream_sequence: int | None = None) -> None:
+        super().__init__(type="streaminfo")
+        self.stream_id = stream_id
+        self.stream_type = stream_type
+        self.stream_sequence = stream_sequence
+
+
+class _BotConfig:
+    """The attribute names ConfigurationBotFrameworkAuthentication reads."""
+
+    def __init__(self, *, app_id: str, password: str, tenant_id: str, app_type: str) -> None:
+        self.APP_ID = app_id
+        self.APP_PASSWORD = password
+        self.APP_TENANTID = tenant_id
+        self.APP_TYPE = app_type
+
+
+class _Stream:
+    """One Teams stream in personal chat: informative update, cumulative text updates, final message."""
+
+    def __init__(self, turn: TurnContext, *, send: Callable[[Activity], Awaitable[str | None]],
+                 interval_s: float) -> None:
+        self._turn = turn
+        self._send = send
+        self._interval_s = interval_s
+        self._last = 0.0
+        self.id: str | None = None
+        self.sequence = 0
+        self.live = True  # False once the HTTP turn ended or an update failed
+
+    async def begin(self, informative: str) -> None:
+        self.id = await self._push(ActivityTypes.typing, informative, "informative")
+
+    async def update(self, text: str) -> None:
+        """`on_partial` for the pipeline: never raises, so a Teams hiccup cannot fail the LLM call."""
+        now = time.monotonic()
+        if not self.live or self.id is None or now - self._last < self._interval_s:
+            return
+        self._last = now
+        try:
+            await self._push(ActivityTypes.typing, text, "streaming")
+        except (ClientException, ClientError, OSError) as exc:
+            log.warning("teams: streaming update failed (%s); the final message will still be sent", exc)
+            self.live = False
+
+    async def _push(self, kind: str, text: str, stream_type: str) -> str | None:
+        self.sequence += 1
+        info = _StreamInfo(stream_type=stream_type, stream_id=self.id, stream_sequence=self.sequence)
+        channel_data: dict[str, Any] = {"streamType": stream_type, "streamSequence": self.sequence}
+        if self.id:
+            channel_data["streamId"] = self.id
+        return await self._send(Activity(type=kind, text=text, entities=[info], channel_data=channel_data))
+
+    def finish(self, activity: Activity) -> Activity:
+        """Mark `activity` as the final message of this stream (final carries no sequence number)."""
+        activity.entities = [*(activity.entities or []), _StreamInfo(stream_type="final", stream_id=self.id)]
+        activity.channel_data = {**(activity.channel_data or {}), "streamId": self.id, "streamType": "final"}
+        return activity
+
+
+class TeamsAdapter:
+    """`POST /api/messages`: authenticates, translates, runs commands or the pipeline, renders replies."""
+
+    def __init__(self, *, services: Services, options: TeamsOptions | None = None) -> None:
+        settings = services.settings
+        self.options = options or TeamsOptions()
+        self._services = services
+        self._app_id = settings.teams_app_id
+        self._admins = settings.admin_ids
+        self._tenant = settings.tenant
+        self._commands = CommandProcessor(memory=services.memory, policies=services.policies)
+        config = _BotConfig(app_id=settings.teams_app_id, password=settings.teams_app_password,
+                            tenant_id=settings.teams_app_tenant_id, app_type=settings.teams_app_type)
+        try:
+            self._auth = ConfigurationBotFrameworkAuthentication(config)
+        except Exception as exc:  # botbuilder raises bare Exception for missing settings
+            raise ConfigurationError(f"Teams is misconfigured: {exc}; set TEAMS_APP_ID, TEAMS_APP_PASSWORD "
+                                     "and (for SingleTenant) TEAMS_APP_TENANT_ID") from exc
+        self._adapter = CloudAdapter(self._auth)
+        self._background: set[asyncio.Task[None]] = set()
+        self._sent: OrderedDict[str, int] = OrderedDict()  # activity id → decision id (feedback loop)
+
+    # --- HTTP --------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            return web.json_response({"error": "expected application/json"}, status=415)
+        body = await request.json()
+        activity = parse_activity(body)
+        try:
+            auth = await self._auth.authenticate_request(activity, request.headers.get("Authorization", ""))
+        except (PermissionError, jwt.PyJWTError) as exc:
+            log.info("teams: rejected an unauthenticated activity: %s", exc)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if activity.type not in HANDLED_TYPES:
+            return web.Response(status=200)  # conversationUpdate, reactions, …: nothing to do, politely
+        try:
+            invoke = await self._adapter.process_activity(auth, activity, self._on_turn)
+        except (ClientException, ClientError) as exc:
+            log.warning("teams: the Bot Framework connector failed: %s", exc)
+            return web.json_response({"error": "the Bot Framework connector is unavailable"}, status=502)
+        if isinstance(invoke, InvokeResponse):
+            return web.json_response(invoke.body or {}, status=invoke.status or 200)
+        return web.Response(status=200)
+
+    async def close(self) -> None:
+        """Let proactive deliveries finish (aiohttp on_cleanup)."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.options.turn_budget_s)
+
+    # --- turns -------------------------------------------------------------------------
+
+    async def _on_turn(self, turn: TurnContext) -> None:
+        activity: Activity = turn.activity
+        if activity.type == ActivityTypes.invoke:
+            await self._on_invoke(turn)
+            return
+        msg = self.message(activity)
+        if not await self._services.pipeline.is_new_delivery(msg):
+            return  # Teams redelivered an activity we already took
+        vote = feedback_vote(activity.value)
+        if vote is not None:
+            await self._feedback(turn, msg, *vote)
+            return
+        command = command_line(msg.text)
+        if command is not None:
+            await self._command(turn, msg, command, is_admin=self._is_admin(activity))
+            return
+        await self._answer(turn, msg)
+
+    def message(self, activity: Activity) -> ChatMessage:
+        """The one translation from a Teams message activity to a `ChatMessage`."""
+        conversation_id: str = activity.conversation.id
+        channel, _, root = conversation_id.partition(";messageid=")
+        sender = activity.from_property
+        return ChatMessage(platform=PLATFORM, tenant=_tenant(activity) or self._tenant, channel=channel,
+                           thread=root or channel, user=sender.aad_object_id or sender.id,
+                           text=strip_bot_mention(activity), locale=activity.locale or "en",
+                           event_id=f"{conversation_id}/{activity.id or ''}" if activity.id else "")
+
+    def _is_admin(self, activity: Activity) -> bool:
+        aad = activity.from_property.aad_object_id
+        return bool(aad) and aad in self._admins
+
+    async def _on_invoke(self, turn: TurnContext) -> None:
+        activity: Activity = turn.activity
+        value = activity.value if isinstance(activity.value, dict) else {}
+        if activity.name == FEEDBACK_INVOKE and value.get("actionName") == "feedback":
+            reaction = (value.get("actionValue") or {}).get("reaction")
+            decision_id = self._sent.get(activity.reply_to_id or "")
+            if decision_id is not None and reaction in ("like", "dislike"):
+                user = activity.from_property.aad_object_id or activity.from_property.id
+                await self._services.memory.add_feedback(decision_id=decision_id, user=user,
+                                                         score=1 if reaction == "like" else -1)
+        # every invoke gets a 200 so Teams shows no error; unknown ones are simply ignored
+        await turn.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200)))
+
+    async def _feedback(self, turn: TurnContext, msg: ChatMessage, decision_id: int, score: int) -> None:
+        stored = await self._services.memory.add_feedback(decision_id=decision_id, user=msg.user, score=score)
+        await self._send(turn, Activity(type=ActivityTypes.message,
+                                        text=t("teams_feedback_thanks" if stored else "teams_feedback_gone",
+                                               msg.locale)))
+
+    async def _command(self, turn: TurnContext, msg: ChatMessage, line: str, *, is_admin: bool) -> None:
+        ctx = CommandContext(platform=PLATFORM, tenant=msg.tenant, channel=msg.channel, user=msg.user,
+                             is_admin=is_admin, locale=msg.locale)
+        result = await self._commands.execute(ctx, line)
+        await self._send(turn, render_command(result, line=line, is_admin=is_admin, locale=msg.locale))
+
+    async def _answer(self, turn: TurnContext, msg: ChatMessage) -> None:
+        pipeline = self._services.pipeline
+        invalid = pipeline.validate(msg)
+        if invalid is not None:
+            await self._send(turn, Activity(type=ActivityTypes.message, text=invalid.text))
+            return
+        stream: _Stream | None = None
+        if turn.activity.conversation.conversation_type == "personal":
+            stream = _Stream(turn, send=lambda a: self._send(turn, a), interval_s=self.options.stream_interval_s)
+            await stream.begin(t("teams_working", msg.locale))
+        work = asyncio.create_task(pipeline.handle(msg, on_partial=stream.update if stream else None))
+        typing = None if stream else asyncio.create_task(self._keep_typing(turn))
+        try:
+            done, _ = await asyncio.wait({work}, timeout=self.options.turn_budget_s)
+        finally:
+            if typing is not None:
+                typing.cancel()
+        if work in done:
+            await self._deliver(turn, work.result(), stream)
+            return
+        # Too slow for the HTTP turn: end it now and post the answer proactively when it is ready.
+        if stream is not None:
+            stream.live = False
+        else:
+            await self._send(turn, Activity(type=ActivityTypes.message, text=t("teams_still_working", msg.locale)))
+        reference = TurnContext.get_conversation_reference(turn.activity)
+        self._spawn(self._deliver_later(work, reference, stream))
+
+    async def _keep_typing(self, turn: TurnContext) -> None:
+        while True:
+            await self._send(turn, Activity(type=ActivityTypes.typing))
+            await asyncio.sleep(self.options.typing_interval_s)
+
+    # --- delivery ----------------------------------------------------------------------
+
+    async def _deliver(self, turn: TurnContext, reply: Reply, stream: _Stream | None) -> None:
+        activity = render_reply(reply)
+        if stream is not None and stream.id is not None:
+            activity = stream.finish(activity)
+        sent_id = await self._send(turn, activity)
+        if sent_id and reply.decision_id is not None:
+            self._remember(sent_id, reply.decision_id)
+
+    async def _deliver_later(self, work: asyncio.Task[Reply], reference: ConversationReference,
+                             stream: _Stream | None) -> None:
+        reply = await work
+
+        async def logic(turn: TurnContext) -> None:
+            activity = render_reply(reply)
+            if stream is not None and stream.id is not None:
+                activity = stream.finish(activity)
+            response = await turn.send_activity(activity)
+            if response is not None and response.id and reply.decision_id is not None:
+                self._remember(response.id, reply.decision_id)
+
+        await self._retrying(lambda: self._adapter.continue_conversation(reference, logic, self._app_id))
+
+    async def _send(self, turn: TurnContext, activity: Activity) -> str | None:
+        response = await self._retrying(lambda: turn.send_activity(activity))
+        return response.id if response is not None and response.id else None
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a connector call, retrying throttling (429), precondition races (412) and gateway errors."""
+        opts = self.options
+        for attempt in range(1, opts.retry_attempts + 1):
+            try:
+                return await operation()
+            except HttpOperationError as exc:
+                status = exc.response.status_code if exc.response is not None else None
+                if status not in RETRY_STATUSES or attempt == opts.retry_attempts:
+                    raise
+                delay = _retry_after(exc) or opts.retry_base_s * 2 ** (attempt - 1)
+                log.info("teams: connector answered %s; retry %d in %.2f s", status, attempt, delay)
+                await asyncio.sleep(min(delay, opts.retry_max_s))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _remember(self, activity_id: str, decision_id: int) -> None:
+        self._sent[activity_id] = decision_id
+        while len(self._sent) > 10_000:
+            self._sent.popitem(last=False)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("teams: proactive delivery failed", exc_info=task.exception())
+
+
+# --- translation helpers (pure) ---------------------------------------------------------
+
+
+def parse_activity(body: object) -> Activity:
+    """An Activity from a JSON body, or 400 with the reason (never a 500 for bad input)."""
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object")
+    kind = body.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise _bad("`type` is missing")
+    if kind in HANDLED_TYPES:
+        _require_url(body.get("serviceUrl"))
+        for key in ("conversation", "from"):
+            part = body.get(key)
+            if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
+                raise _bad(f"`{key}.id` is missing")
+        if not isinstance(body.get("text", ""), str | None) or not isinstance(body.get("entities", []), list | None):
+            raise _bad("`text` must be a string and `entities` a list")
+    try:
+        activity: Activity = Activity().deserialize(body)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # msrest's DeserializationError is a ValueError
+        raise _bad(f"not a Bot Framework activity ({exc})") from exc
+    return activity
+
+
+def _require_url(value: object) -> None:
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise _bad("`serviceUrl` must be an http(s) URL")
+
+
+def _bad(reason: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=f'{{"error": "malformed activity: {reason}"}}', content_type="application/json")
+
+
+def _tenant(activity: Activity) -> str:
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = data.get("tenant")
+    if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
+        return str(tenant["id"])
+    return str(getattr(activity.conversation, "tenant_id", None) or "")
+
+
+def strip_bot_mention(activity: Activity) -> str:
+    """The text without the `<at>Bot</at>` mention of this bot.
+
+    Not `TurnContext.remove_recipient_mention`: it uses the bot's display name as a regex and so
+    also deletes that name wherever else it appears in the message.
+    """
+    text: str = activity.text or ""
+    bot_id = activity.recipient.id if activity.recipient is not None else None
+    for entity in activity.entities or []:
+        props: dict[str, Any] = getattr(entity, "additional_properties", None) or {}
+        mentioned = props.get("mentioned")
+        if entity.type == "mention" and isinstance(mentioned, dict) and mentioned.get("id") == bot_id:
+            mention_text = props.get("text") or f"<at>{mentioned.get('name', '')}</at>"
+            text = text.replace(str(mention_text), " ")
+    return " ".join(text.replace("&nbsp;", " ").split())
+
+
+def command_line(text: str) -> str | None:
+    """The command to run, or None when the text is a question for the pipeline."""
+    words = text.split()
+    if not words:
+        return None
+    first = words[0].lower().lstrip("/")
+    if first in ADMIN_COMMANDS or (first in STAFF_COMMANDS and len(words) == 1):
+        return " ".join([first, *words[1:]])
+    return None
+
+
+def render_reply(reply: Reply) -> Activity:
+    card = answer_card(reply)
+    attachments = [Attachment(content_type=CARD_CONTENT_TYPE, content=card)] if card else None
+    return Activity(type=ActivityTypes.message, text=reply.text, text_format="markdown", attachments=attachments)
+
+
+def render_command(result: CommandResult, *, line: str, is_admin: bool, locale: str) -> Activity:
+    name = line.split()[0]
+    if not result.ok and not is_admin and name not in STAFF_COMMANDS and name in ADMIN_COMMANDS:
+        return Activity(type=ActivityTypes.message, text=t("teams_not_admin", locale, command=name))
+    if name == "forget" and "erased" in result.data:
+        return Activity(type=ActivityTypes.message, text=t("teams_forgotten", locale, erased=result.data["erased"]))
+    text = result.text.replace("\n", "  \n")  # markdown hard line breaks keep tables and lists readable
+    policy = result.data.get("policy")
+    if isinstance(policy, dict):
+        card = Attachment(content_type=CARD_CONTENT_TYPE, content=policy_card(policy))
+        return Activity(type=ActivityTypes.message, text=text.split("  \n")[0], attachments=[card])
+    return Activity(type=ActivityTypes.message, text=text, text_format="markdown")
+
+
+def _retry_after(exc: HttpOperationError) -> float | None:
+    value = exc.response.headers.get("Retry-After") if exc.response is not None else None
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def build_teams_adapter(services: Services, options: TeamsOptions | None = None) -> TeamsAdapter:
+    return TeamsAdapter(services=services, options=options)
+
+
+TEAMS: web.AppKey[TeamsAdapter] = web.AppKey("teams", TeamsAdapter)
+
+
+def mount_teams(app: web.Application, services: Services) -> None:
+    """Serve Bot Framework activities at `POST /api/messages` on `app`."""
+    adapter = build_teams_adapter(services)
+    app[TEAMS] = adapter
+    app.router.add_post("/api/messages", adapter.handle)
+
+    async def drain(_: web.Application) -> None:
+        await adapter.close()
+
+    app.on_cleanup.append(drain)

@@ -1,0 +1,215 @@
+"""Teams end to end: activities posted over HTTP to the production app; replies read from a fake
+Bot Framework connector; answers from the fake OpenAI-compatible server; real privacy and routing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlmodel import Session, select
+
+from bot.adapters.teams import TeamsOptions
+from bot.memory.models import AuditEntry, Feedback
+from tests.fakes.openai_server import FakeOpenAI
+from tests.teams.conftest import ADMIN, FAST, TeamsFactory
+from tests.teams.fake_connector import FakeConnector
+
+
+async def test_personal_chat_streams_then_sends_final_message_with_footer_card(
+        make_teams: TeamsFactory, connector: FakeConnector, fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams()
+    assert await teams.say("Summarise: the van arrives on Tuesday and leaves on Friday.") == 200
+    calls = connector.calls
+    informative, *updates, final = calls
+    assert informative.type == "typing" and informative.stream == {
+        "type": "streaminfo", "streamType": "informative", "streamSequence": 1}
+    assert informative.text == "Working on it…"
+    stream_id = informative.id
+    assert updates and all(u.type == "typing" and u.stream is not None for u in updates)
+    assert [u.stream["streamSequence"] for u in updates if u.stream] == list(range(2, len(updates) + 2))
+    assert all(u.stream and u.stream["streamId"] == stream_id and u.stream["streamType"] == "streaming"
+               for u in updates)
+    assert all(len(a.text) <= len(b.text) for a, b in zip(updates, updates[1:], strict=False))  # cumulative
+    assert final.type == "message" and final.text.startswith("answer from us-small")
+    assert final.stream == {"type": "streaminfo", "streamType": "final", "streamId": stream_id}
+    assert final.body["channelData"]["streamType"] == "final"
+    footer = final.cards[0]
+    assert "openai/us-small · us · $" in footer["body"][0]["text"]
+    assert [a["data"]["score"] for a in footer["actions"]] == [1, -1]
+    assert fake_llm.models_called() == ["us-small"]
+
+
+async def test_channel_mention_is_removed_reply_chain_is_one_conversation(
+        make_teams: TeamsFactory, connector: FakeConnector, fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams()
+    assert await teams.say("Which Switchboard plan fits a team of 12?", conv="channel", mention=True) == 200
+    assert await teams.say("And for 40 people?", conv="channel", mention=True) == 200
+    other_chain = "19:general@thread.tacv2;messageid=1700000000999"
+    assert await teams.say("Hello there", conv="channel", mention=True, conversation_id=other_chain) == 200
+    first, second, third = (r["messages"] for r in fake_llm.requests)
+    assert first[-1]["content"] == "Which Switchboard plan fits a team of 12?"  # only the <at> mention went
+    assert [m["content"] for m in second[1:]] == [first[-1]["content"], teams_answer(connector, 0),
+                                                  "And for 40 people?"]
+    assert len(third) == 2  # a new reply chain starts without history
+    assert not any(c.stream for c in connector.calls)  # no streaming outside personal chat
+    assert [c.type for c in connector.calls].count("message") == 3
+    assert "typing" in [c.type for c in connector.calls]
+    assert {c.conversation_id for c in connector.messages()} == {
+        "19:general@thread.tacv2;messageid=1700000000001", other_chain}
+
+
+def teams_answer(connector: FakeConnector, index: int) -> str:
+    return connector.messages()[index].text
+
+
+async def test_group_chat_gets_a_single_message(make_teams: TeamsFactory, connector: FakeConnector) -> None:
+    teams = await make_teams()
+    assert await teams.say("What is a good name for a newsletter about valves?", conv="groupChat",
+                           mention=True) == 200
+    [message] = connector.messages()
+    assert message.stream is None and message.cards
+
+
+async def test_personal_data_is_answered_by_an_eu_model(make_teams: TeamsFactory, connector: FakeConnector,
+                                                        fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams()
+    text = "Draft a reply to anna.kowalska@example.pl and call her back on +48 601 234 567 about the offer."
+    assert await teams.say(text, conv="channel", mention=True) == 200
+    assert fake_llm.models_called() == ["eu-small"]
+    [message] = connector.messages()
+    assert "openai/eu-small · eu ·" in message.cards[0]["body"][0]["text"]
+
+
+async def test_card_vote_and_feedback_loop_are_stored(make_teams: TeamsFactory, connector: FakeConnector) -> None:
+    teams = await make_teams()
+    await teams.say("Write a slogan for our pumps.")
+    final = connector.messages()[-1]
+    down = final.cards[0]["actions"][1]["data"]
+    assert await teams.say(None, value=down) == 200
+    assert connector.messages()[-1].text == "Thanks for the feedback!"
+    invoke = teams.activity(None, kind="invoke", name="message/submitAction", replyToId=final.id,
+                            value={"actionName": "feedback", "actionValue": {"reaction": "like",
+                                                                             "feedback": "{}"}})
+    status, _ = await teams.post(invoke, )
+    assert status == 200
+    with Session(teams.services.memory.engine) as s:
+        votes = s.exec(select(Feedback)).all()
+    assert [(v.decision_id, v.score) for v in votes] == [(down["decision_id"], 1)]  # the later vote wins
+    stale = {**down, "decision_id": 999_999}
+    await teams.say(None, value=stale, locale="de-DE")
+    assert connector.messages()[-1].text.startswith("Diese Antwort gibt es nicht mehr")
+
+
+async def test_admin_commands_change_policy_at_once_and_show_it_as_a_card(
+        make_teams: TeamsFactory, connector: FakeConnector) -> None:
+    teams = await make_teams()
+    await teams.say("policy show", user=ADMIN, conv="channel", mention=True)
+    card = connector.messages()[-1].cards[0]
+    assert card["body"][0]["text"] == "Policy v1"
+    assert {"title": "general", "value": "task → openai/us-small, openai/us-premium, openai/eu-small, "
+                                         "openai/eu-large"} in card["body"][3]["facts"]
+    await teams.say("policy strategy general cascade", user=ADMIN)
+    assert "Policy v2 is in force" in connector.messages()[-1].text
+    assert (await teams.services.policies.current()).rules["general"].strategy.value == "cascade"
+    await teams.say("policy set general openai/nope", user=ADMIN)
+    assert (await teams.services.policies.current()).version == 2  # invalid change refused
+    with Session(teams.services.memory.engine) as s:
+        audit = [(a.actor, a.allowed) for a in s.exec(select(AuditEntry)).all()]
+    assert audit == [(ADMIN, True)] * 3
+
+
+async def test_non_admin_is_refused_in_their_language_and_audited(
+        make_teams: TeamsFactory, connector: FakeConnector, fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams()
+    await teams.say("policy pin personal block", locale="pl-PL")
+    assert connector.messages()[-1].text.startswith("Przepraszam, tylko administratorzy")
+    assert (await teams.services.policies.current()).version == 1
+    with Session(teams.services.memory.engine) as s:
+        [entry] = s.exec(select(AuditEntry)).all()
+    assert not entry.allowed and entry.command == "policy pin personal block"
+    await teams.say("   ", conv="channel", mention=True, locale="pl-PL")
+    assert connector.messages()[-1].text.startswith("Twoja wiadomość jest pusta")
+    assert fake_llm.requests == []
+
+
+async def test_why_and_forget(make_teams: TeamsFactory, connector: FakeConnector) -> None:
+    teams = await make_teams()
+    await teams.say("Translate 'good morning' into German.", conv="channel", mention=True)
+    await teams.say("why", conv="channel", mention=True)
+    assert "model *openai/us-small* (us)" in connector.messages()[-1].text
+    await teams.say("forget", conv="channel", mention=True, locale="da-DK")
+    assert connector.messages()[-1].text.startswith("Færdig: Jeg har slettet 2")
+
+
+async def test_auth_on_rejects_unauthenticated_requests(make_teams: TeamsFactory, connector: FakeConnector,
+                                                        fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams(TEAMS_APP_ID="00000000-0000-0000-0000-00000000beef", TEAMS_APP_PASSWORD="secret")
+    body = teams.activity("hello")
+    assert (await teams.post(body))[0] == 401
+    assert (await teams.post(body, headers={"Authorization": "Bearer not-a-jwt"}))[0] == 401
+    forged = "Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2V2aWwifQ.c2ln"
+    assert (await teams.post(body, headers={"Authorization": forged}))[0] == 401
+    assert (await teams.post(teams.activity(None, kind="conversationUpdate")))[0] == 401
+    assert connector.calls == [] and fake_llm.requests == []
+
+
+async def test_malformed_activities_get_400_and_unknown_types_are_ignored(
+        make_teams: TeamsFactory, connector: FakeConnector) -> None:
+    teams = await make_teams()
+    resp = await teams.client.post("/api/messages", data=b"{not json", headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    for body in ([1, 2], {"text": "no type"}, teams.activity("x", serviceUrl="ftp://x"),
+                 teams.activity("x", conversation="c1"), teams.activity("x", **{"from": {"name": "no id"}}),
+                 teams.activity("x", entities="nope"), {**teams.activity(None), "text": 42}):
+        assert (await teams.post(body))[0] == 400, body
+    resp = await teams.client.post("/api/messages", data=b"hi", headers={"Content-Type": "text/plain"})
+    assert resp.status == 415
+    for kind in ("conversationUpdate", "messageReaction", "somethingNew"):
+        assert (await teams.post(teams.activity(None, kind=kind)))[0] == 200
+    status, _ = await teams.post(teams.activity(None, kind="invoke", name="unknown/thing"))
+    assert status == 200
+    assert [c.type for c in connector.calls] == []
+
+
+async def test_redelivered_activity_is_answered_once(make_teams: TeamsFactory, connector: FakeConnector,
+                                                     fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams()
+    body = teams.activity("Write a haiku about valves.", conv="groupChat")
+    assert (await teams.post(body))[0] == 200
+    assert (await teams.post(body))[0] == 200
+    assert len(fake_llm.requests) == 1 and len(connector.messages()) == 1
+
+
+async def test_throttled_connector_is_retried(make_teams: TeamsFactory, connector: FakeConnector) -> None:
+    teams = await make_teams()
+    connector.fail(429, retry_after=0.01)
+    connector.fail(502)
+    assert await teams.say("Write a haiku about valves.", conv="groupChat") == 200
+    assert connector.rejected == [429, 502]
+    assert len(connector.messages()) == 1
+
+
+async def test_slow_answer_is_delivered_proactively(make_teams: TeamsFactory, connector: FakeConnector,
+                                                    fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams(options=TeamsOptions(turn_budget_s=0.2, stream_interval_s=0.0, typing_interval_s=0.05,
+                                                  retry_base_s=0.01, retry_max_s=0.05))
+    fake_llm.delay_s = 1.0
+    started = asyncio.get_running_loop().time()
+    assert await teams.say("Write a haiku about valves.", conv="channel", mention=True) == 200
+    assert asyncio.get_running_loop().time() - started < 0.9  # the HTTP turn ended before the answer
+    assert connector.messages()[0].text.startswith("This takes a little longer")
+    connector.fail(429, times=2, retry_after=0.01)
+    await connector.wait_for(lambda calls: sum(c.type == "message" for c in calls) == 2)
+    answer = connector.messages()[1]
+    assert answer.text.startswith("answer from us-small") and answer.cards
+    assert answer.activity_id is not None  # threaded under the staff message
+    assert connector.rejected == [429, 429]
+
+
+async def test_slow_answer_in_personal_chat_closes_the_stream_proactively(
+        make_teams: TeamsFactory, connector: FakeConnector, fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams(options=TeamsOptions(turn_budget_s=0.2, stream_interval_s=0.0, retry_base_s=0.01))
+    fake_llm.delay_s = 0.6
+    assert await teams.say("Write a haiku about valves.") == 200
+    await connector.wait_for(lambda calls: any(c.type == "message" for c in calls))
+    informative, final = connector.calls[0], connector.messages()[0]
+    assert final.stream == {"type": "streaminfo", "streamType": "final", "streamId": informative.id}
