@@ -4,13 +4,14 @@ Bot Framework connector; answers from the fake OpenAI-compatible server; real pr
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from sqlmodel import Session, select
 
 from bot.adapters.teams import TeamsOptions
 from bot.memory.models import AuditEntry, Feedback
 from tests.fakes.openai_server import FakeOpenAI
-from tests.teams.conftest import ADMIN, FAST, TeamsFactory
+from tests.teams.conftest import ADMIN, TeamsFactory
 from tests.teams.fake_connector import FakeConnector
 
 
@@ -28,7 +29,8 @@ async def test_personal_chat_streams_then_sends_final_message_with_footer_card(
     assert [u.stream["streamSequence"] for u in updates if u.stream] == list(range(2, len(updates) + 2))
     assert all(u.stream and u.stream["streamId"] == stream_id and u.stream["streamType"] == "streaming"
                for u in updates)
-    assert all(len(a.text) <= len(b.text) for a, b in zip(updates, updates[1:], strict=False))  # cumulative
+    assert all(b.text.startswith(a.text) for a, b in itertools.pairwise(updates))  # cumulative text
+    assert final.text.startswith(updates[-1].text.rstrip())
     assert final.type == "message" and final.text.startswith("answer from us-small")
     assert final.stream == {"type": "streaminfo", "streamType": "final", "streamId": stream_id}
     assert final.body["channelData"]["streamType"] == "final"
