@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +15,7 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+SLACK: web.AppKey[Any] = web.AppKey("slack")  # the SlackAdapter, when Slack is configured
 MAX_BODY_BYTES = 1_048_576
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,7 +52,21 @@ def build_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
+    if services.settings.slack_bot_token and services.settings.slack_signing_secret:
+        mount_slack(app, services)
     from bot.adapters.teams import mount_teams  # botbuilder loads inside bot/adapters only
 
     mount_teams(app, services)  # POST /api/messages; anonymous when no Teams app id is set
     return app
+
+
+def mount_slack(app: web.Application, services: Services) -> None:
+    """POST /slack/events (events, slash commands, buttons); the adapter is kept on the app."""
+    from bot.adapters.slack import build_slack_adapter  # slack_bolt loads only when Slack is configured
+    from bot.commands import CommandProcessor
+
+    adapter = build_slack_adapter(settings=services.settings, pipeline=services.pipeline,
+                                  commands=CommandProcessor(memory=services.memory, policies=services.policies),
+                                  memory=services.memory)
+    adapter.mount(app)
+    app[SLACK] = adapter

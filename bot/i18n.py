@@ -97,6 +97,48 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Entschuldigung — bei mir ist etwas schiefgegangen. Deine Nachricht ist gespeichert; bitte "
               "versuche es erneut.",
     },
+    # --- Slack adapter ---------------------------------------------------------------------
+    "slack_thinking": {
+        "en": "_Thinking…_", "pl": "_Myślę…_", "da": "_Tænker…_", "ro": "_Mă gândesc…_", "de": "_Denke nach…_",
+    },
+    "slack_status": {
+        "en": "is thinking…", "pl": "myśli…", "da": "tænker…", "ro": "se gândește…", "de": "denkt nach…",
+    },
+    "slack_footer_cached": {"en": "from cache", "pl": "z pamięci podręcznej", "da": "fra cache",
+                            "ro": "din cache", "de": "aus dem Cache"},
+    "slack_footer_fallback": {"en": "fallback", "pl": "model zapasowy", "da": "reservemodel",
+                              "ro": "model de rezervă", "de": "Ersatzmodell"},
+    "slack_footer_offline": {"en": "offline", "pl": "offline", "da": "offline", "ro": "offline",
+                             "de": "offline"},
+    "slack_feedback_thanks": {
+        "en": "Thanks for the feedback!", "pl": "Dziękuję za opinię!", "da": "Tak for din feedback!",
+        "ro": "Mulțumesc pentru feedback!", "de": "Danke für dein Feedback!",
+    },
+    "slack_feedback_gone": {
+        "en": "That answer no longer exists, so I could not store your vote.",
+        "pl": "Ta odpowiedź już nie istnieje, więc nie zapisałem Twojej oceny.",
+        "da": "Det svar findes ikke længere, så jeg kunne ikke gemme din stemme.",
+        "ro": "Acest răspuns nu mai există, așa că nu am putut salva votul tău.",
+        "de": "Diese Antwort gibt es nicht mehr, daher konnte ich deine Bewertung nicht speichern.",
+    },
+    "slack_not_admin": {
+        "en": "Sorry, only Switchboard admins can use `{command}`. Try `/switchboard help` for what you can do.",
+        "pl": "Przepraszam, tylko administratorzy Switchboard mogą używać `{command}`. Wpisz "
+              "`/switchboard help`, aby zobaczyć dostępne polecenia.",
+        "da": "Beklager, kun Switchboard-administratorer kan bruge `{command}`. Prøv `/switchboard help` "
+              "for at se, hvad du kan.",
+        "ro": "Îmi pare rău, doar administratorii Switchboard pot folosi `{command}`. Încearcă "
+              "`/switchboard help` pentru comenzile disponibile.",
+        "de": "Entschuldigung, nur Switchboard-Admins dürfen `{command}` verwenden. Mit `/switchboard help` "
+              "siehst du, was du tun kannst.",
+    },
+    "slack_forgotten": {
+        "en": "Done: I erased {erased} of your messages and every record of your conversations with me.",
+        "pl": "Gotowe: usunąłem {erased} Twoich wiadomości i wszystkie zapisy naszych rozmów.",
+        "da": "Færdig: Jeg har slettet {erased} af dine beskeder og alle optegnelser om vores samtaler.",
+        "ro": "Gata: am șters {erased} dintre mesajele tale și toate înregistrările conversațiilor noastre.",
+        "de": "Erledigt: Ich habe {erased} deiner Nachrichten und alle Aufzeichnungen unserer Gespräche gelöscht.",
+    },
     # --- Teams adapter ---------------------------------------------------------------------
     "teams_working": {
         "en": "Working on it…", "pl": "Pracuję nad tym…", "da": "Arbejder på det…", "ro": "Lucrez la asta…",

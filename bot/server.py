@@ -8,7 +8,7 @@ import signal
 
 from aiohttp import web
 
-from bot.app import build_app
+from bot.app import SLACK, build_app
 from bot.services import build_services
 from bot.settings import Settings
 
@@ -23,10 +23,15 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
     site = web.TCPSite(runner, host, port)
     await site.start()
     log.info("switchboard serving on http://%s:%d (health: /healthz)", host, port)
+    close_socket = None
+    if settings.slack_app_token and SLACK in runner.app:
+        close_socket = await runner.app[SLACK].start_socket_mode(settings.slack_app_token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if close_socket is not None:
+        await close_socket()
     await runner.cleanup()
     return 0

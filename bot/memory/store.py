@@ -7,6 +7,8 @@ work in a worker thread so the event loop never blocks on the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,6 +101,9 @@ class SqlMemoryStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # an in-memory SQLite database is one connection shared by every thread (StaticPool): units of
+        # work must not interleave, or one unit's rollback undoes another's uncommitted insert
+        self._serial = threading.Lock() if isinstance(engine.pool, StaticPool) else contextlib.nullcontext()
 
     @property
     def engine(self) -> Engine:
@@ -106,7 +111,7 @@ class SqlMemoryStore:
 
     async def _run(self, fn: Callable[[Session], T]) -> T:
         def unit() -> T:
-            with Session(self._engine, expire_on_commit=False) as session:
+            with self._serial, Session(self._engine, expire_on_commit=False) as session:
                 return fn(session)
 
         return await asyncio.to_thread(unit)

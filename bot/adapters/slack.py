@@ -1,0 +1,384 @@
+"""Slack adapter: Events API (HTTP or Socket Mode) → `ChatMessage` → Pipeline → streamed `Reply`.
+
+Bolt acks every event at once (`process_before_response=False`) and runs our listener in the
+background; Slack's retries are dropped by `Pipeline.is_new_delivery`, which claims the event id
+in the shared database, so no replica answers twice. Slash commands go through the one
+`CommandProcessor` shared with Teams and the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import Session, select
+
+from bot.adapters.slack_render import (
+    FEEDBACK_DOWN,
+    FEEDBACK_UP,
+    answer_blocks,
+    escape,
+    sections,
+    split_text,
+    to_mrkdwn,
+)
+from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
+from bot.errors import ConfigurationError
+from bot.i18n import t
+from bot.memory.models import Conversation
+from bot.memory.store import SqlMemoryStore
+from bot.pipeline import Pipeline
+from bot.settings import Settings
+from bot.types import ChatMessage, Reply
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+EVENTS_PATH = "/slack/events"
+ANSWERED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})  # edits, deletions, joins: ignored
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
+_LINK_IN = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
+_TABLE_COMMANDS = frozenset({"help", "policy", "model", "stats", "audit", "budget"})
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What users.info tells us about a person: their Slack locale and workspace role."""
+
+    locale: str = "en"
+    workspace_admin: bool = False
+
+
+class SlackAdapter:
+    """The Slack app: one bolt `AsyncApp` whose listeners only translate to and from our types."""
+
+    def __init__(self, *, settings: Settings, pipeline: Pipeline, commands: CommandProcessor,
+                 memory: SqlMemoryStore, update_interval_s: float = 0.8, profile_ttl_s: float = 600.0) -> None:
+        if not settings.slack_bot_token or not settings.slack_signing_secret:
+            raise ConfigurationError("the Slack app needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; set both")
+        self._pipeline = pipeline
+        self._commands = commands
+        self._memory = memory
+        self._admins = settings.admin_ids
+        self.update_interval_s = update_interval_s
+        self._profile_ttl_s = profile_ttl_s
+        self._profiles: dict[tuple[str, str], tuple[float, Profile]] = {}
+        self._lookups: dict[tuple[str, str], asyncio.Future[Profile]] = {}
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._verifier = SignatureVerifier(settings.slack_signing_secret)
+        base_url = settings.slack_api_base_url.rstrip("/") + "/"
+        self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
+        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        # the client carries the token (bolt ignores `token=` when a client is given)
+        self.app = AsyncApp(signing_secret=settings.slack_signing_secret, client=self.client,
+                            process_before_response=False, logger=log)
+        self.app.event("message")(self._on_message)
+        self.app.event("app_mention")(self._on_mention)
+        self.app.command("/switchboard")(self._on_command)
+        self.app.action(FEEDBACK_UP)(self._on_feedback)
+        self.app.action(FEEDBACK_DOWN)(self._on_feedback)
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def mount(self, app: web.Application) -> None:
+        """POST /slack/events serves events, slash commands and button clicks alike."""
+        app.router.add_post(EVENTS_PATH, self.handle_http)
+        app.on_cleanup.append(lambda _app: self.drain())
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            valid = self._verifier.is_valid_request(raw, request.headers)
+        except ValueError:  # a timestamp that is not a number
+            valid = False
+        if not valid:
+            return web.json_response({"error": "invalid signature or stale timestamp"}, status=401)
+        try:
+            payload = parse_body(raw.decode("utf-8"), request.content_type)
+            if not isinstance(payload, dict) or not _well_formed(payload):
+                return web.json_response({"error": "malformed body: not a Slack payload"}, status=400)
+            # bolt reads ids out of the payload here; odd shapes fail as Attribute/Type/Key/IndexErrors
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, AttributeError, TypeError, KeyError, IndexError) as exc:
+            return web.json_response({"error": f"malformed body: {type(exc).__name__}"}, status=400)
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait for answers still being written (tests, benchmarks, graceful shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        await asyncio.sleep(0.01)  # let listeners bolt has just scheduled register themselves
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.wait(set(self._inflight), timeout=deadline - time.monotonic())
+
+    async def _tracked(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            await work
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        await self._tracked(self._message(body, event, context, mentioned=False))
+
+    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        await self._tracked(self._message(body, event, context, mentioned=True))
+
+    async def _message(self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any], *,
+                       mentioned: bool) -> None:
+        bot_user = str(context.get("bot_user_id") or "")
+        if not self._is_for_us(event, bot_user, mentioned=mentioned):
+            return
+        im = event.get("channel_type") == "im"
+        if not (im or mentioned) and not await self._known_thread(body, event):
+            return  # a thread in a channel we were never asked about
+        msg = ChatMessage(platform=PLATFORM, tenant=str(body.get("team_id") or ""), channel=str(event["channel"]),
+                          thread=str(event.get("thread_ts") or event["ts"]), user=str(event["user"]),
+                          text=clean_text(str(event.get("text") or ""), bot_user),
+                          event_id=str(body.get("event_id") or ""))
+        if not await self._pipeline.is_new_delivery(msg):
+            log.info("dropped a re-delivered Slack event %s", msg.event_id)
+            return
+        profile = await self._profile(msg.tenant, msg.user)
+        await self._answer(replace(msg, locale=profile.locale), im=im)
+
+    @staticmethod
+    def _is_for_us(event: dict[str, Any], bot_user: str, *, mentioned: bool) -> bool:
+        # message events can carry $.event.bot_id without a user id (bot and app messages)
+        if event.get("bot_id") or not event.get("user") or event.get("user") == bot_user:
+            return False
+        if event.get("subtype") not in ANSWERED_SUBTYPES or not event.get("channel") or not event.get("ts"):
+            return False
+        if mentioned or event.get("channel_type") == "im":
+            return True
+        # channel messages that mention us also arrive as app_mention: answer those once, there
+        return bool(event.get("thread_ts")) and f"<@{bot_user}>" not in str(event.get("text") or "")
+
+    async def _known_thread(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
+        """A follow-up in a channel thread is ours only when that thread is already a conversation."""
+        tenant, channel, thread = str(body.get("team_id") or ""), str(event["channel"]), str(event["thread_ts"])
+
+        def unit() -> bool:
+            with Session(self._memory.engine) as s:
+                return s.exec(select(Conversation.id).where(
+                    Conversation.platform == PLATFORM, Conversation.tenant == tenant,
+                    Conversation.channel == channel, Conversation.thread == thread)).first() is not None
+
+        return await asyncio.to_thread(unit)
+
+    async def _answer(self, msg: ChatMessage, *, im: bool) -> None:
+        if im:
+            await self._set_status(msg, t("slack_status", msg.locale))
+        stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
+                             interval_s=self.update_interval_s)
+        await stream.start()
+        reply = await self._pipeline.handle(msg, on_partial=stream.partial)
+        await stream.finish(reply)
+
+    async def _set_status(self, msg: ChatMessage, status: str) -> None:
+        try:
+            await self.client.assistant_threads_setStatus(channel_id=msg.channel, thread_ts=msg.thread,
+                                                          status=status)
+        except SlackApiError as exc:  # not an assistant thread, or the scope is missing: the placeholder will do
+            log.debug("assistant.threads.setStatus refused: %s", exc.response.get("error"))
+
+    # --- people ----------------------------------------------------------------------------
+
+    async def _profile(self, tenant: str, user: str) -> Profile:
+        """Locale and role from users.info, cached; concurrent look-ups of one user share one call."""
+        key = (tenant, user)
+        cached = self._profiles.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._profile_ttl_s:
+            return cached[1]
+        pending = self._lookups.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch_profile(key, user))
+            self._lookups[key] = pending
+            pending.add_done_callback(lambda _f: self._lookups.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch_profile(self, key: tuple[str, str], user: str) -> Profile:
+        try:
+            resp = await self.client.users_info(user=user, include_locale=True)
+            info: dict[str, Any] = resp.get("user") or {}
+            profile = Profile(locale=str(info.get("locale") or "en"),
+                              workspace_admin=bool(info.get("is_admin") or info.get("is_owner")))
+        except SlackApiError as exc:
+            log.warning("users.info failed for a user (%s); using English, no admin rights",
+                        exc.response.get("error"))
+            return Profile()
+        self._profiles[key] = (time.monotonic(), profile)
+        return profile
+
+    # --- slash commands --------------------------------------------------------------------
+
+    async def _on_command(self, ack: Callable[[], Awaitable[None]], command: dict[str, Any],
+                          respond: Callable[..., Awaitable[Any]]) -> None:
+        await ack()  # within Slack's 3 s; the result follows through response_url
+        await self._tracked(self._command(command, respond))
+
+    async def _command(self, command: dict[str, Any], respond: Callable[..., Awaitable[Any]]) -> None:
+        user, text = str(command.get("user_id") or ""), str(command.get("text") or "")
+        profile = await self._profile(str(command.get("team_id") or ""), user)
+        ctx = CommandContext(platform=PLATFORM, tenant=str(command.get("team_id") or ""),
+                             channel=str(command.get("channel_id") or ""), user=user,
+                             is_admin=user in self._admins or profile.workspace_admin, locale=profile.locale)
+        result = await self._commands.execute(ctx, text)
+        for piece in split_text(command_text(ctx, text, result)):
+            await respond(text=piece, response_type="ephemeral")
+
+    # --- feedback buttons ------------------------------------------------------------------
+
+    async def _on_feedback(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any],
+                           action: dict[str, Any]) -> None:
+        await ack()
+        await self._tracked(self._feedback(body, action))
+
+    async def _feedback(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        user = str((body.get("user") or {}).get("id") or "")
+        channel = str((body.get("channel") or {}).get("id") or "")
+        team = str((body.get("team") or {}).get("id") or "")
+        try:
+            decision_id = int(action.get("value") or "")
+        except ValueError:
+            log.warning("feedback button without a decision id")
+            return
+        score = 1 if action.get("action_id") == FEEDBACK_UP else -1
+        stored = await self._memory.add_feedback(decision_id=decision_id, user=user, score=score)
+        locale = (await self._profile(team, user)).locale
+        if channel:
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user,
+                text=t("slack_feedback_thanks" if stored else "slack_feedback_gone", locale))
+
+    # --- Socket Mode -----------------------------------------------------------------------
+
+    async def start_socket_mode(self, app_token: str) -> Callable[[], Awaitable[None]]:
+        """Connect over Socket Mode (no public URL needed); returns the coroutine that disconnects."""
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(self.app, app_token)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("Slack Socket Mode connected")
+
+        async def close() -> None:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            await self.drain()
+
+        return close
+
+
+class SlackStream:
+    """One answer as Slack messages in a thread: a placeholder, throttled chat.update while the model
+    streams, and a final render split into ≤3,500-character messages with footer and 👍/👎 on the last."""
+
+    def __init__(self, client: AsyncWebClient, *, channel: str, thread_ts: str, locale: str,
+                 interval_s: float) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._locale = locale
+        self._interval_s = interval_s
+        self._posted: list[str] = []  # ts of each message of this answer
+        self._shown: list[str] = []  # what each message shows now
+        self._last_update = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def messages(self) -> list[str]:
+        return list(self._posted)
+
+    async def start(self) -> None:
+        thinking = t("slack_thinking", self._locale)
+        resp = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=thinking)
+        self._posted.append(str(resp["ts"]))
+        self._shown.append(thinking)
+        self._last_update = time.monotonic()
+
+    async def partial(self, text: str) -> None:
+        """The text so far; at most one round of updates per interval (Slack rate-limits chat.update)."""
+        if time.monotonic() - self._last_update < self._interval_s or self._lock.locked():
+            return
+        async with self._lock:
+            pieces = split_text(to_mrkdwn(text))
+            pieces[-1] += " ▍"
+            await self._sync([(p, None) for p in pieces])
+            self._last_update = time.monotonic()
+
+    async def finish(self, reply: Reply) -> None:
+        async with self._lock:
+            pieces = split_text(to_mrkdwn(reply.text))
+            rendered: list[tuple[str, list[dict[str, Any]] | None]] = [(p, sections(p)) for p in pieces[:-1]]
+            rendered.append((pieces[-1], answer_blocks(pieces[-1], reply, self._locale)))
+            await self._sync(rendered, final=True)
+
+    async def _sync(self, pieces: list[tuple[str, list[dict[str, Any]] | None]], *, final: bool = False) -> None:
+        for i, (text, blocks) in enumerate(pieces):
+            if i >= len(self._posted):
+                resp = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts,
+                                                           text=text, blocks=blocks)
+                self._posted.append(str(resp["ts"]))
+                self._shown.append(text)
+            elif final or self._shown[i] != text:
+                await self._client.chat_update(channel=self._channel, ts=self._posted[i], text=text,
+                                               blocks=blocks)
+                self._shown[i] = text
+        if final:  # a fallback restarted shorter than the first model's partial answer
+            for ts in self._posted[len(pieces):]:
+                await self._client.chat_delete(channel=self._channel, ts=ts)
+            del self._posted[len(pieces):], self._shown[len(pieces):]
+
+
+def clean_text(text: str, bot_user: str) -> str:
+    """Slack's wire text as the user typed it: our mention removed, links and entities unescaped."""
+    if bot_user:
+        text = text.replace(f"<@{bot_user}>", "")
+    text = _LINK_IN.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
+    return html.unescape(text).strip()
+
+
+def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:
+    """A command result in Slack mrkdwn; the texts staff see come in their locale."""
+    name = line.strip().split(" ")[0].lower().lstrip("/") if line.strip() else "help"
+    if not result.ok and not ctx.is_admin and name not in STAFF_COMMANDS and not result.text.startswith("Unknown"):
+        return t("slack_not_admin", ctx.locale, command=escape(name))
+    if name == "forget" and result.ok and "erased" in result.data:
+        return t("slack_forgotten", ctx.locale, erased=result.data["erased"])
+    if name in _TABLE_COMMANDS and "\n" in result.text:
+        return f"```\n{escape(result.text)}\n```"
+    return escape(result.text)
+
+
+def _well_formed(payload: dict[str, Any]) -> bool:
+    """The shapes bolt can dispatch; anything else is the caller's error, not ours."""
+    kind = payload.get("type")
+    if kind == "event_callback":
+        event = payload.get("event")
+        return isinstance(event, dict) and isinstance(event.get("type"), str)
+    if kind in ("url_verification", "block_actions", "view_submission", "view_closed", "shortcut",
+                "message_action", "block_suggestion"):
+        return True
+    return "command" in payload or kind == "ssl_check" or "ssl_check" in payload
+
+
+def build_slack_adapter(*, settings: Settings, pipeline: Pipeline, commands: CommandProcessor,
+                        memory: SqlMemoryStore) -> SlackAdapter:
+    return SlackAdapter(settings=settings, pipeline=pipeline, commands=commands, memory=memory)

@@ -1,0 +1,175 @@
+"""Events API end to end: signed HTTP → bolt → pipeline (real NLP, SQL, LiteLLM → fake LLM) → fake Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.adapters.slack_render import FEEDBACK_UP
+from bot.memory.models import Feedback
+from tests.slack.conftest import STAFF, SlackHarness, dm, event_body, signed_headers
+from tests.slack.fake_slack_api import BOT_ID, BOT_USER
+
+
+def final_blocks(message: dict[str, object]) -> list[dict[str, object]]:
+    blocks = message.get("blocks")
+    assert isinstance(blocks, list), message
+    return blocks
+
+
+async def test_dm_gets_a_streamed_reply_in_its_thread(slack: SlackHarness) -> None:
+    slack.adapter.update_interval_s = 0.0  # show every partial update
+    event = dm("Hello, what can you help me with today?")
+    assert await slack.send_event(event) == 200
+    await slack.settle()
+    posts = slack.api.calls_to("chat.postMessage")
+    assert len(posts) == 1 and posts[0].args["thread_ts"] == event["ts"]
+    assert posts[0].args["text"] == "_Thinking…_"
+    assert slack.api.calls_to("assistant.threads.setStatus")[0].args["thread_ts"] == event["ts"]
+    updates = slack.api.calls_to("chat.update")
+    assert len(updates) >= 2  # partial text first, the final render last
+    assert updates[0].args["text"].endswith("▍")
+    [message] = slack.api.thread_messages(event["ts"])
+    assert message["text"].startswith("answer from us-small")
+    kinds = [b["type"] for b in final_blocks(message)]
+    assert kinds == ["section", "context", "actions"]
+    footer = json.dumps(final_blocks(message)[1])
+    assert "openai/us-small" in footer and " us " in footer.replace("·", " ") and "$0.0" in footer
+
+
+async def test_a_retried_delivery_is_answered_once(slack: SlackHarness) -> None:
+    slack.llm.delay_s = 0.3  # the first delivery is still being answered when Slack retries
+    event = dm("Summarise our meeting: the van comes on Tuesday.")
+    statuses = await asyncio.gather(slack.send_event(event, event_id="EvRETRY1"),
+                                    slack.send_event(event, event_id="EvRETRY1", retry=1),
+                                    slack.send_event(event, event_id="EvRETRY1", retry=2))
+    assert statuses == [200, 200, 200]
+    await slack.settle()
+    assert len(slack.api.calls_to("chat.postMessage")) == 1
+    assert len(slack.llm.requests) == 1
+
+
+async def test_personal_data_is_answered_by_an_eu_model(slack: SlackHarness) -> None:
+    event = dm("Write to anna.kowalska@example.pl and call her on +48 601 234 567 about the offer.")
+    await slack.send_event(event)
+    await slack.settle()
+    assert slack.llm.models_called() == ["eu-small"]
+    [message] = slack.api.thread_messages(event["ts"])
+    assert "openai/eu-small" in json.dumps(final_blocks(message))
+
+
+async def test_the_users_slack_locale_is_used(slack: SlackHarness) -> None:
+    slack.api.users["UPOLISH01"] = {"locale": "pl-PL"}
+    await slack.send_event(dm("Cześć, jak napisać dobre ogłoszenie o pracę?", user="UPOLISH01"))
+    await slack.send_event(dm("Jeszcze jedno pytanie o ofertę.", user="UPOLISH01"))
+    await slack.settle()
+    assert {c.args["text"] for c in slack.api.calls_to("chat.postMessage")} == {"_Myślę…_"}
+    assert len(slack.api.calls_to("users.info")) == 1  # cached
+
+
+async def test_thumbs_up_stores_feedback(slack: SlackHarness) -> None:
+    event = dm("Give me three slogans for a valve company.")
+    await slack.send_event(event)
+    await slack.settle()
+    [message] = slack.api.thread_messages(event["ts"])
+    actions = final_blocks(message)[-1]
+    assert actions["type"] == "actions"
+    up = actions["elements"][0]  # type: ignore[index]
+    assert up["action_id"] == FEEDBACK_UP
+    assert await slack.click(FEEDBACK_UP, up["value"]) == 200
+    await slack.settle()
+    with Session(slack.services.memory.engine) as s:
+        [row] = s.exec(select(Feedback)).all()
+    assert (row.decision_id, row.user, row.score) == (int(up["value"]), STAFF, 1)
+    assert slack.api.calls_to("chat.postEphemeral")[0].args["text"] == "Thanks for the feedback!"
+    stats = await slack.services.memory.model_stats()
+    assert stats[0].satisfaction == 1.0
+
+
+async def test_long_answers_are_split_without_msg_too_long(slack: SlackHarness) -> None:
+    paragraph = "This paragraph explains one more detail of the maintenance schedule for the pumps. " * 8
+    slack.llm.answers["us-small"] = "\n\n".join(f"## Part {i}\n{paragraph}" for i in range(20))
+    event = dm("Explain the maintenance schedule of our pumps in detail.")
+    await slack.send_event(event)
+    await slack.settle()
+    messages = slack.api.thread_messages(event["ts"])
+    assert len(messages) >= 3
+    assert all(len(m["text"]) <= 4_000 for m in messages)
+    assert all(len(b["text"]["text"]) <= 3_000 for m in messages for b in m.get("blocks", [])
+               if b["type"] == "section")
+    assert messages[0]["text"].startswith("*Part 0*")
+    assert [b["type"] for b in messages[-1]["blocks"]][-2:] == ["context", "actions"]
+    assert "actions" not in json.dumps(messages[0].get("blocks", []))
+
+
+@pytest.mark.parametrize("event", [
+    {**dm("edited"), "subtype": "message_changed"},
+    {**dm("gone"), "subtype": "message_deleted"},
+    {**dm("from a bot"), "subtype": "bot_message", "bot_id": "B0OTHER"},
+    {**dm("from us"), "user": BOT_USER, "bot_id": BOT_ID},
+    {**dm("joined"), "subtype": "channel_join"},
+], ids=["changed", "deleted", "bot", "self", "join"])
+async def test_ignored_messages_get_no_answer(slack: SlackHarness, event: dict[str, object]) -> None:
+    assert await slack.send_event(event) == 200
+    await slack.settle()
+    assert slack.api.calls_to("chat.postMessage") == []
+    assert slack.llm.requests == []
+
+
+async def test_channel_mention_then_thread_follow_up(slack: SlackHarness) -> None:
+    mention = {"type": "app_mention", "channel": "C0GENERAL", "user": STAFF, "ts": "1700000100.000100",
+               "text": f"<@{BOT_USER}> What is a good name for a newsletter about valves?"}
+    # Slack sends the same message as app_mention and as message.channels: one answer only
+    await slack.send_event(mention)
+    await slack.send_event({**mention, "type": "message", "channel_type": "channel"})
+    await slack.settle()
+    assert len(slack.api.calls_to("chat.postMessage")) == 1
+    assert slack.llm.requests[0]["messages"][-1]["content"] == "What is a good name for a newsletter about valves?"
+    follow_up = {"type": "message", "channel": "C0GENERAL", "channel_type": "channel", "user": STAFF,
+                 "ts": "1700000100.000200", "thread_ts": mention["ts"], "text": "Make it shorter."}
+    stranger = {**follow_up, "ts": "1700000200.000300", "thread_ts": "1700000200.000100", "text": "unrelated"}
+    await slack.send_event(follow_up)
+    await slack.send_event(stranger)
+    await slack.settle()
+    assert len(slack.llm.requests) == 2  # the unrelated thread was not ours
+    assert [m["role"] for m in slack.llm.requests[1]["messages"]] == ["system", "user", "assistant", "user"]
+    assert all(c.args["thread_ts"] == mention["ts"] for c in slack.api.calls_to("chat.postMessage"))
+
+
+# --- the HTTP boundary -------------------------------------------------------------------------
+
+
+async def test_bad_signature_is_401(slack: SlackHarness) -> None:
+    body = json.dumps(event_body(dm("hello")))
+    headers = signed_headers(body, secret="not-the-secret")
+    assert (await slack.post(body, headers))[0] == 401
+    assert (await slack.post(body, {"Content-Type": "application/json"}))[0] == 401
+
+
+async def test_stale_timestamp_is_401(slack: SlackHarness) -> None:
+    body = json.dumps(event_body(dm("hello")))
+    assert (await slack.post(body, signed_headers(body, timestamp=int(time.time()) - 6 * 60)))[0] == 401
+    headers = signed_headers(body) | {"X-Slack-Request-Timestamp": "yesterday"}
+    assert (await slack.post(body, headers))[0] == 401
+    await slack.settle()
+    assert slack.api.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize("body", [
+    "{not json", "[1, 2, 3]", '{"type": "event_callback"}', '{"type": "event_callback", "event": "x"}',
+    '{"type": "surprise"}', "payload=%7Bbroken", '"\\ud800"', "",
+], ids=["json", "list", "no-event", "event-str", "unknown-type", "form", "string", "empty"])
+async def test_malformed_signed_bodies_are_4xx(slack: SlackHarness, body: str) -> None:
+    content_type = "application/x-www-form-urlencoded" if body.startswith("payload") else "application/json"
+    status, _ = await slack.post(body, signed_headers(body, content_type=content_type))
+    assert 400 <= status < 500
+
+
+async def test_url_verification_challenge(slack: SlackHarness) -> None:
+    body = json.dumps({"token": "legacy", "challenge": "abc123", "type": "url_verification"})
+    status, text = await slack.post(body, signed_headers(body))
+    assert status == 200 and "abc123" in text
