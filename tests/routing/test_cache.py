@@ -1,0 +1,151 @@
+"""Semantic cache with the real MiniLM embedder (loaded once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigurationError
+from routing.cache import (
+    Embedder,
+    SemanticCache,
+    build_embedder,
+    load_guard_rules,
+    near_miss_reason,
+    signature,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    emb = build_embedder()
+    emb.embed(["warm up"])
+    return emb
+
+
+@pytest.fixture
+def cache(embedder: Embedder) -> SemanticCache:
+    return SemanticCache(embedder=embedder)
+
+
+PARAPHRASES = [
+    ("How do I change my Outlook password?", "How can I change my Outlook password?"),
+    ("Summarise the audit report in three bullet points.", "Please summarize the audit report in three bullet points."),
+    ("Wie kann ich meinen Urlaub beantragen?", "Wie beantrage ich meinen Urlaub?"),
+    ("Jak zgłosić awarię drukarki?", "Jak mogę zgłosić awarię drukarki?"),
+    ("Hvordan bestiller jeg visitkort?", "Hvordan kan jeg bestille visitkort?"),
+    ("Cum schimb parola de la email?", "Cum pot schimba parola de la email?"),
+    ("Как оформить командировку?", "Как мне оформить командировку?"),
+]
+
+NEAR_MISSES = [
+    ("numbers", "Summarise the audit report in three bullet points.", "Summarise the audit report in 5 bullet points."),
+    ("numbers", "Can we ship order 7781 by truck?", "Can we ship order 7718 by truck?"),
+    ("entities", "Tell Jonas that the canteen is closed.", "Tell Petra that the canteen is closed."),
+    ("entities", "Send the price list to Bosch.", "Send the price list to Siemens."),
+    ("dates", "Book the meeting room for Tuesday.", "Book the meeting room for Thursday."),
+    ("dates", "Przypomnij mi jutro o przeglądzie auta.", "Przypomnij mi dziś o przeglądzie auta."),
+    ("negation", "Why does the scanner work in hall B?", "Why does the scanner not work in hall B?"),
+    ("negation", "Warum druckt der Drucker?", "Warum druckt der Drucker nicht?"),
+    ("reversed", "Convert 250 EUR to PLN.", "Convert 250 PLN to EUR."),
+    ("languages", "Translate into German: 'See you on Friday.'", "Translate into Danish: 'See you on Friday.'"),
+    ("languages", "Oversæt fra tysk til engelsk.", "Oversæt fra engelsk til tysk."),
+    ("quoted text", "Translate to Polish: 'The order shipped.'", "Translate to Polish: 'The order is late.'"),
+    ("opposites", "How do I increase the margin in Word?", "How do I reduce the margin in Word?"),
+    ("opposites", "Ist die Kantine offen?", "Ist die Kantine geschlossen?"),
+    ("substitution", "Where is the spare printer kept?", "Where is the spare scanner kept?"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), PARAPHRASES)
+def test_paraphrases_hit(cache: SemanticCache, first: str, second: str) -> None:
+    assert cache.would_hit(first, second)
+
+
+@pytest.mark.parametrize(("guard", "first", "second"), NEAR_MISSES)
+def test_near_misses_are_refused_by_the_right_guard(cache: SemanticCache, guard: str, first: str, second: str) -> None:
+    rules = load_guard_rules()
+    assert near_miss_reason(signature(first, rules), signature(second, rules)) == guard
+    assert not cache.would_hit(first, second)
+
+
+def test_unrelated_requests_miss(cache: SemanticCache) -> None:
+    assert not cache.would_hit("Write a job ad for a welder.", "How do I reset my VPN password?")
+
+
+async def test_store_then_lookup_returns_the_answer(cache: SemanticCache) -> None:
+    await cache.store(
+        tenant="acme", user=None, task="general", text="Is the office open on Sunday?", answer="No.", model="m1"
+    )
+    hit = await cache.lookup(tenant="acme", user=None, task="general", text="Is the office open on Sunday ?")
+    assert hit is not None
+    assert (hit.answer, hit.model, hit.key_text) == ("No.", "m1", "Is the office open on Sunday?")
+    assert hit.similarity >= 0.8
+
+
+async def test_tenants_and_users_do_not_share(cache: SemanticCache) -> None:
+    text = "When is the payslip for Jonas ready?"
+    await cache.store(tenant="acme", user="u1", task="general", text=text, answer="Friday", model="m")
+    assert await cache.lookup(tenant="acme", user="u1", task="general", text=text) is not None
+    assert await cache.lookup(tenant="acme", user="u2", task="general", text=text) is None
+    assert await cache.lookup(tenant="acme", user=None, task="general", text=text) is None
+    assert await cache.lookup(tenant="other", user="u1", task="general", text=text) is None
+    assert await cache.lookup(tenant="acme", user="u1", task="analysis", text=text) is None
+
+
+async def test_entries_expire_after_ttl(embedder: Embedder) -> None:
+    clock = FakeClock()
+    cache = SemanticCache(embedder=embedder, ttl_s=60, clock=clock)
+    await cache.store(tenant="t", user=None, task="general", text="Where is the first-aid kit?", answer="a", model="m")
+    clock.now += 59
+    assert await cache.lookup(tenant="t", user=None, task="general", text="Where is the first-aid kit?")
+    clock.now += 2
+    assert await cache.lookup(tenant="t", user=None, task="general", text="Where is the first-aid kit?") is None
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize("enabled", [{"general"}, lambda task: task == "general"])
+async def test_admins_disable_caching_per_task(embedder: Embedder, enabled: object) -> None:
+    cache = SemanticCache(embedder=embedder, enabled_tasks=enabled)  # type: ignore[arg-type]
+    for task in ("general", "analysis"):
+        await cache.store(tenant="t", user=None, task=task, text="Check the contract.", answer="ok", model="m")
+    assert await cache.lookup(tenant="t", user=None, task="general", text="Check the contract.")
+    assert await cache.lookup(tenant="t", user=None, task="analysis", text="Check the contract.") is None
+    assert len(cache) == 1
+
+
+async def test_lru_bound_evicts_the_least_recently_used(embedder: Embedder) -> None:
+    cache = SemanticCache(embedder=embedder, max_entries=2)
+    texts = ["Where is the canteen?", "How do I order toner?", "Who approves overtime?"]
+    await cache.store(tenant="t", user=None, task="general", text=texts[0], answer="0", model="m")
+    await cache.store(tenant="t", user=None, task="general", text=texts[1], answer="1", model="m")
+    assert await cache.lookup(tenant="t", user=None, task="general", text=texts[0])  # 0 is now the most recent
+    await cache.store(tenant="t", user=None, task="general", text=texts[2], answer="2", model="m")
+    assert await cache.lookup(tenant="t", user=None, task="general", text=texts[1]) is None
+    assert await cache.lookup(tenant="t", user=None, task="general", text=texts[0])
+
+
+async def test_clear_one_tenant(cache: SemanticCache) -> None:
+    for tenant in ("a", "b"):
+        await cache.store(tenant=tenant, user=None, task="general", text="Where is the canteen?", answer="x", model="m")
+    cache.clear("a")
+    assert await cache.lookup(tenant="a", user=None, task="general", text="Where is the canteen?") is None
+    assert await cache.lookup(tenant="b", user=None, task="general", text="Where is the canteen?")
+    cache.clear()
+    assert len(cache) == 0
+
+
+def test_broken_guard_file_says_how_to_fix(tmp_path: Path) -> None:
+    path = tmp_path / "guards.yaml"
+    path.write_text("negations: [not]\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="restore the file"):
+        load_guard_rules(path)
