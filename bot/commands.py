@@ -16,6 +16,7 @@ from bot.errors import CommandError, PolicyValidationError
 from bot.memory.store import SqlMemoryStore
 from bot.policy_store import PolicyStore
 from privacy.verdict import PrivacyAction, Sensitivity
+from routing.budget import SCOPES
 from routing.policy import TASKS, Policy, Strategy, policy_from_data
 
 HELP = """Switchboard commands
@@ -32,6 +33,8 @@ Admin:
   policy rollback VERSION               make an old version the newest
   model list                            models with region, tier, price, state
   model enable|disable MODEL
+  budget show                           monthly budgets per user and team (channel)
+  budget set user|team ID|* SOFT HARD   limits in USD per month; `-` for none; * is everyone's default
   stats [DAYS]                          KPIs per model (latency, cost, errors, fallbacks, satisfaction)
   audit                                 the latest admin actions"""
 
@@ -64,7 +67,7 @@ class CommandProcessor:
         self._policies = policies
         self._handlers: dict[str, Handler] = {
             "help": self._help, "why": self._why, "forget": self._forget, "policy": self._policy,
-            "model": self._model, "stats": self._stats, "audit": self._audit,
+            "model": self._model, "stats": self._stats, "audit": self._audit, "budget": self._budget,
         }
 
     async def execute(self, ctx: CommandContext, text: str) -> CommandResult:
@@ -211,6 +214,30 @@ class CommandProcessor:
                                          comment=f"{sub} {model_id}")
         return CommandResult(text=f"Policy v{new.version}: {model_id} {sub}d.", data={"version": new.version})
 
+    # --- budgets -----------------------------------------------------------------------
+
+    async def _budget(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        sub = args[0].lower() if args else "show"
+        if sub == "show":
+            limits = await self._memory.budgets()
+            if not limits:
+                return CommandResult(text="No budgets set: spending is unlimited. "
+                                          "Set one with `budget set user|team ID|* SOFT HARD`.")
+            lines = ["Monthly budgets (USD; soft → cheaper tier, hard → refuse):"]
+            lines += [f"  {b.scope} {b.key}: soft {_usd(b.soft_usd)}, hard {_usd(b.hard_usd)}" for b in limits]
+            return CommandResult(text="\n".join(lines))
+        if sub != "set":
+            raise CommandError(f"Unknown `budget {sub}`; use show or set.")
+        scope, key, soft_raw, hard_raw = _need(args[1:], 4, "budget set user|team ID|* SOFT HARD")[:4]
+        if scope.lower() not in SCOPES:
+            raise CommandError("Budget scope must be `user` or `team` (a team is a channel).")
+        soft, hard = _limit_value(soft_raw, "SOFT"), _limit_value(hard_raw, "HARD")
+        if soft is not None and hard is not None and soft > hard:
+            raise CommandError(f"The soft limit ({soft:.2f}) must not exceed the hard limit ({hard:.2f}).")
+        await self._memory.set_budget(scope=scope.lower(), key=key, soft_usd=soft, hard_usd=hard, author=ctx.user)
+        return CommandResult(text=f"Budget for {scope.lower()} {key}: soft {_usd(soft)}, hard {_usd(hard)} "
+                                  "per month.")
+
     # --- KPIs and audit ----------------------------------------------------------------
 
     async def _stats(self, ctx: CommandContext, args: list[str]) -> CommandResult:
@@ -258,6 +285,22 @@ def _need(args: list[str], n: int, usage: str) -> list[str]:
     if len(args) < n:
         raise CommandError(f"Usage: {usage}")
     return args
+
+
+def _usd(value: float | None) -> str:
+    return "none" if value is None else f"${value:.2f}"
+
+
+def _limit_value(value: str, name: str) -> float | None:
+    if value in ("-", "none"):
+        return None
+    try:
+        usd = float(value.lstrip("$"))
+    except ValueError:
+        raise CommandError(f"{name} must be an amount in USD (or `-`), not {value!r}.") from None
+    if usd < 0:
+        raise CommandError(f"{name} must not be negative.")
+    return usd
 
 
 def _int(value: str, name: str) -> int:
