@@ -1,21 +1,25 @@
-"""One text → language + findings: the recognizers for that language, then overlap resolution.
+"""One text → language + findings: Presidio runs our recognizers for that language, then our overlap
+resolution and special-category rule.
 
-Pure CPU work over precompiled patterns and in-memory word lists (no spaCy by default: it
-costs more than the whole budget). A spaCy model per language can be configured for
-production (``spacy_models={"en": path}``); its PERSON entities then join the rule-based ones.
+Detection goes through ``presidio_analyzer.AnalyzerEngine`` (privacy.presidio): each rule-based
+recognizer is a registered ``EntityRecognizer`` per language, the NLP engine is spaCy with blank
+tokenizers (a full model costs more than the whole budget). A spaCy model per language can be
+configured for production (``spacy_models={"en": path}``); Presidio's SpacyRecognizer then adds
+its PERSON entities to the rule-based ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from privacy.langdetect import detect_language
+from privacy.langdetect import CANDIDATES, detect_language
 from privacy.langdetect import warm_up as warm_langid
 from privacy.lexicon import SUPPORTED, Lexicon, load_lexicon
 from privacy.names import FALLBACK, PersonRecognizer
 from privacy.recognizers import (
+    NATIONAL_IDS,
     AddressRecognizer,
     BirthDateRecognizer,
     CardRecognizer,
@@ -28,6 +32,9 @@ from privacy.recognizers import (
     SpecialCategoryRecognizer,
 )
 from privacy.verdict import Finding
+
+if TYPE_CHECKING:  # spaCy and Presidio load at first analysis, not at import
+    from privacy.presidio import PresidioAnalyzer, SwitchboardRecognizer
 
 # when two findings overlap, the more specific type keeps the span
 _PRIORITY = {"IBAN_CODE": 9, "EMAIL_ADDRESS": 9, "CREDIT_CARD": 8, "NATIONAL_ID": 7, "IP_ADDRESS": 6,
@@ -56,41 +63,51 @@ def resolve_overlaps(findings: Sequence[Finding]) -> list[Finding]:
     return sorted(kept, key=lambda f: (f.start, f.end))
 
 
-class SpacyPersonRecognizer:
-    """PERSON entities from a configured spaCy model per language (optional, production use)."""
+# what each of our recognizers can return (Presidio's supported_entities)
+_ENTITIES: dict[type[Recognizer], tuple[str, ...]] = {
+    EmailRecognizer: ("EMAIL_ADDRESS",), IbanRecognizer: ("IBAN_CODE",), CardRecognizer: ("CREDIT_CARD",),
+    NationalIdRecognizer: tuple(sorted({spec.entity_type for spec in NATIONAL_IDS})),
+    PhoneRecognizer: ("PHONE_NUMBER",), IpRecognizer: ("IP_ADDRESS",), BirthDateRecognizer: ("DATE_OF_BIRTH",),
+    AddressRecognizer: ("ADDRESS",), PersonRecognizer: ("PERSON",), SpecialCategoryRecognizer: ("SPECIAL_CATEGORY",),
+}
+# every language langdetect may return, plus the neighbours FALLBACK maps
+LANGUAGES = tuple(dict.fromkeys([*SUPPORTED, *CANDIDATES, *FALLBACK]))
 
-    def __init__(self, models: Mapping[str, str]) -> None:
-        self._paths = dict(models)
-        self._nlp: dict[str, Any] = {}
 
-    def _model(self, lang: str) -> Any:
-        if lang not in self._nlp:
-            import spacy
-
-            self._nlp[lang] = spacy.load(self._paths[lang], exclude=["lemmatizer", "parser"])
-        return self._nlp[lang]
-
-    def analyze(self, text: str, language: str) -> list[Finding]:
-        if language not in self._paths:
-            return []
-        doc = self._model(language)(text)
-        return [Finding("PERSON", e.start_char, e.end_char, 0.6) for e in doc.ents if e.label_ in ("PERSON", "PER")]
+def words_language(lang: str) -> str:
+    """The language whose word lists serve ``lang`` (names, special categories)."""
+    return lang if lang in SUPPORTED else FALLBACK.get(lang, "en")
 
 
 class Analyzer:
-    def __init__(self, *, lexicon: Lexicon | None = None, spacy_models: Mapping[str, str] | None = None) -> None:
+    """Our recognizers, run through Presidio's AnalyzerEngine, then our overlap and special-category rules."""
+
+    def __init__(self, *, lexicon: Lexicon | None = None, spacy_models: Mapping[str, str] | None = None,
+                 languages: Sequence[str] = LANGUAGES) -> None:
         self._lexicon = lexicon or load_lexicon()
-        self._persons = PersonRecognizer(self._lexicon)
         words = self._lexicon.words
+        self._persons = PersonRecognizer(self._lexicon)
         self._special = SpecialCategoryRecognizer({
             lang: words.get("special_categories", lang) | words.get("special_categories", "en")
             for lang in SUPPORTED
         })
-        self._recognizers: tuple[Recognizer, ...] = (
+        self._patterns: tuple[Recognizer, ...] = (
             EmailRecognizer(), IbanRecognizer(), CardRecognizer(), NationalIdRecognizer(), PhoneRecognizer(),
             IpRecognizer(), BirthDateRecognizer(), AddressRecognizer(),
         )
-        self._spacy = SpacyPersonRecognizer(spacy_models) if spacy_models else None
+        from privacy.presidio import PresidioAnalyzer
+
+        self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=spacy_models)
+
+    def _recognizers_for(self, lang: str) -> list[SwitchboardRecognizer]:
+        """Presidio recognizers for one language: the same rule-based instances, each told its language."""
+        from privacy.presidio import SwitchboardRecognizer
+
+        wl = words_language(lang)
+        recs = [SwitchboardRecognizer(r, entities=_ENTITIES[type(r)], language=lang) for r in self._patterns]
+        recs += [SwitchboardRecognizer(r, entities=_ENTITIES[type(r)], language=lang, analyze_language=wl)
+                 for r in (self._persons, self._special)]
+        return recs
 
     def warm_up(self) -> None:
         warm_langid()
@@ -100,15 +117,9 @@ class Analyzer:
 
     def analyze(self, text: str, *, language: str | None = None) -> TextAnalysis:
         lang = language or detect_language(text)
-        words_lang = lang if lang in SUPPORTED else FALLBACK.get(lang, "en")
-        findings: list[Finding] = []
-        for rec in self._recognizers:
-            findings += rec.analyze(text, lang)
-        findings += self._persons.analyze(text, words_lang)
-        if self._spacy is not None:
-            findings += self._spacy.analyze(text, lang)
-        resolved = resolve_overlaps(findings)
-        personal = any(f.score >= PERSONAL_MIN and f.entity_type != "SPECIAL_CATEGORY" for f in resolved)
+        findings = self.presidio.analyze(text, lang)
+        resolved = resolve_overlaps([f for f in findings if f.entity_type != "SPECIAL_CATEGORY"])
+        personal = any(f.score >= PERSONAL_MIN for f in resolved)
         if personal:  # a health/union/religion word counts only next to a person
-            resolved += self._special.analyze(text, words_lang)
+            resolved += [f for f in findings if f.entity_type == "SPECIAL_CATEGORY"]
         return TextAnalysis(language=lang, findings=tuple(sorted(resolved, key=lambda f: (f.start, f.end))))

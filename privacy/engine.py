@@ -8,15 +8,22 @@ entity types, counts, languages and timings.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from privacy.analyzer import Analyzer, TextAnalysis
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyVerdict
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine
 
 log = logging.getLogger(__name__)
 
@@ -48,26 +55,86 @@ def offline_tldextract() -> None:
     tx.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+class AnalysisCache:
+    """Bounded, thread-safe LRU of analyses keyed by a digest of (language, text); never holds the text."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._maxsize = maxsize
+        self._items: OrderedDict[bytes, TextAnalysis] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(text: str, language: str | None) -> bytes:
+        h = hashlib.blake2b(digest_size=20)
+        h.update((language or "").encode())
+        h.update(b"\0")
+        h.update(text.encode("utf-8", "surrogatepass"))
+        return h.digest()
+
+    def get(self, key: bytes) -> TextAnalysis | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: bytes, value: TextAnalysis) -> None:
+        if self._maxsize <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._maxsize:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class PrivacyEngine:
     """Detects personal data in text and turns findings into a verdict under the policy's rules."""
 
-    def __init__(self, *, timeout_s: float = 2.0, spacy_models: Mapping[str, str] | None = None) -> None:
+    def __init__(self, *, timeout_s: float = 2.0, spacy_models: Mapping[str, str] | None = None,
+                 cache_size: int = 1024) -> None:
         self._timeout_s = timeout_s
         self._spacy_models = dict(spacy_models or {})
         self._analyzer: Analyzer | None = None
+        self._init_lock = threading.Lock()
+        self.cache = AnalysisCache(cache_size)  # history turns are re-analysed every turn
 
     def _ready(self) -> Analyzer:
-        if self._analyzer is None:
-            self._analyzer = Analyzer(spacy_models=self._spacy_models)
-            self._analyzer.warm_up()
-        return self._analyzer
+        analyzer = self._analyzer
+        if analyzer is not None:
+            return analyzer
+        with self._init_lock:  # a first assess may race warm_up in another thread: build once
+            if self._analyzer is None:
+                built = Analyzer(spacy_models=self._spacy_models)
+                built.warm_up()
+                self._analyzer = built  # published only when fully warmed
+            return self._analyzer
 
     def warm_up(self) -> None:
         self._ready()
 
+    @property
+    def presidio(self) -> AnalyzerEngine:
+        """The Presidio AnalyzerEngine every analysis goes through."""
+        return self._ready().presidio.engine
+
     def analyze(self, text: str, *, language: str | None = None) -> TextAnalysis:
-        """Synchronous, CPU-bound analysis of one text (language detected when not given)."""
-        return self._ready().analyze(text, language=language)
+        """Synchronous, CPU-bound analysis of one text (language detected when not given); cached."""
+        key = AnalysisCache.key(text, language)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._ready().analyze(text, language=language)
+        self.cache.put(key, result)
+        return result
 
     def _analyze_segments(self, segments: Sequence[Segment]) -> tuple[str, list[Finding]]:
         language, findings = "und", []
@@ -97,5 +164,6 @@ class PrivacyEngine:
         return rules.verdict(findings, language=language)
 
 
-def build_privacy_engine(*, timeout_s: float = 2.0, spacy_models: Mapping[str, str] | None = None) -> PrivacyEngine:
-    return PrivacyEngine(timeout_s=timeout_s, spacy_models=spacy_models)
+def build_privacy_engine(*, timeout_s: float = 2.0, spacy_models: Mapping[str, str] | None = None,
+                         cache_size: int = 1024) -> PrivacyEngine:
+    return PrivacyEngine(timeout_s=timeout_s, spacy_models=spacy_models, cache_size=cache_size)

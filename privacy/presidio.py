@@ -1,0 +1,205 @@
+"""Presidio wiring: our recognizers as ``EntityRecognizer``s, a light spaCy NLP engine, one AnalyzerEngine.
+
+Every request goes through ``presidio_analyzer.AnalyzerEngine.analyze(text, language=lang)``.
+
+- ``SwitchboardRecognizer`` adapts one of our rule-based recognizers (``Recognizer`` protocol)
+  to Presidio for one language: one instance per (recognizer, language), all registered in a
+  ``RecognizerRegistry``. Results carry the recognizer's name in ``recognition_metadata``.
+- ``LightSpacyNlpEngine`` is a ``SpacyNlpEngine`` whose ``load()`` builds ``spacy.blank(lang)``
+  tokenizers (no model, no download, well under a millisecond per message) for the core
+  languages and a shared multilingual blank tokenizer for the rest. A real spaCy model can be
+  configured per language (``models={"en": path}``); Presidio's ``SpacyRecognizer`` is then
+  registered for that language and its PERSON entities join ours.
+- Presidio's lemma-based context enhancer is replaced by a no-op: our recognizers score their
+  own multilingual context (keyword stems before a number, honorifics and cues around a name),
+  and blank pipelines have no lemmas for Presidio's enhancer to read.
+
+Languages not known at start-up are added on first use (``PresidioAnalyzer.ensure_language``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import spacy
+from presidio_analyzer import AnalysisExplanation, AnalyzerEngine, EntityRecognizer, RecognizerResult
+from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+from presidio_analyzer.recognizer_registry import RecognizerRegistry
+
+from privacy.recognizers import Recognizer
+from privacy.verdict import Finding
+
+# languages whose own spaCy tokenizer is loaded up front; others share the multilingual one
+CORE_LANGUAGES = ("pl", "da", "ro", "de", "en", "ru")
+_MULTI = "xx"
+# spaCy names a few languages differently from what langdetect returns
+_SPACY_CODE = {"no": "nb"}
+_NER_LABELS = {"PERSON": "PERSON", "PER": "PERSON"}
+SPACY_PERSON_SCORE = 0.6
+
+
+class SwitchboardRecognizer(EntityRecognizer):
+    """A Presidio ``EntityRecognizer`` delegating to one of our recognizers for one language.
+
+    ``analyze_language`` is what our recognizer is given: the detected language for the pattern
+    recognizers (phone region, home country of an identifier), the word-list language for names.
+    """
+
+    def __init__(self, recognizer: Recognizer, *, entities: Sequence[str], language: str,
+                 analyze_language: str | None = None, name: str | None = None) -> None:
+        self._recognizer = recognizer
+        self._analyze_language = analyze_language or language
+        self._label: str = name or f"Switchboard{type(recognizer).__name__}"
+        super().__init__(supported_entities=list(entities), supported_language=language, name=self._label,
+                         version="1")
+        self._entities = frozenset(entities)
+
+    @property
+    def recognizer(self) -> Recognizer:
+        return self._recognizer
+
+    def load(self) -> None:  # our recognizers are built ready
+        return None
+
+    def analyze(self, text: str, entities: list[str] | None,
+                nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        wanted = self._entities if entities is None else self._entities.intersection(entities)
+        metadata = {RecognizerResult.RECOGNIZER_NAME_KEY: self._label,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
+        return [
+            RecognizerResult(
+                f.entity_type, f.start, f.end, f.score,
+                analysis_explanation=AnalysisExplanation(recognizer=self._label, original_score=f.score),
+                recognition_metadata=dict(metadata),
+            )
+            for f in self._recognizer.analyze(text, self._analyze_language) if f.entity_type in wanted
+        ]
+
+
+class OwnContextEnhancer(ContextAwareEnhancer):
+    """Leaves scores as our recognizers set them (they read their own multilingual context)."""
+
+    def __init__(self) -> None:
+        super().__init__(context_similarity_factor=0.0, min_score_with_context_similarity=0.0,
+                         context_prefix_count=0, context_suffix_count=0)
+
+    def enhance_using_context(self, text: str, raw_results: list[RecognizerResult], nlp_artifacts: NlpArtifacts,
+                              recognizers: list[EntityRecognizer],
+                              context: list[str] | None = None) -> list[RecognizerResult]:
+        return raw_results
+
+
+class LightSpacyNlpEngine(SpacyNlpEngine):
+    """spaCy tokenizers without models (``spacy.blank``); a real model only where configured.
+
+    Never downloads: a configured model must be a path or an installed package.
+    """
+
+    nlp: dict[str, Any] | None  # type: ignore[assignment]  # Presidio annotates it as None
+
+    def __init__(self, languages: Iterable[str], *, models: Mapping[str, str] | None = None,
+                 blank_languages: Iterable[str] = CORE_LANGUAGES) -> None:
+        self._languages = list(dict.fromkeys(languages))
+        self._model_paths = dict(models or {})
+        self._blank_languages = frozenset(blank_languages)
+        super().__init__(
+            models=[{"lang_code": lang, "model_name": path} for lang, path in self._model_paths.items()],
+            ner_model_configuration=NerModelConfiguration(
+                model_to_presidio_entity_mapping=dict(_NER_LABELS), labels_to_ignore=[],
+                low_score_entity_names=[], default_score=SPACY_PERSON_SCORE,
+            ),
+        )
+        self._lock = threading.Lock()
+
+    @property
+    def model_languages(self) -> frozenset[str]:
+        """Languages with a real spaCy model (NER), as opposed to a blank tokenizer."""
+        return frozenset(self._model_paths)
+
+    def load(self) -> None:
+        with self._lock:
+            nlp: dict[str, Any] = {}
+            for lang in self._languages:
+                nlp[lang] = self._pipeline(lang, nlp)
+            self.nlp = nlp
+
+    def add_language(self, lang: str) -> None:
+        with self._lock:
+            if self.nlp is None or lang in self.nlp:
+                return
+            nlp = dict(self.nlp)
+            nlp[lang] = self._pipeline(lang, nlp)
+            self.nlp = nlp  # swap whole dict: readers never see a half-built mapping
+
+    def get_supported_entities(self) -> list[str]:
+        return ["PERSON"]
+
+    def _pipeline(self, lang: str, loaded: Mapping[str, Any]) -> Any:
+        if lang in self._model_paths:
+            return spacy.load(self._model_paths[lang], exclude=["lemmatizer", "parser"])
+        if lang in self._blank_languages:
+            try:
+                return spacy.blank(_SPACY_CODE.get(lang, lang))
+            except ImportError:
+                pass
+        shared = next((p for p in loaded.values() if getattr(p, "lang", None) == _MULTI), None)
+        return shared if shared is not None else spacy.blank(_MULTI)
+
+    def _get_updated_entities(self, entities: list[Any], scores: list[float]) -> tuple[list[Any], list[float]]:
+        kept = [(e, s) for e, s in zip(entities, scores, strict=True) if e.label_ in _NER_LABELS]
+        return super()._get_updated_entities([e for e, _ in kept], [s for _, s in kept])
+
+
+RecognizerFactory = Callable[[str], list[SwitchboardRecognizer]]
+
+
+class PresidioAnalyzer:
+    """One ``AnalyzerEngine`` over our recognizers for every language; thread-safe language additions."""
+
+    def __init__(self, recognizers_for: RecognizerFactory, languages: Sequence[str], *,
+                 spacy_models: Mapping[str, str] | None = None) -> None:
+        self._recognizers_for = recognizers_for
+        self._lock = threading.Lock()
+        langs = list(dict.fromkeys([*languages, *(spacy_models or {})]))
+        self.nlp_engine = LightSpacyNlpEngine(langs, models=spacy_models)
+        self.nlp_engine.load()
+        registry = RecognizerRegistry(supported_languages=list(langs))
+        for lang in langs:
+            for rec in self._language_recognizers(lang):
+                registry.add_recognizer(rec)
+        self.engine = AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine, supported_languages=list(langs),
+                                     context_aware_enhancer=OwnContextEnhancer())
+        self._languages = frozenset(langs)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return self._languages
+
+    def _language_recognizers(self, lang: str) -> list[EntityRecognizer]:
+        recs: list[EntityRecognizer] = list(self._recognizers_for(lang))
+        if lang in self.nlp_engine.model_languages:
+            recs.append(SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"]))
+        return recs
+
+    def ensure_language(self, lang: str) -> None:
+        """Register recognizers and a tokenizer for a language first seen at run time."""
+        if lang in self._languages:
+            return
+        with self._lock:
+            if lang in self._languages:
+                return
+            self.nlp_engine.add_language(lang)
+            registry = self.engine.registry
+            registry.recognizers = [*registry.recognizers, *self._language_recognizers(lang)]
+            registry.supported_languages = [*registry.supported_languages, lang]
+            self.engine.supported_languages = [*self.engine.supported_languages, lang]
+            self._languages = self._languages | {lang}
+
+    def analyze(self, text: str, language: str) -> list[Finding]:
+        self.ensure_language(language)
+        results = self.engine.analyze(text=text, language=language)
+        return [Finding(r.entity_type, r.start, r.end, r.score) for r in results]
