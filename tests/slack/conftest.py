@@ -7,7 +7,7 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -61,7 +61,6 @@ class SlackHarness:
     llm: FakeOpenAI
     server: TestServer
     http: aiohttp.ClientSession
-    statuses: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from bot.adapters.slack_render import FEEDBACK_UP
 from bot.memory.models import Feedback
+from tests.fakes.openai_server import Fault
 from tests.slack.conftest import STAFF, SlackHarness, dm, event_body, signed_headers
 from tests.slack.fake_slack_api import BOT_ID, BOT_USER
 
@@ -104,6 +105,17 @@ async def test_long_answers_are_split_without_msg_too_long(slack: SlackHarness) 
     assert messages[0]["text"].startswith("*Part 0*")
     assert [b["type"] for b in messages[-1]["blocks"]][-2:] == ["context", "actions"]
     assert "actions" not in json.dumps(messages[0].get("blocks", []))
+
+
+async def test_when_every_model_fails_the_user_gets_a_polite_reply(slack: SlackHarness) -> None:
+    for model in ("us-small", "us-premium", "eu-small", "eu-large"):
+        slack.llm.fail(model, *[Fault(status=401)] * 3)
+    event = dm("Summarise: the van arrives on Tuesday.")
+    await slack.send_event(event)
+    await slack.settle()
+    [message] = slack.api.thread_messages(event["ts"])
+    assert message["text"].startswith("Sorry")
+    assert [b["type"] for b in final_blocks(message)] == ["section"]  # no footer, nothing to vote on
 
 
 @pytest.mark.parametrize("event", [
