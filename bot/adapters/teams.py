@@ -271,9 +271,12 @@ class TeamsAdapter:
         self._spawn(self._deliver_later(work, reference, stream))
 
     async def _keep_typing(self, turn: TurnContext) -> None:
-        while True:
-            await self._send(turn, Activity(type=ActivityTypes.typing))
-            await asyncio.sleep(self.options.typing_interval_s)
+        try:
+            while True:
+                await self._send(turn, Activity(type=ActivityTypes.typing))
+                await asyncio.sleep(self.options.typing_interval_s)
+        except (ClientException, ClientError, OSError) as exc:  # a lost indicator must not lose the answer
+            log.info("teams: typing indicator failed: %s", exc)
 
     # --- delivery ----------------------------------------------------------------------
 
