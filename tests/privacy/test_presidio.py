@@ -1,0 +1,157 @@
+"""The analysis really runs through Presidio's AnalyzerEngine; warm-up is thread-safe; results are cached."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+from privacy import PrivacyEngine, build_privacy_engine
+from privacy.analyzer import TextAnalysis
+from privacy.engine import AnalysisCache
+from privacy.presidio import CORE_LANGUAGES, OwnContextEnhancer, SwitchboardRecognizer
+
+OURS = {
+    "SwitchboardEmailRecognizer", "SwitchboardIbanRecognizer", "SwitchboardCardRecognizer",
+    "SwitchboardNationalIdRecognizer", "SwitchboardPhoneRecognizer", "SwitchboardIpRecognizer",
+    "SwitchboardBirthDateRecognizer", "SwitchboardAddressRecognizer", "SwitchboardPersonRecognizer",
+    "SwitchboardSpecialCategoryRecognizer",
+}
+
+
+@pytest.mark.parametrize("lang", [*CORE_LANGUAGES, "nl", "sv", "uk", "fr", "cs"])
+def test_registry_lists_our_recognizers_per_language(engine: PrivacyEngine, lang: str) -> None:
+    presidio = engine.presidio
+    assert isinstance(presidio, AnalyzerEngine)
+    assert lang in presidio.supported_languages
+    recognizers = presidio.get_recognizers(lang)
+    assert {r.name for r in recognizers} == OURS
+    assert all(isinstance(r, SwitchboardRecognizer) and isinstance(r, EntityRecognizer) for r in recognizers)
+    assert {r.supported_language for r in recognizers} == {lang}
+    assert "PERSON" in presidio.get_supported_entities(lang)
+    assert "NATIONAL_ID_PESEL" in presidio.get_supported_entities(lang)
+
+
+def test_presidio_returns_recognizer_results_named_after_our_recognizers(engine: PrivacyEngine) -> None:
+    results = engine.presidio.analyze(text="PESEL pracownika: 44051401359, pani Bożena Wrzeciono",
+                                      language="pl", return_decision_process=True)
+    assert all(isinstance(r, RecognizerResult) for r in results)
+    by_type = {r.entity_type: r for r in results}
+    pesel = by_type["NATIONAL_ID_PESEL"]
+    assert pesel.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY] == "SwitchboardNationalIdRecognizer"
+    assert pesel.analysis_explanation.recognizer == "SwitchboardNationalIdRecognizer"
+    assert by_type["PERSON"].recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY] == \
+        "SwitchboardPersonRecognizer"
+
+
+def test_engine_analysis_goes_through_presidio(engine: PrivacyEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    presidio = engine.presidio
+    real = presidio.analyze
+    calls: list[str] = []
+
+    def spy(*args: Any, **kwargs: Any) -> list[RecognizerResult]:
+        calls.append(kwargs["language"])
+        results: list[RecognizerResult] = real(*args, **kwargs)
+        return results
+
+    monkeypatch.setattr(presidio, "analyze", spy)
+    text = f"Ring Ole Sørensen på 21 43 65 87 ({time.time_ns()})."  # fresh text: not cached
+    analysis = engine.analyze(text)
+    assert calls == ["da"]
+    assert {f.entity_type for f in analysis.findings} >= {"PERSON", "PHONE_NUMBER"}
+    assert engine.analyze(text) is analysis  # second time: from the cache, Presidio not called again
+    assert calls == ["da"]
+
+
+def test_presidio_runs_on_blank_spacy_tokenizers_without_lemma_context(engine: PrivacyEngine) -> None:
+    presidio = engine.presidio
+    nlp_engine = presidio.nlp_engine
+    assert isinstance(nlp_engine, SpacyNlpEngine)
+    assert isinstance(presidio.context_aware_enhancer, OwnContextEnhancer)
+    for lang in CORE_LANGUAGES:
+        nlp = nlp_engine.get_nlp(lang)
+        assert nlp.lang == lang
+        assert nlp.pipe_names == []  # tokenizer only: no model, nothing downloaded
+    assert nlp_engine.get_nlp("hu").lang == "xx"  # other languages share the multilingual tokenizer
+
+
+def test_language_first_seen_at_run_time_is_registered(engine: PrivacyEngine) -> None:
+    analysis = engine.analyze("Kontakt: jon.jonsson@example.is, IBAN DE89 3704 0044 0532 0130 00", language="is")
+    assert analysis.language == "is"
+    assert {f.entity_type for f in analysis.findings} == {"EMAIL_ADDRESS", "IBAN_CODE"}
+    assert {r.name for r in engine.presidio.get_recognizers("is")} == OURS
+
+
+def test_configured_spacy_model_adds_presidio_spacy_recognizer() -> None:
+    from privacy.engine import spacy_model_path
+
+    eng = build_privacy_engine(spacy_models={"en": spacy_model_path()})
+    presidio = eng.presidio
+    names = {r.name for r in presidio.get_recognizers("en")}
+    assert names == OURS | {"SpacyRecognizer"}
+    assert "SpacyRecognizer" not in {r.name for r in presidio.get_recognizers("pl")}
+    results = presidio.analyze(text="Yesterday I met Barack Obama in Paris.", language="en")
+    spacy_hits = [r for r in results if r.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY]
+                  == "SpacyRecognizer"]
+    assert [r.entity_type for r in spacy_hits] == ["PERSON"]  # GPE "Paris" is not mapped
+    assert "PERSON" in {f.entity_type for f in eng.analyze("Yesterday I met Barack Obama in Paris.").findings}
+
+
+def test_warm_up_builds_once_when_threads_race(monkeypatch: pytest.MonkeyPatch) -> None:
+    import privacy.engine as engine_mod
+
+    built: list[int] = []
+
+    class SlowAnalyzer:
+        def __init__(self, **kwargs: Any) -> None:
+            built.append(1)
+            time.sleep(0.05)
+            self.warmed = False
+
+        def warm_up(self) -> None:
+            time.sleep(0.05)
+            self.warmed = True
+
+        def analyze(self, text: str, *, language: str | None = None) -> TextAnalysis:
+            assert self.warmed  # nobody gets a half-built analyzer
+            return TextAnalysis(language=language or "en", findings=())
+
+    monkeypatch.setattr(engine_mod, "Analyzer", SlowAnalyzer)
+    eng = build_privacy_engine()
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            eng.warm_up() if i % 2 else eng.analyze(f"text {i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(built) == 1
+
+
+def test_cache_is_bounded_lru_and_keyed_by_digest() -> None:
+    cache = AnalysisCache(2)
+    a, b, c = (TextAnalysis(language=x, findings=()) for x in "abc")
+    ka, kb, kc = (AnalysisCache.key(t, None) for t in ("Anna Nowak", "Jan Kowalski", "Ole Hansen"))
+    assert isinstance(ka, bytes) and b"Anna" not in ka
+    assert AnalysisCache.key("Anna Nowak", "pl") != ka  # an explicit language is part of the key
+    cache.put(ka, a)
+    cache.put(kb, b)
+    assert cache.get(ka) is a  # a is now most recent
+    cache.put(kc, c)  # evicts b
+    assert len(cache) == 2
+    assert cache.get(kb) is None
+    assert cache.get(ka) is a and cache.get(kc) is c
+    off = AnalysisCache(0)
+    off.put(ka, a)
+    assert off.get(ka) is None
