@@ -16,7 +16,7 @@ from routing.cache import SemanticCache, build_embedder
 async def run_cache_eval(path: Path, out: TextIO) -> int:
     """Print one verdict per row; 2 when the file cannot be read, 1 when some row was malformed."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = (await asyncio.to_thread(path.read_text, encoding="utf-8")).splitlines()
     except OSError as exc:
         print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2

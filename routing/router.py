@@ -58,6 +58,8 @@ def decide(*, policy: Policy, task: str, task_confidence: float, verdict: Privac
     chain += extra
     if not chain:
         chain = _by_price(allowed)
+    if rule.strategy is Strategy.CASCADE:  # the cheapest tier answers first; order inside a tier stays
+        chain.sort(key=lambda m: m.tier.rank)
     why = _reason(task, task_confidence, verdict, chain[0], from_rule=chain[0].id in rule.candidates)
     return RoutingDecision(task=task, task_confidence=task_confidence, strategy=rule.strategy,
                            chain=tuple(chain), reason=why, policy_version=policy.version,
