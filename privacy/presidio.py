@@ -102,8 +102,9 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
     nlp: dict[str, Any] | None  # type: ignore[assignment]  # Presidio annotates it as None
 
     def __init__(self, languages: Iterable[str], *, models: Mapping[str, str] | None = None,
-                 blank_languages: Iterable[str] = CORE_LANGUAGES) -> None:
+                 blank_languages: Iterable[str] = CORE_LANGUAGES, max_vocab: int = 50_000) -> None:
         self._languages = list(dict.fromkeys(languages))
+        self._max_vocab = max_vocab
         self._model_paths = dict(models or {})
         self._blank_languages = frozenset(blank_languages)
         super().__init__(
@@ -137,6 +138,24 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
 
     def get_supported_entities(self) -> list[str]:
         return ["PERSON"]
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        artifacts: NlpArtifacts = super().process_text(text, language)
+        nlp = self.nlp
+        if nlp is not None and language not in self._model_paths and len(nlp[language].vocab) > self._max_vocab:
+            self._recycle(language)
+        return artifacts
+
+    def _recycle(self, language: str) -> None:
+        """spaCy keeps every token it has seen (names included) in its vocab: start a fresh blank one."""
+        with self._lock:
+            if self.nlp is None:
+                return
+            old = self.nlp[language]
+            if len(old.vocab) <= self._max_vocab:
+                return
+            fresh = self._pipeline(language, {})
+            self.nlp = {lang: fresh if p is old else p for lang, p in self.nlp.items()}
 
     def _pipeline(self, lang: str, loaded: Mapping[str, Any]) -> Any:
         if lang in self._model_paths:

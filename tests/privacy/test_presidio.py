@@ -155,3 +155,18 @@ def test_cache_is_bounded_lru_and_keyed_by_digest() -> None:
     off = AnalysisCache(0)
     off.put(ka, a)
     assert off.get(ka) is None
+
+
+def test_blank_tokenizer_does_not_keep_every_name_it_saw() -> None:
+    from privacy.presidio import LightSpacyNlpEngine
+
+    nlp_engine = LightSpacyNlpEngine(["pl", "hu", "cs"], max_vocab=600)
+    nlp_engine.load()
+    first_pl, first_xx = nlp_engine.get_nlp("pl"), nlp_engine.get_nlp("hu")
+    for i in range(400):
+        nlp_engine.process_text(f"Zadzwoń do Imię{i} Nazwisko{i} w sprawie {i}", "pl")
+        nlp_engine.process_text(f"Hívd fel Név{i} Vezeték{i} kollégát", "hu")
+    assert nlp_engine.get_nlp("pl") is not first_pl
+    assert len(nlp_engine.get_nlp("pl").vocab) <= 600
+    assert nlp_engine.get_nlp("hu") is not first_xx
+    assert nlp_engine.get_nlp("hu") is nlp_engine.get_nlp("cs")  # still one shared multilingual tokenizer
