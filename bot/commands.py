@@ -27,6 +27,7 @@ Admin:
   policy show [TASK]                    the policy in force
   policy set TASK MODEL [MODEL…]        candidate models for a task, in order
   policy strategy TASK task|cascade|ensemble|dynamic
+  policy cache TASK on|off              serve this task's answers from the semantic cache or not
   policy pin personal|special|ENTITY pin|pseudonymise|block
                                         what happens to personal data
   policy history                        versions, authors, comments
@@ -135,10 +136,11 @@ class CommandProcessor:
             new = await self._policies.rollback(version, author=ctx.user)
             return CommandResult(text=f"Policy v{new.version} is now in force (copy of v{version}).",
                                  data={"version": new.version})
-        changes = {"set": self._policy_set, "strategy": self._policy_strategy, "pin": self._policy_pin}
+        changes = {"set": self._policy_set, "strategy": self._policy_strategy, "pin": self._policy_pin,
+                   "cache": self._policy_cache}
         change = changes.get(sub)
         if change is None:
-            raise CommandError(f"Unknown `policy {sub}`; use show, set, strategy, pin, history or rollback.")
+            raise CommandError(f"Unknown `policy {sub}`; use show, set, strategy, pin, cache, history or rollback.")
         policy = await self._policies.current()
         data, comment = change(policy, rest)
         new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=ctx.user,
@@ -173,6 +175,15 @@ class CommandProcessor:
         data = policy.model_dump(mode="json")
         data["rules"][task]["strategy"] = strategy.value
         return data, f"{task} strategy → {strategy.value}"
+
+    def _policy_cache(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
+        task, state = _need(args, 2, "policy cache TASK on|off")[:2]
+        task = _task(task)
+        if state.lower() not in ("on", "off"):
+            raise CommandError("Say `on` or `off`.")
+        data = policy.model_dump(mode="json")
+        data["rules"][task]["cache"] = state.lower() == "on"
+        return data, f"{task} cache → {state.lower()}"
 
     def _policy_pin(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
         target, action_name = _need(args, 2, "policy pin personal|special|ENTITY pin|pseudonymise|block")[:2]

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot.errors import (
@@ -23,6 +23,7 @@ from bot.i18n import t
 from bot.memory.models import Decision
 from bot.memory.store import ConversationRef, SqlMemoryStore, Turn
 from bot.policy_store import PolicyStore
+from bot.pseudonymising import PromptPseudonymiser
 from bot.types import ChatMessage, Reply, ReplyKind
 from privacy.engine import Segment
 from privacy.rules import PrivacyRules
@@ -88,7 +89,8 @@ class Pipeline:
                  max_message_chars: int = 16_000, history_turns: int = 20, offline: bool | None = None,
                  retry: RetryPolicy | None = None, cooldowns: Cooldowns | None = None,
                  stats: LiveStats | None = None, runner: StrategyRunner | None = None,
-                 budgets: BudgetGuard | None = None, cache: AnswerCache | None = None) -> None:
+                 budgets: BudgetGuard | None = None, cache: AnswerCache | None = None,
+                 pseudonymiser: PromptPseudonymiser | None = None) -> None:
         self.memory = memory
         self.policies = policies
         self._privacy = privacy
@@ -105,6 +107,7 @@ class Pipeline:
                                                stats=self.stats)
         self._budgets = budgets or BudgetGuard(memory)
         self._cache = cache
+        self._pseudonymiser = pseudonymiser
 
     async def is_new_delivery(self, msg: ChatMessage) -> bool:
         """False when the platform re-delivers an event already taken (by any replica)."""
@@ -200,7 +203,9 @@ class Pipeline:
         allowed = allowed_models(policy, verdict)
         # personal data: the entry is scoped to this user; follow-ups depend on the thread, so no cache
         cache_user = msg.user if verdict.contains_pii else None
-        use_cache = self._cache is not None and not history
+        pseudonymise = verdict.action is PrivacyAction.PSEUDONYMISE
+        use_cache = (self._cache is not None and not history and not pseudonymise
+                     and policy.rules[decision.task].cache)
         if use_cache:
             hit = await self._cached(msg, decision, cache_user, allowed)
             if hit is not None:
@@ -211,6 +216,12 @@ class Pipeline:
                     await on_partial(hit.text)
                 return await self._finish(record, hit, "answered", started)
         messages = _prompt(policy, history, msg.text)
+        scope = f"{msg.platform}:{msg.channel}:{msg.thread}"
+        if pseudonymise:
+            if self._pseudonymiser is None:  # no vault: fail closed rather than send values anywhere
+                raise SwitchboardError("pseudonymise requested without a pseudonymiser")
+            messages = await self._pseudonymiser.prepare(tenant=msg.tenant, conversation=scope, messages=messages)
+            on_partial = self._pseudonymiser.restoring(msg.tenant, scope, on_partial)
         request = StrategyRequest(decision=decision, messages=messages, allowed=tuple(allowed),
                                   on_partial=on_partial, budget_left=budget.left_fraction)
         try:
@@ -225,6 +236,8 @@ class Pipeline:
             return await self._finish(record, Reply(text=t("unavailable", msg.locale), kind=ReplyKind.ERROR),
                                       "failed", started)
         _account(record, done)
+        if pseudonymise and self._pseudonymiser is not None:
+            done = replace(done, text=self._pseudonymiser.restore(msg.tenant, scope, done.text))
         await self.memory.add_message(conv.id, role="assistant", user=msg.user, text=done.text)
         if use_cache and self._cache is not None:
             await self._cache.store(tenant=msg.tenant, user=cache_user, task=decision.task, text=msg.text,

@@ -10,9 +10,13 @@ from dataclasses import dataclass
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.pipeline import Classifier, Pipeline
 from bot.policy_store import PolicyStore
+from bot.pseudonymising import PromptPseudonymiser
 from bot.settings import Settings, provider_environment
 from privacy.engine import PrivacyEngine, build_privacy_engine
+from privacy.pseudonymise import PseudonymVault
+from routing.cache import SemanticCache
 from routing.classifier import build_task_classifier
+from routing.embeddings import build_embedder
 from routing.policy import load_policy
 from routing.providers import LiteLLMClient, LLMClient, RetryPolicy
 
@@ -48,6 +52,10 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
     pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,
                         environ=env, max_message_chars=settings.max_message_chars,
                         history_turns=settings.history_turns, offline=settings.offline,
-                        retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s))
+                        retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s),
+                        cache=SemanticCache(embedder=build_embedder(), ttl_s=settings.cache_ttl_s)
+                        if settings.cache_enabled else None,
+                        pseudonymiser=PromptPseudonymiser(analyze=privacy.analyze,
+                                                          vault=PseudonymVault(ttl_s=settings.pseudonym_ttl_s)))
     return Services(settings=settings, memory=memory, policies=policies, privacy=privacy,
                     classifier=classifier, pipeline=pipeline)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     llm_retries: int = Field(default=2, alias="SWITCHBOARD_LLM_RETRIES")
     retry_base_s: float = Field(default=0.5, alias="SWITCHBOARD_RETRY_BASE_S")
     privacy_timeout_s: float = Field(default=2.0, alias="SWITCHBOARD_PRIVACY_TIMEOUT_S")
+    cache_enabled: bool = Field(default=True, alias="SWITCHBOARD_CACHE")
+    cache_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_CACHE_TTL_S")
+    pseudonym_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_PSEUDONYM_TTL_S")
     log_level: str = Field(default="WARNING", alias="SWITCHBOARD_LOG_LEVEL")
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")

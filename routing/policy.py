@@ -77,6 +77,7 @@ class TaskRule(BaseModel, frozen=True):
     strategy: Strategy = Strategy.TASK
     candidates: tuple[str, ...]
     critical: bool = False  # ensemble-worthy work (e.g. contract review)
+    cache: bool = True  # may answers for this task be served from the semantic cache
 
 
 class Policy(BaseModel, frozen=True):

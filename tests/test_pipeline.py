@@ -7,6 +7,7 @@ import itertools
 
 from sqlmodel import Session, select
 
+from bot.commands import CommandContext, CommandProcessor
 from bot.memory.models import Decision, Message
 from bot.types import ChatMessage, ReplyKind
 from tests.conftest import ServicesFactory
@@ -138,3 +139,43 @@ async def test_streaming_delivers_growing_partials(make_services: ServicesFactor
     assert all(b.startswith(a) for a, b in itertools.pairwise(partials))
     assert partials[-1] == reply.text
     assert fake_llm.requests[0]["stream"] is True
+
+
+async def test_pseudonymised_request_hides_values_from_the_provider_and_restores_them(
+        make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    admin = CommandContext(platform="test", tenant="T", channel="C", user="boss", is_admin=True)
+    commands = CommandProcessor(memory=services.memory, policies=services.policies)
+    assert (await commands.execute(admin, "policy pin personal pseudonymise")).ok
+    partials: list[str] = []
+
+    async def on_partial(text: str) -> None:
+        partials.append(text)
+
+    reply = await services.pipeline.handle(msg("Email anna.kowalska@example.pl that the order shipped."),
+                                           on_partial=on_partial)
+    sent = fake_llm.requests[0]["messages"][-1]["content"]
+    assert "anna.kowalska" not in sent
+    assert "<EMAIL_ADDRESS_1>" in sent
+    assert fake_llm.models_called() == ["us-small"]  # pseudonymised data may use the cheapest model
+    assert "anna.kowalska@example.pl" in reply.text
+    assert "<EMAIL_ADDRESS_1>" not in reply.text
+    assert all("<EMAIL" not in p for p in partials)
+
+
+async def test_semantic_cache_serves_a_paraphrase_once_and_obeys_the_policy(
+        make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    first = await services.pipeline.handle(msg("How do I reset my VPN password?", thread="a"))
+    second = await services.pipeline.handle(msg("How can I reset my VPN password?", thread="b", user="U2"))
+    assert second.cached
+    assert second.text == first.text
+    assert len(fake_llm.requests) == 1
+    different = await services.pipeline.handle(msg("How do I reset my email password?", thread="c"))
+    assert not different.cached
+    admin = CommandContext(platform="test", tenant="T", channel="C", user="boss", is_admin=True)
+    commands = CommandProcessor(memory=services.memory, policies=services.policies)
+    task = second.task or "general"
+    assert (await commands.execute(admin, f"policy cache {task} off")).ok
+    again = await services.pipeline.handle(msg("How do I reset my VPN password?", thread="d"))
+    assert not again.cached
