@@ -25,7 +25,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import Session, select
 
 from bot.adapters.slack_render import (
     FEEDBACK_DOWN,
@@ -39,7 +38,6 @@ from bot.adapters.slack_render import (
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError
 from bot.i18n import t
-from bot.memory.models import Conversation
 from bot.memory.store import SqlMemoryStore
 from bot.pipeline import Pipeline
 from bot.settings import Settings
@@ -174,15 +172,8 @@ class SlackAdapter:
 
     async def _known_thread(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
         """A follow-up in a channel thread is ours only when that thread is already a conversation."""
-        tenant, channel, thread = str(body.get("team_id") or ""), str(event["channel"]), str(event["thread_ts"])
-
-        def unit() -> bool:
-            with Session(self._memory.engine) as s:
-                return s.exec(select(Conversation.id).where(
-                    Conversation.platform == PLATFORM, Conversation.tenant == tenant,
-                    Conversation.channel == channel, Conversation.thread == thread)).first() is not None
-
-        return await asyncio.to_thread(unit)
+        return await self._memory.has_conversation(platform=PLATFORM, tenant=str(body.get("team_id") or ""),
+                                                   channel=str(event["channel"]), thread=str(event["thread_ts"]))
 
     async def _answer(self, msg: ChatMessage, *, im: bool) -> None:
         if im:

@@ -141,6 +141,14 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
+    async def has_conversation(self, *, platform: str, tenant: str, channel: str, thread: str) -> bool:
+        def unit(s: Session) -> bool:
+            return s.exec(select(Conversation.id).where(
+                Conversation.platform == platform, Conversation.tenant == tenant, Conversation.channel == channel,
+                Conversation.thread == thread)).first() is not None
+
+        return await self._run(unit)
+
     async def history(self, conversation_id: int, *, limit: int) -> list[Turn]:
         def unit(s: Session) -> list[Turn]:
             rows = s.exec(select(Message).where(Message.conversation_id == conversation_id)
