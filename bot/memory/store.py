@@ -222,16 +222,7 @@ class SqlMemoryStore:
     async def claim_event(self, key: str) -> bool:
         """True the first time `key` is seen, across every replica sharing the database."""
 
-        def unit(s: Session) -> bool:
-            s.add(ProcessedEvent(event_key=key[:255]))
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                return False
-            return True
-
-        return await self._run(unit)
+        return await self._run(lambda s: _insert_unique(s, ProcessedEvent(event_key=key[:255])))
 
     # --- feedback ----------------------------------------------------------------------
 
@@ -269,16 +260,8 @@ class SqlMemoryStore:
     async def save_policy(self, *, version: int, body: str, author: str, comment: str = "") -> bool:
         """Store version `version`; False when another writer took that number first."""
 
-        def unit(s: Session) -> bool:
-            s.add(PolicyVersion(version=version, body=body, author=author, comment=comment[:512]))
-            try:
-                s.commit()
-            except IntegrityError:
-                s.rollback()
-                return False
-            return True
-
-        return await self._run(unit)
+        row = PolicyVersion(version=version, body=body, author=author, comment=comment[:512])
+        return await self._run(lambda s: _insert_unique(s, row))
 
     async def audit(self, *, actor: str, platform: str, command: str, allowed: bool, outcome: str) -> None:
         def unit(s: Session) -> None:
@@ -349,6 +332,17 @@ class SqlMemoryStore:
             return _aggregate(rows, dict(votes))
 
         return await self._run(unit)
+
+
+def _insert_unique(s: Session, row: SQLModel) -> bool:
+    """Insert `row`; False when a unique key says another writer (or replica) got there first."""
+    s.add(row)
+    try:
+        s.commit()
+    except IntegrityError:
+        s.rollback()
+        return False
+    return True
 
 
 def _find_conversation(s: Session, msg: ChatMessage) -> Conversation | None:
