@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -260,10 +260,10 @@ class CommandProcessor:
                  "model | requests | p95 ms | avg ms | cost $ | errors | fallbacks | cached | satisfaction"]
         for s in stats:
             sat = f"{s.satisfaction:.0%}" if s.satisfaction is not None else "—"
-            warn = " ⚠ errors>5%" if s.error_rate > 0.05 else ""
+            warn = (" ⚠ errors>5%" if s.error_rate > 0.05 else "") + (" ⚠ p95>3s" if s.p95_latency_ms > 3000 else "")
             lines.append(f"{s.model} | {s.requests} | {s.p95_latency_ms:.0f} | {s.avg_latency_ms:.0f} | "
                          f"{s.cost_usd:.4f} | {s.error_rate:.1%} | {s.fallbacks} | {s.cached} | {sat}{warn}")
-        return CommandResult(text="\n".join(lines), data={"stats": [s.__dict__ for s in stats]})
+        return CommandResult(text="\n".join(lines), data={"stats": [asdict(s) for s in stats]})
 
     async def _audit(self, ctx: CommandContext, args: list[str]) -> CommandResult:
         rows = await self._memory.audit_log(limit=20)

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import build_app
 from bot.cli import route_jsonl
 from bot.commands import CommandContext, CommandProcessor
+from bot.types import ChatMessage
 from tests.conftest import ServicesFactory
 
 CLI = str(Path(sys.executable).parent / "switchboard")
@@ -65,6 +66,12 @@ async def test_admin_change_is_validated_versioned_and_audited(make_services: Se
     assert not unknown.ok and "Unknown command" in unknown.text
     back = await commands.execute(admin, "policy rollback 1")
     assert back.ok and (await services.policies.current()).rules["analysis"].strategy.value == "task"
+
+    await services.pipeline.handle(ChatMessage(platform="cli", tenant="T", channel="C", thread="x", user="boss",
+                                               text="What is the capital of Denmark?"))
+    stats = await commands.execute(admin, "stats")
+    assert stats.ok and "openai/us-small | 1 |" in stats.text
+    assert stats.data["stats"][0]["requests"] == 1
 
     log = await services.memory.audit_log(limit=10)
     assert any(e.actor == "intern" and not e.allowed for e in log)
