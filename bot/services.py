@@ -46,7 +46,8 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
     memory = build_memory_store(settings.resolved_database_url)
     await memory.create_schema()
     policies = PolicyStore(memory=memory, seed=load_policy(settings.policy_file))
-    privacy = privacy or build_privacy_engine(timeout_s=settings.privacy_timeout_s)
+    privacy = privacy or build_privacy_engine(timeout_s=settings.privacy_timeout_s,
+                                             spacy_models=settings.spacy_model_paths)
     classifier = classifier or build_task_classifier()
     client = llm or LiteLLMClient(timeout_s=settings.llm_timeout_s, environ=env)
     pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,

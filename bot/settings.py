@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     llm_retries: int = Field(default=2, alias="SWITCHBOARD_LLM_RETRIES")
     retry_base_s: float = Field(default=0.5, alias="SWITCHBOARD_RETRY_BASE_S")
     privacy_timeout_s: float = Field(default=2.0, alias="SWITCHBOARD_PRIVACY_TIMEOUT_S")
+    spacy_models: str = Field(default="", alias="SWITCHBOARD_SPACY_MODELS")  # "de=/models/de_core_news_lg,…"
     cache_enabled: bool = Field(default=True, alias="SWITCHBOARD_CACHE")
     cache_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_CACHE_TTL_S")
     pseudonym_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_PSEUDONYM_TTL_S")
@@ -56,6 +57,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'switchboard.db'}"
+
+    @property
+    def spacy_model_paths(self) -> dict[str, str]:
+        """Extra spaCy NER models per language for production, e.g. {"de": "/models/de_core_news_lg"}."""
+        pairs = (item.split("=", 1) for item in self.spacy_models.split(",") if "=" in item)
+        return {lang.strip(): path.strip() for lang, path in pairs}
 
     @property
     def admin_ids(self) -> frozenset[str]:
