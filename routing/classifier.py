@@ -29,8 +29,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from bot.errors import ConfigurationError
-
-TASKS: tuple[str, ...] = ("creative", "code", "analysis", "translation", "summarization", "general")
+from routing.policy import TASKS
 
 DEFAULT_DATA_DIR = Path(__file__).parent / "data" / "tasks"
 
