@@ -279,11 +279,9 @@ class Pipeline:
 
 
 def _sticky(verdict: PrivacyVerdict, policy: Policy) -> PrivacyVerdict:
-    pinned = policy.privacy.verdict([], language=verdict.language)
-    return PrivacyVerdict(level=max(verdict.level, policy.privacy.level_of("PERSON")), action=PrivacyAction.PIN,
-                          findings=verdict.findings, language=verdict.language,
-                          allowed_regions=frozenset(policy.privacy.pii_regions),
-                          reason=f"this conversation carried personal data earlier; {pinned.reason}")
+    regions = "/".join(policy.privacy.pii_regions)
+    return policy.privacy.pinned(reason=f"this conversation carried personal data earlier; only {regions} models",
+                                 language=verdict.language, findings=verdict.findings)
 
 
 def _prompt(policy: Policy, history: list[Turn], text: str) -> list[dict[str, str]]:

@@ -79,8 +79,14 @@ class PrivacyRules(BaseModel):
         return PrivacyVerdict(level=level, action=action, findings=kept, language=language,
                               allowed_regions=regions, reason=f"{level.label} data ({types}) → {action.value}")
 
+    def pinned(self, *, reason: str, language: str, findings: tuple[Finding, ...] = (),
+               failed_closed: bool = False) -> PrivacyVerdict:
+        """A personal-level verdict pinned to the personal-data regions, whatever was found."""
+        return PrivacyVerdict(level=Sensitivity.PERSONAL, action=PrivacyAction.PIN, findings=findings,
+                              language=language, allowed_regions=frozenset(self.pii_regions),
+                              failed_closed=failed_closed, reason=reason)
+
     def fail_closed(self, *, reason: str, language: str = "und") -> PrivacyVerdict:
         """The verdict when analysis failed or ran out of time: treat the request as personal."""
-        return PrivacyVerdict(level=Sensitivity.PERSONAL, action=PrivacyAction.PIN, language=language,
-                              allowed_regions=frozenset(self.pii_regions), failed_closed=True,
-                              reason=f"privacy analysis failed closed: {reason}")
+        return self.pinned(reason=f"privacy analysis failed closed: {reason}", language=language,
+                           failed_closed=True)
