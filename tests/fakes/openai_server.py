@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes.loopback import LoopbackServer
 
 
 @dataclass
@@ -28,12 +29,11 @@ class Fault:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     delay_s: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     answers: dict[str, str] = field(default_factory=dict)
-    server: TestServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -52,15 +52,8 @@ class FakeOpenAI:
         last = messages[-1]["content"] if messages else ""
         return f"answer from {model} to: {last[:60]} (turns seen: {len(messages)})"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._completions)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes.loopback import LoopbackServer
 
 BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
@@ -28,12 +29,11 @@ class Call:
 
 
 @dataclass
-class FakeSlackApi:
+class FakeSlackApi(LoopbackServer):
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # bodies posted to response_urls
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts → latest state
-    server: TestServer | None = None
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -52,16 +52,9 @@ class FakeSlackApi:
         """The bot's messages in one thread, in posting order, as they look now."""
         return [m for m in self.messages.values() if m.get("thread_ts") == thread_ts]
 
-    async def start(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
 
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,10 @@ class Call:
 
 
 @dataclass
-class FakeConnector:
+class FakeConnector(LoopbackServer):
     calls: list[Call] = field(default_factory=list)
     faults: deque[tuple[int, float | None]] = field(default_factory=deque)
     rejected: list[int] = field(default_factory=list)  # statuses returned by injected faults
-    server: TestServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -67,17 +67,10 @@ class FakeConnector:
     def fail(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
         self.faults.extend([(status, retry_after)] * times)
 
-    async def start(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v3/conversations/{cid}/activities", self._post)
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._put)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
 
     def messages(self) -> list[Call]:
         return [c for c in self.calls if c.type == "message"]
