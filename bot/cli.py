@@ -82,7 +82,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     services = await build_services(settings)
     if args.command in ("route", "chat"):
-        await services.warm_up()
+        await services.warm_up(all_models=False)
     if args.command == "route":
         if args.jsonl is not None:
             return await route_jsonl(services, args.jsonl, sys.stdout)

@@ -32,9 +32,10 @@ class Services:
     classifier: Classifier
     pipeline: Pipeline
 
-    async def warm_up(self) -> None:
-        """Load the NLP models now rather than on the first staff message."""
-        await asyncio.gather(asyncio.to_thread(self.privacy.warm_up),
+    async def warm_up(self, *, all_models: bool = True) -> None:
+        """Load the NLP components now rather than on the first staff message. ``all_models=False`` (the
+        CLI) leaves each language's NER model to load when that language is first met."""
+        await asyncio.gather(asyncio.to_thread(self.privacy.warm_up, models=all_models),
                              asyncio.to_thread(getattr(self.classifier, "warm_up", lambda: None)))
 
 

@@ -1,23 +1,30 @@
-"""One text → language + findings: Presidio runs our recognizers for that language, then our overlap
-resolution and special-category rule.
+"""One text → language + findings: Presidio runs the NER model and our recognizers for that language,
+then the person combination rule, our overlap resolution and the special-category rule.
 
 Detection goes through ``presidio_analyzer.AnalyzerEngine`` (privacy.presidio): each rule-based
-recognizer is a registered ``EntityRecognizer`` per language, the NLP engine is spaCy with blank
-tokenizers (a full model costs more than the whole budget). A spaCy model per language can be
-configured for production (``spacy_models={"en": path}``); Presidio's SpacyRecognizer then adds
-its PERSON entities to the rule-based ones.
+recognizer is a registered ``EntityRecognizer`` per language, and the NLP engine runs our trained
+named-entity model for pl, da, ro, ru, de and en (privacy.ner; another spaCy model per language can be
+configured with ``spacy_models={"de": path}``). privacy.combine decides PERSON from both.
+
+Long texts are analysed in chunks of at most ``CHUNK_CHARS`` characters cut at line or sentence ends
+(overlapping, so nothing straddles a cut unseen); a deadline is checked before every chunk, so a
+time budget really stops the work instead of leaving a thread running.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from privacy.combine import CombinationRules, combine_persons, load_combination_rules
+from privacy.gazetteer import Gazetteer, load_gazetteer, org_prefix_before, org_suffix_after
 from privacy.langdetect import CANDIDATES, detect_language
 from privacy.langdetect import warm_up as warm_langid
 from privacy.lexicon import SUPPORTED, Lexicon, load_lexicon
 from privacy.names import FALLBACK, PersonRecognizer
+from privacy.ner import shipped_models
 from privacy.recognizers import (
     NATIONAL_IDS,
     AddressRecognizer,
@@ -40,6 +47,12 @@ if TYPE_CHECKING:  # spaCy and Presidio load at first analysis, not at import
 _PRIORITY = {"IBAN_CODE": 9, "EMAIL_ADDRESS": 9, "CREDIT_CARD": 8, "NATIONAL_ID": 7, "IP_ADDRESS": 6,
              "DATE_OF_BIRTH": 5, "PHONE_NUMBER": 4, "ADDRESS": 3, "PERSON": 2, "SPECIAL_CATEGORY": 0}
 PERSONAL_MIN = 0.5
+CHUNK_CHARS = 2_000
+CHUNK_OVERLAP = 160
+
+
+class AnalysisTimeout(TimeoutError):
+    """The analysis passed its deadline and stopped between two chunks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +92,34 @@ def words_language(lang: str) -> str:
     return lang if lang in SUPPORTED else FALLBACK.get(lang, "en")
 
 
+class ThingJudge:
+    """Is a candidate person span a thing? The rule layer's decoys and brands, the place and organisation
+    gazetteer, or a legal form next to it ("Novo Nordisk A/S", "ООО «Ромашка»")."""
+
+    def __init__(self, persons: PersonRecognizer, gazetteer: Gazetteer) -> None:
+        self._persons = persons
+        self._gazetteer = gazetteer
+
+    def things(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[bool]:
+        ruled = self._persons.things(text, spans, language)
+        lang = words_language(language)
+        return [
+            ruled_thing or org_suffix_after(text, e) or org_prefix_before(text, s)
+            or self._gazetteer.match(text[s:e].split(), lang)
+            for (s, e), ruled_thing in zip(spans, ruled, strict=True)
+        ]
+
+
 class Analyzer:
     """Our recognizers, run through Presidio's AnalyzerEngine, then our overlap and special-category rules."""
 
     def __init__(self, *, lexicon: Lexicon | None = None, spacy_models: Mapping[str, str] | None = None,
-                 languages: Sequence[str] = LANGUAGES) -> None:
+                 languages: Sequence[str] = LANGUAGES, combination: CombinationRules | None = None) -> None:
         self._lexicon = lexicon or load_lexicon()
+        self._combination = combination or load_combination_rules()
         words = self._lexicon.words
         self._persons = PersonRecognizer(self._lexicon)
+        self._judge = ThingJudge(self._persons, load_gazetteer())
         self._special = SpecialCategoryRecognizer({
             lang: words.get("special_categories", lang) | words.get("special_categories", "en")
             for lang in SUPPORTED
@@ -97,7 +130,8 @@ class Analyzer:
         )
         from privacy.presidio import PresidioAnalyzer
 
-        self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=spacy_models)
+        models = {**shipped_models(), **(spacy_models or {})}
+        self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=models)
 
     def _recognizers_for(self, lang: str) -> list[SwitchboardRecognizer]:
         """Presidio recognizers for one language: the same rule-based instances, each told its language."""
@@ -109,17 +143,58 @@ class Analyzer:
                  for r in (self._persons, self._special)]
         return recs
 
-    def warm_up(self) -> None:
+    def warm_up(self, *, models: bool = True) -> None:
+        """Load word lists and language identification; with ``models``, every NER model too."""
         warm_langid()
         self._lexicon.freq.warm(SUPPORTED)
-        for text, lang in (("Anna Nowak, tel. 601 234 567", "pl"), ("Hi Jane Doe", "en")):
-            self.analyze(text, language=lang)
+        load_gazetteer().warm()
+        if models:
+            self.presidio.load_models()
+            for text, lang in (("Anna Nowak, tel. 601 234 567", "pl"), ("Hi Jane Doe", "en")):
+                self.analyze(text, language=lang)
 
-    def analyze(self, text: str, *, language: str | None = None) -> TextAnalysis:
+    def analyze(self, text: str, *, language: str | None = None, deadline: float | None = None) -> TextAnalysis:
+        """Findings for one text; ``deadline`` (``time.monotonic()``) stops the work between chunks."""
         lang = language or detect_language(text)
-        findings = self.presidio.analyze(text, lang)
+        findings: list[Finding] = []
+        seen: set[tuple[str, int, int]] = set()
+        for start, end in chunks(text):
+            if deadline is not None and time.monotonic() > deadline:
+                raise AnalysisTimeout(f"analysis stopped at character {start} of {len(text)}")
+            part = text[start:end]
+            raw = self.presidio.analyze(part, lang)
+            for f in combine_persons(part, lang, raw, judge=self._judge, rules=self._combination):
+                key = (f.entity_type, f.start + start, f.end + start)
+                if key not in seen:
+                    seen.add(key)
+                    findings.append(replace(f, start=key[1], end=key[2]))
         resolved = resolve_overlaps([f for f in findings if f.entity_type != "SPECIAL_CATEGORY"])
         personal = any(f.score >= PERSONAL_MIN for f in resolved)
         if personal:  # a health/union/religion word counts only next to a person
             resolved += [f for f in findings if f.entity_type == "SPECIAL_CATEGORY"]
         return TextAnalysis(language=lang, findings=tuple(sorted(resolved, key=lambda f: (f.start, f.end))))
+
+
+_CUTS = ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " ")
+
+
+def chunks(text: str, *, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP) -> list[tuple[int, int]]:
+    """(start, end) pieces covering ``text``, each at most ``size`` long, cut at the best boundary in the
+    second half of a piece and overlapping by ``overlap`` so an entity near a cut is seen whole."""
+    n = len(text)
+    out: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end = min(n, start + size)
+        if end < n:
+            lo = start + size // 2
+            for cut in _CUTS:
+                at = text.rfind(cut, lo, end)
+                if at >= 0:
+                    end = at + len(cut)
+                    break
+        out.append((start, end))
+        if end >= n:
+            return out
+        back = text.find(" ", end - overlap, end)  # restart at a word boundary inside the overlap
+        start = max(back + 1 if back >= 0 else end - overlap, start + 1)  # progress guarantee

@@ -13,10 +13,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from privacy.analyzer import Analyzer, TextAnalysis
 from privacy.rules import PrivacyRules
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = ["PrivacyEngine", "Segment", "TextAnalysis", "build_privacy_engine", "offline_tldextract",
            "spacy_model_path"]
@@ -100,8 +103,11 @@ class PrivacyEngine:
     """Detects personal data in text and turns findings into a verdict under the policy's rules."""
 
     def __init__(self, *, timeout_s: float = 2.0, spacy_models: Mapping[str, str] | None = None,
-                 cache_size: int = 1024) -> None:
+                 cache_size: int = 1024, workers: int = 2) -> None:
         self._timeout_s = timeout_s
+        # analysis has its own threads: a burst of long texts cannot starve other blocking work, and a
+        # test can see that a timed-out analysis really gave its worker back
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="privacy")
         self._spacy_models = dict(spacy_models or {})
         self._analyzer: Analyzer | None = None
         self._init_lock = threading.Lock()
@@ -114,45 +120,59 @@ class PrivacyEngine:
         with self._init_lock:  # a first assess may race warm_up in another thread: build once
             if self._analyzer is None:
                 built = Analyzer(spacy_models=self._spacy_models)
-                built.warm_up()
+                built.warm_up(models=False)
                 self._analyzer = built  # published only when fully warmed
             return self._analyzer
 
-    def warm_up(self) -> None:
-        self._ready()
+    def warm_up(self, *, models: bool = True) -> None:
+        """Build the analyzer; with ``models`` (``serve``) load every NER model now, before readiness.
+        Without, a language's model loads when a text in it is first analysed (the CLI's cold start)."""
+        analyzer = self._ready()
+        if models:
+            analyzer.warm_up(models=True)
 
     @property
     def presidio(self) -> AnalyzerEngine:
         """The Presidio AnalyzerEngine every analysis goes through."""
         return self._ready().presidio.engine
 
-    def analyze(self, text: str, *, language: str | None = None) -> TextAnalysis:
-        """Synchronous, CPU-bound analysis of one text (language detected when not given); cached."""
+    def analyze(self, text: str, *, language: str | None = None, deadline: float | None = None) -> TextAnalysis:
+        """Synchronous, CPU-bound analysis of one text (language detected when not given); cached.
+
+        ``deadline`` is a ``time.monotonic()`` value: past it the analysis stops between two chunks of
+        the text and raises ``AnalysisTimeout`` (a ``TimeoutError``)."""
         key = AnalysisCache.key(text, language)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        result = self._ready().analyze(text, language=language)
+        result = self._ready().analyze(text, language=language, deadline=deadline)
         self.cache.put(key, result)
         return result
 
-    def _analyze_segments(self, segments: Sequence[Segment]) -> tuple[str, list[Finding]]:
+    async def run_in_worker(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run CPU-bound work on the engine's analysis threads (never on the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def _analyze_segments(self, segments: Sequence[Segment], deadline: float) -> tuple[str, list[Finding]]:
         language, findings = "und", []
         for seg in segments:
             if not seg.text.strip():
                 continue
-            result = self.analyze(seg.text)
+            result = self.analyze(seg.text, deadline=deadline)
             if seg.name == "message" or language == "und":
                 language = result.language
-            findings += [Finding(f.entity_type, f.start, f.end, f.score, seg.name) for f in result.findings]
+            findings += [replace(f, segment=seg.name) for f in result.findings]
         return language, findings
 
     async def assess(self, segments: Sequence[Segment], *, rules: PrivacyRules) -> PrivacyVerdict:
-        """Verdict over everything that would be sent; fails closed on error or timeout."""
+        """Verdict over everything that would be sent; fails closed on error or timeout.
+
+        The worker thread gets the same budget as a deadline, so on a timeout it stops too."""
         started = time.perf_counter()
+        deadline = time.monotonic() + self._timeout_s
         try:
             language, findings = await asyncio.wait_for(
-                asyncio.to_thread(self._analyze_segments, segments), timeout=self._timeout_s,
+                self.run_in_worker(self._analyze_segments, segments, deadline), timeout=self._timeout_s,
             )
         except TimeoutError:
             return rules.fail_closed(reason=f"analysis exceeded {self._timeout_s:.1f}s")
@@ -165,5 +185,5 @@ class PrivacyEngine:
 
 
 def build_privacy_engine(*, timeout_s: float = 2.0, spacy_models: Mapping[str, str] | None = None,
-                         cache_size: int = 1024) -> PrivacyEngine:
-    return PrivacyEngine(timeout_s=timeout_s, spacy_models=spacy_models, cache_size=cache_size)
+                         cache_size: int = 1024, workers: int = 2) -> PrivacyEngine:
+    return PrivacyEngine(timeout_s=timeout_s, spacy_models=spacy_models, cache_size=cache_size, workers=workers)

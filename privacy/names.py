@@ -13,7 +13,9 @@ must also not look like a noun (frequent word, compound with a known head, noun 
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from privacy.lexicon import SUPPORTED, Lexicon, StemIndex, stem_candidates
@@ -70,6 +72,25 @@ class PersonRecognizer:
                 findings.append(Finding(self.entity_type, toks[0].start, toks[-1].end, round(score, 2)))
         return findings
 
+    def things(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[bool]:
+        """For each (start, end): do the rules call it a thing — a brand, month, known place, or a
+        name next to a decoy word ("Curie room", "metoda Gaussa")? Used to veto model findings."""
+        lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
+        tokens = tokenize(text)
+        starts = [t.start for t in tokens]
+        not_names = self._lex.words.get("not_names", lang) | self._lex.words.get("not_names", "en")
+        out = []
+        for s, e in spans:
+            a, b = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
+            toks = [t for t in tokens[a:b] if t.end <= e]
+            words = [normalise(t.text) for t in toks if t.lower not in _PARTICLES]
+            if not words:
+                out.append(False)
+                continue
+            named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words)
+            out.append(named_thing or self._decoy(toks, tokens[max(0, a - 3):a], tokens[b:b + 3], lang, text))
+        return out
+
     # candidates -------------------------------------------------------------------------------
     def _spans(self, tokens: list[Token], lang: str) -> list[tuple[Span, list[Token], list[Token]]]:
         honorifics = self._lex.words.get("honorifics", lang)
@@ -82,26 +103,28 @@ class PersonRecognizer:
                 hon_end = i
                 i += 1
                 continue
-            if not tok.is_capitalised:
+            if not (tok.is_capitalised or (tok.abbreviated and i + 1 < n and tokens[i + 1].is_capitalised)):
                 i += 1
                 continue
             j = i
-            while j + 1 < n and self._continues(tokens, j):
+            while j + 1 < n and self._continues(tokens, j, honorifics):
                 j += 1
-            if tokens[j].lower in _PARTICLES:  # "Sager-Dussen van" ends on a particle
+            if j > i and tokens[j].lower in _PARTICLES:  # "Sager-Dussen van" ends on a particle
                 j -= 1
             hon = hon_end == i - 1 and hon_end >= 0 and _gap_ok(tokens[hon_end], tok)
             toks = tokens[i:j + 1]
             out.append((Span(tuple(toks), hon), tokens[max(0, i - 3):i], tokens[j + 1:j + 4]))
-            i = j + 1
+            i = max(j, i) + 1  # progress guarantee: every pass consumes at least one token
         return out
 
     @staticmethod
-    def _continues(tokens: list[Token], j: int) -> bool:
+    def _continues(tokens: list[Token], j: int, honorifics: frozenset[str]) -> bool:
         nxt = tokens[j + 1]
         if nxt.initial or nxt.start - tokens[j].end > 2:
             return False
-        if nxt.is_capitalised:
+        if normalise(nxt.text) in honorifics:  # "Unser Mitarbeiter | Herr Becker": the honorific starts anew
+            return False
+        if nxt.is_capitalised or (nxt.abbreviated and j + 2 < len(tokens) and tokens[j + 2].is_capitalised):
             return True
         return nxt.lower in _PARTICLES and j + 2 < len(tokens) and tokens[j + 2].is_capitalised
 
@@ -119,7 +142,7 @@ class PersonRecognizer:
             return 0.9
         if span.honorific:
             return 0.9
-        firsts = [t for t in toks if self._is_first(t)]
+        firsts = [t for t in toks if self._is_first(t) or t.abbreviated]
         cue = self._cue(before, after, lang)
         initial = toks[0].initial
         if firsts and len(toks) >= 2:
@@ -131,8 +154,14 @@ class PersonRecognizer:
     def _trim(self, span: Span, lang: str) -> list[Token]:
         toks = list(span.tokens)
         # sentence-initial verbs/common words that happen to stand before a name: "Sollte Lilija Bien"
-        while len(toks) > 1 and toks[0].initial and self._common(toks[0], lang) and not self._is_first(toks[0]):
+        while (len(toks) > 1 and toks[0].initial and not toks[0].abbreviated and self._common(toks[0], lang)
+               and not self._is_first(toks[0])):
             toks = toks[1:]
+        # a place right before or after the name: "Мэр Харькова Геннадий Кернес", "Anna Nowak Kraków"
+        while len(toks) > 1 and self._is_place(toks[0].text):
+            toks = toks[1:]
+        while len(toks) > 1 and self._is_place(toks[-1].text):
+            toks = toks[:-1]
         return toks
 
     def _single_or_unknown(self, toks: list[Token], firsts: list[Token], cue: float,

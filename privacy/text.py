@@ -17,6 +17,7 @@ class Token:
     start: int
     end: int
     initial: bool  # first word of a sentence, a line, a quote or a bracket
+    abbreviated: bool = False  # one capital letter and a full stop: the "J." of "J. Nowak"
 
     @property
     def lower(self) -> str:
@@ -39,8 +40,12 @@ def tokenize(text: str) -> list[Token]:
     prev_end = 0
     for m in _WORD.finditer(text):
         gap = text[prev_end:m.start()]
-        initial = not tokens or any(c in _SENTENCE_END for c in gap) or _ends_abbrev_free(tokens, gap)
-        tokens.append(Token(m.group(), m.start(), m.end(), initial))
+        after_initial = bool(tokens) and tokens[-1].abbreviated and gap.startswith(".") and not gap[1:].strip()
+        initial = not tokens or (any(c in _SENTENCE_END for c in gap) and not after_initial) \
+            or _ends_abbrev_free(tokens, gap)
+        word = m.group()
+        abbreviated = len(word) == 1 and word.isupper() and text[m.end():m.end() + 1] == "."
+        tokens.append(Token(word, m.start(), m.end(), initial, abbreviated))
         prev_end = m.end()
     return tokens
 

@@ -35,6 +35,7 @@ class Finding:
     end: int
     score: float
     segment: str = "message"  # "message", "history", "system"
+    source: str = ""  # which recognizer found it ("rules", "model", …): the combination reads it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,98 @@
+"""How the trained model's entities and the rule recognizer's findings become PERSON findings.
+
+Two detectors look for persons: the statistical NER model (privacy.ner, through Presidio's
+``SpacyRecognizer``; it also tags places, organisations and other names) and the rule recognizer
+(privacy.names: honorifics, roles and verbs of addressing, patronymics, word lists). The rule that
+combines them is data (``privacy/data/combination.yaml``, documented there) and a pure function:
+
+1. A model PERSON span is a person (score ``model_person``; ``agreement`` when the rules also found
+   it), unless the rule layer calls it a thing (a decoy such as "Curie room", a brand, a month) or
+   every word is a known place or organisation (privacy.gazetteer), or a legal-form suffix follows
+   ("Novo Nordisk A/S").
+2. A rule PERSON finding the model did not find is kept when its score reaches ``rule_alone_min``,
+   or ``rule_over_other_min`` when the model tagged the same words as a place, organisation or
+   other name, or the gazetteer knows them as one — strong cues (an honorific, a patronymic) still
+   win there.
+3. The model's LOCATION / ORGANIZATION / MISC spans are evidence only: they never leave this step.
+
+Thresholds are per language where the data showed a need (``languages:`` overrides ``default:``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import yaml
+from pydantic import BaseModel
+
+from privacy.verdict import Finding
+
+NON_PERSON = frozenset({"LOCATION", "ORGANIZATION", "MISC"})
+_FILE = Path(__file__).parent / "data" / "combination.yaml"
+
+
+class Thresholds(BaseModel):
+    model_person: float = 0.8
+    agreement: float = 0.95
+    rule_alone_min: float = 0.5
+    rule_over_other_min: float = 0.9
+    veto_known_places: bool = True
+
+
+class CombinationRules(BaseModel):
+    default: Thresholds = Thresholds()
+    languages: dict[str, dict[str, float | bool]] = {}
+
+    def for_language(self, lang: str) -> Thresholds:
+        override = self.languages.get(lang)
+        return self.default.model_copy(update=override) if override else self.default
+
+
+@lru_cache(maxsize=1)
+def load_combination_rules(path: Path = _FILE) -> CombinationRules:
+    return CombinationRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+
+class ThingJudge(Protocol):
+    """The rule layer's opinion that a span is a thing, not a person (decoys, brands, places)."""
+
+    def things(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[bool]: ...
+
+
+def _overlaps(a: Finding, b: Finding) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def combine_persons(text: str, language: str, findings: Sequence[Finding], *, judge: ThingJudge,
+                    rules: CombinationRules) -> list[Finding]:
+    """All findings with PERSON decided by the combination rule; model-only types removed."""
+    t = rules.for_language(language)
+    model_persons = [f for f in findings if f.source == "model" and f.entity_type == "PERSON"]
+    model_other = [f for f in findings if f.source == "model" and f.entity_type in NON_PERSON]
+    rule_persons = [f for f in findings if f.source != "model" and f.entity_type == "PERSON"]
+    rest = [f for f in findings if f.entity_type != "PERSON" and f.entity_type not in NON_PERSON]
+
+    persons: list[Finding] = []
+    candidates = [*model_persons, *rule_persons]
+    things = judge.things(text, [(f.start, f.end) for f in candidates], language) if candidates else []
+    thing_of = dict(zip(map(id, candidates), things, strict=True))
+    for f in model_persons:
+        if thing_of[id(f)] and t.veto_known_places:
+            continue
+        agreed = any(_overlaps(f, r) and r.score >= t.rule_alone_min for r in rule_persons)
+        persons.append(Finding("PERSON", f.start, f.end, t.agreement if agreed else t.model_person, source="model"))
+    for r in rule_persons:
+        if any(_overlaps(r, p) for p in persons):
+            continue
+        other = thing_of[id(r)] or any(_overlaps(r, o) for o in model_other)
+        if r.score >= (t.rule_over_other_min if other else t.rule_alone_min):
+            persons.append(r)
+    return sorted([*rest, *persons], key=lambda f: (f.start, f.end))
+
+
+def language_rules(raw: Mapping[str, object]) -> CombinationRules:
+    """Rules from a mapping (tests, admin overrides)."""
+    return CombinationRules.model_validate(raw)

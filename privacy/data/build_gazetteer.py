@@ -1,0 +1,254 @@
+"""Regenerates the place/organisation gazetteer, ``privacy/data/gazetteer/<lang>.txt`` (a dev-time tool).
+
+    .venv/bin/pip install pycountry==26.2.16
+    .venv/bin/python -m privacy.data.build_gazetteer [--ner-dir /work/shared/datasets/ner]
+
+Three sources, merged per language (pl, da, ro, ru, de, en), one lower-case entry per line, sorted:
+
+1. pycountry: country names (name, official and common name) and the subdivisions of European countries
+   and of US/CA/AU/NZ, in English and in the language's gettext translation (iso3166-1 / iso3166-2).
+   Subdivisions elsewhere are left out on purpose: Japanese, Nigerian or Philippine province names are
+   common surnames there (Yamaguchi, Ishikawa, Chiba, Aurora) that no name list here covers. A country
+   name that is a first name ("Georgia", "Jordan", pl "Dominika") and a subdivision name that is a first
+   name or surname ("Kent", "Alba") are left out; the training data may bring them back (below).
+2. LOC and ORG spans of the NER training pack (``<lang>.train.jsonl`` only, never the dev files).
+   A surface string is kept when it is labelled LOC/ORG at least twice, or once with two or more words,
+   and at least once written with a capital letter; it is dropped when labelled PER more often than
+   LOC+ORG, when it has a digit, and when it is one token of fewer than three letters. A first name
+   (privacy/data/first_names.txt) is kept only when labelled LOC/ORG three or more times and never PER;
+   a surname (last_names.txt), a declined first name or surname, or a two/three-word phrase from a first
+   name to a surname ("William Weston"), only when labelled LOC/ORG five or more times and never PER.
+3. ``HAND``: a short list per language of common cities and countries in their local spelling
+   (exonyms: ro "Moscova", pl "Kopenhaga", ru "Бухарест") and a few large local organisations.
+
+pycountry is needed only to rebuild; privacy.gazetteer reads the generated text files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gettext
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from privacy.gazetteer import fold
+from privacy.lexicon import StemIndex
+from privacy.text import normalise
+
+LANGS = ("pl", "da", "ro", "ru", "de", "en")
+HERE = Path(__file__).parent
+OUT = HERE / "gazetteer"
+NER_DIR = Path("/work/shared/datasets/ner")
+MAX_WORDS = 8  # longer spans never come back verbatim in chat
+# first names the name list lacks that are also a country's name: pl/de "Kuba" (Cuba; Jakub)
+NICKNAMES = frozenset({"kuba"})
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[^\W\d_]")
+
+# subdivisions of these countries only (see the module docstring)
+SUBDIVISION_COUNTRIES = frozenset({
+    "AD", "AL", "AM", "AT", "AZ", "BA", "BE", "BG", "BY", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FO", "FR",
+    "GB", "GE", "GG", "GI", "GR", "HR", "HU", "IE", "IM", "IS", "IT", "JE", "LI", "LT", "LU", "LV", "MC", "MD", "ME",
+    "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS", "RU", "SE", "SI", "SK", "SM", "TR", "UA", "VA", "XK", "US", "CA",
+    "AU", "NZ",
+})
+
+# common cities, countries and regions in the language's own spelling, and a few large organisations
+HAND: dict[str, tuple[str, ...]] = {
+    "pl": (
+        "Warszawa", "Kraków", "Wrocław", "Poznań", "Gdańsk", "Gdynia", "Łódź", "Szczecin", "Lublin", "Katowice",
+        "Białystok", "Bydgoszcz", "Toruń", "Rzeszów", "Kielce", "Olsztyn", "Opole", "Zakopane", "Trójmiasto",
+        "Kopenhaga", "Bukareszt", "Moskwa", "Berlin", "Londyn", "Paryż", "Wiedeń", "Praga", "Rzym", "Madryt",
+        "Lizbona", "Bruksela", "Sztokholm", "Oslo", "Helsinki", "Ateny", "Budapeszt", "Bratysława", "Wilno",
+        "Ryga", "Kijów", "Mińsk", "Petersburg", "Monachium", "Kolonia", "Drezno", "Lipsk", "Norymberga",
+        "Genewa", "Zurych", "Mediolan", "Wenecja", "Nowy Jork", "Waszyngton", "Pekin", "Stambuł",
+        "Niemcy", "Niemczech", "Stany Zjednoczone", "Unia Europejska", "Orlen", "PKO",
+    ),
+    "da": (
+        "København", "Aarhus", "Århus", "Odense", "Aalborg", "Esbjerg", "Randers", "Kolding", "Horsens", "Vejle",
+        "Roskilde", "Herning", "Silkeborg", "Næstved", "Fredericia", "Viborg", "Helsingør", "Hillerød",
+        "Svendborg", "Frederiksberg", "Gentofte", "Lyngby", "Sjælland", "Jylland", "Fyn", "Bornholm",
+        "Grønland", "Færøerne", "Stockholm", "Göteborg", "Malmö", "Oslo", "Helsingfors", "Berlin", "Hamborg",
+        "München", "Paris", "London", "Rom", "Madrid", "Lissabon", "Bruxelles", "Amsterdam", "Prag", "Wien",
+        "Warszawa", "Moskva", "Sankt Petersborg", "Bukarest", "Budapest", "Athen", "Istanbul", "New York",
+        "Danmark", "Tyskland", "Sverige", "Norge", "Folketinget", "Novo Nordisk", "Mærsk", "Carlsberg",
+    ),
+    "ro": (
+        "București", "Cluj-Napoca", "Cluj", "Timișoara", "Iași", "Constanța", "Craiova", "Brașov", "Galați",
+        "Ploiești", "Oradea", "Sibiu", "Arad", "Pitești", "Bacău", "Suceava", "Chișinău", "Moscova",
+        "Varșovia", "Cracovia", "Londra", "Paris", "Berlin", "Viena", "Roma", "Madrid", "Lisabona",
+        "Bruxelles", "Amsterdam", "Praga", "Budapesta", "Belgrad", "Atena", "Istanbul", "Kiev", "Copenhaga",
+        "Stockholm", "Oslo", "Helsinki", "Veneția", "Milano", "Napoli", "Florența", "Geneva", "München",
+        "Köln", "New York", "Beijing", "România", "Moldova", "Germania", "Rusia", "Polonia", "Danemarca",
+        "Franța", "Italia", "Spania", "Marea Britanie", "Statele Unite", "Uniunea Europeană",
+        "Transilvania", "Dobrogea", "Petrom", "Dacia",
+    ),
+    "ru": (
+        "Москва", "Санкт-Петербург", "Петербург", "Новосибирск", "Екатеринбург", "Казань", "Нижний Новгород",
+        "Самара", "Сочи", "Владивосток", "Варшава", "Бухарест", "Берлин", "Лондон", "Париж", "Вена", "Рим",
+        "Мадрид", "Лиссабон", "Брюссель", "Амстердам", "Прага", "Будапешт", "Белград", "Афины", "Стамбул",
+        "Киев", "Минск", "Копенгаген", "Стокгольм", "Осло", "Хельсинки", "Рига", "Вильнюс", "Таллин",
+        "Мюнхен", "Кёльн", "Гамбург", "Франкфурт", "Женева", "Цюрих", "Милан", "Венеция", "Нью-Йорк",
+        "Пекин", "Токио", "Россия", "Германия", "Польша", "Дания", "Румыния", "Украина", "Франция",
+        "Великобритания", "США", "Европа", "Евросоюз", "Кремль", "Сибирь", "Газпром", "Сбербанк",
+    ),
+    "de": (
+        "Deutschland", "Österreich", "Schweiz", "Berlin", "Hamburg", "München", "Köln", "Frankfurt",
+        "Frankfurt am Main", "Stuttgart", "Düsseldorf", "Leipzig", "Dortmund", "Bremen", "Dresden", "Hannover",
+        "Nürnberg", "Wien", "Graz", "Linz", "Salzburg", "Innsbruck", "Zürich", "Genf", "Basel", "Bern",
+        "Kopenhagen", "Warschau", "Krakau", "Danzig", "Breslau", "Bukarest", "Moskau", "Sankt Petersburg",
+        "Prag", "Budapest", "Rom", "Mailand", "Venedig", "Neapel", "Florenz", "Paris", "London", "Brüssel",
+        "Amsterdam", "Lissabon", "Madrid", "Athen", "Istanbul", "Kiew", "Stockholm", "Oslo", "Helsinki",
+        "Peking", "Tokio", "New York", "Europa", "Bundestag", "Siemens", "Volkswagen",
+    ),
+    "en": (
+        "London", "Paris", "Berlin", "Munich", "Cologne", "Vienna", "Rome", "Milan", "Venice", "Naples",
+        "Florence", "Madrid", "Lisbon", "Brussels", "Amsterdam", "The Hague", "Copenhagen", "Stockholm", "Oslo",
+        "Helsinki", "Warsaw", "Krakow", "Cracow", "Gdansk", "Wroclaw", "Bucharest", "Budapest", "Prague",
+        "Moscow", "St Petersburg", "Saint Petersburg", "Kyiv", "Kiev", "Minsk", "Athens", "Istanbul", "Geneva",
+        "Zurich", "Edinburgh", "Manchester", "Birmingham", "Glasgow", "Dublin", "New York", "Los Angeles",
+        "San Francisco", "Chicago", "Boston", "Beijing", "Tokyo", "Europe", "England", "Scotland", "Wales",
+        "Britain", "Great Britain", "United Kingdom", "United States", "America", "European Union",
+    ),
+}
+
+
+def _key(surface: str) -> str:
+    """Lower case, whitespace-normalised (Romanian cedillas folded like privacy.text.normalise)."""
+    return normalise(" ".join(surface.split()))
+
+
+def _lines(path: Path) -> list[str]:
+    return [w.strip() for w in path.read_text(encoding="utf-8").split("\n") if w.strip()]
+
+
+class NameCheck:
+    """How many LOC/ORG labels (and no PER) a string that is also a person's name needs to be kept: 0 when it
+    is no name, 3 for a first name, 5 for a surname, a declined first name or surname, or a two/three-word
+    phrase running from a first name to a surname ("William Weston")."""
+
+    def __init__(self) -> None:
+        firsts, lasts = _lines(HERE / "first_names.txt"), _lines(HERE / "last_names.txt")
+        self.first_exact = frozenset(fold(w) for w in firsts)
+        self._last_exact = frozenset(fold(w) for w in lasts)
+        self._firsts = StemIndex.build(fold(w) for w in firsts)
+        self._lasts = StemIndex.build(fold(w) for w in lasts)
+
+    def __call__(self, key: str) -> int:
+        """``key`` as compared: without diacritics, so "Sălaj" meets "Salaj" and "Luče" meets "Luce"."""
+        words = fold(key).split()
+        if len(words) == 1:
+            w = words[0]
+            if w in self._last_exact or w in self._lasts or (w in self._firsts and w not in self.first_exact):
+                return 5
+            return 3 if w in self.first_exact else 0
+        first = words[0] in self.first_exact or words[0] in self._firsts
+        last = words[-1] in self._last_exact or words[-1] in self._lasts
+        return 5 if len(words) <= 3 and first and last else 0
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def from_pycountry(lang: str, names: NameCheck) -> set[str]:
+    import pycountry
+
+    domains: dict[str, Callable[[str], str]] = {}
+    for domain in ("iso3166-1", "iso3166-2"):
+        try:
+            domains[domain] = gettext.translation(domain, pycountry.LOCALES_DIR, languages=[lang]).gettext
+        except OSError:  # no English catalogue: the names are English already
+            domains[domain] = _same
+    out: set[str] = set()
+
+    def add(english: str, translate: Callable[[str], str]) -> set[str]:
+        return {_key(v) for v in (english, translate(english)) if "," not in v}
+
+    for country in pycountry.countries:
+        for attr in ("name", "official_name", "common_name"):
+            value = getattr(country, attr, None)
+            if value:
+                # a country called like a first name (pl "Dominika", "Georgia", "Jordan") is left out
+                out |= {k for k in add(value, domains["iso3166-1"]) if fold(k) not in names.first_exact | NICKNAMES}
+    for sub in pycountry.subdivisions:
+        if sub.country_code not in SUBDIVISION_COUNTRIES:
+            continue
+        # a subdivision that is also a person's name ("Kent", "Sutton", "Alba") is left out
+        out |= {k for k in add(sub.name, domains["iso3166-2"]) if not names(k)}
+    return out
+
+
+def from_training(path: Path, names: NameCheck) -> set[str]:
+    loc_org: Counter[str] = Counter()
+    per: Counter[str] = Counter()
+    capitalised: set[str] = set()
+    with path.open(encoding="utf-8") as rows:
+        for line in rows:
+            row = json.loads(line)
+            text = row["text"]
+            for start, end, label in row["entities"]:
+                surface = text[start:end]
+                key = _key(surface)
+                if label == "PER":
+                    per[key] += 1
+                elif label in ("LOC", "ORG"):
+                    loc_org[key] += 1
+                    if any(c.isupper() for c in surface):
+                        capitalised.add(key)
+    keep: set[str] = set()
+    for key, n in loc_org.items():
+        words = key.split()
+        if n < 2 and len(words) < 2:
+            continue
+        if per[key] > n or key not in capitalised or _DIGIT.search(key) or len(words) > MAX_WORDS:
+            continue
+        if len(words) == 1 and len(_LETTER.findall(key)) < 3:
+            continue
+        need = names(key)
+        if need and not (n >= need and per[key] == 0):
+            continue
+        keep.add(key)
+    return keep
+
+
+def build(lang: str, ner_dir: Path, names: NameCheck) -> list[str]:
+    entries = from_pycountry(lang, names) | {_key(v) for v in HAND[lang]}
+    if lang != "en":
+        entries |= from_pycountry("en", names)
+    entries |= from_training(ner_dir / f"{lang}.train.jsonl", names)
+    if lang == "en":  # "the United States": the article is not part of the name
+        entries |= {e[4:] for e in entries if e.startswith("the ")}
+    return sorted(e for e in entries if _usable(e))
+
+
+def _usable(entry: str) -> bool:
+    words = entry.split()
+    return bool(words) and not (len(words) == 1 and len(_LETTER.findall(entry)) < 3)
+
+
+def _write(lang: str, entries: Iterable[str]) -> None:
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{lang}.txt").write_text("".join(f"{e}\n" for e in entries), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ner-dir", type=Path, default=NER_DIR, help="folder with <lang>.train.jsonl")
+    args = parser.parse_args(argv)
+    names = NameCheck()
+    total = 0
+    for lang in LANGS:
+        entries = build(lang, args.ner_dir, names)
+        _write(lang, entries)
+        size = (OUT / f"{lang}.txt").stat().st_size
+        total += size
+        print(f"{lang}: {len(entries)} entries, {size} bytes")
+    print(f"total: {total} bytes")
+
+
+if __name__ == "__main__":
+    main()
