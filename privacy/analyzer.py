@@ -38,6 +38,7 @@ from privacy.recognizers import (
     Recognizer,
     SpecialCategoryRecognizer,
 )
+from privacy.text import mask_non_prose
 from privacy.verdict import Finding
 
 if TYPE_CHECKING:  # spaCy and Presidio load at first analysis, not at import
@@ -103,8 +104,9 @@ class ThingJudge:
     def things(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[bool]:
         ruled = self._persons.things(text, spans, language)
         lang = words_language(language)
+        prose = mask_non_prose(text)
         return [
-            ruled_thing or org_suffix_after(text, e) or org_prefix_before(text, s)
+            ruled_thing or prose[s:e] != text[s:e] or org_suffix_after(text, e) or org_prefix_before(text, s)
             or self._gazetteer.match(text[s:e].split(), lang)
             for (s, e), ruled_thing in zip(spans, ruled, strict=True)
         ]
@@ -132,6 +134,14 @@ class Analyzer:
 
         models = {**shipped_models(), **(spacy_models or {})}
         self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=models)
+
+    @property
+    def judge(self) -> ThingJudge:
+        return self._judge
+
+    @staticmethod
+    def detect(text: str) -> str:
+        return detect_language(text)
 
     def _recognizers_for(self, lang: str) -> list[SwitchboardRecognizer]:
         """Presidio recognizers for one language: the same rule-based instances, each told its language."""
@@ -163,7 +173,7 @@ class Analyzer:
                 raise AnalysisTimeout(f"analysis stopped at character {start} of {len(text)}")
             part = text[start:end]
             raw = self.presidio.analyze(part, lang)
-            for f in combine_persons(part, lang, raw, judge=self._judge, rules=self._combination):
+            for f in combine_persons(part, words_language(lang), raw, judge=self._judge, rules=self._combination):
                 key = (f.entity_type, f.start + start, f.end + start)
                 if key not in seen:
                     seen.add(key)

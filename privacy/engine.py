@@ -132,6 +132,11 @@ class PrivacyEngine:
             analyzer.warm_up(models=True)
 
     @property
+    def analyzer(self) -> Analyzer:
+        """The analyzer behind the cache (benchmarks and tuning read its parts)."""
+        return self._ready()
+
+    @property
     def presidio(self) -> AnalyzerEngine:
         """The Presidio AnalyzerEngine every analysis goes through."""
         return self._ready().presidio.engine

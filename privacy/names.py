@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from privacy.lexicon import SUPPORTED, Lexicon, StemIndex, stem_candidates
-from privacy.text import Token, normalise, tokenize
+from privacy.text import Token, mask_non_prose, normalise, tokenize
 from privacy.verdict import Finding
 
 # languages without own word lists borrow a neighbour's
@@ -60,7 +60,7 @@ class PersonRecognizer:
 
     def analyze(self, text: str, language: str) -> list[Finding]:
         lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
-        tokens = tokenize(text)
+        tokens = tokenize(mask_non_prose(text))
         findings = []
         for span, before, after in self._spans(tokens, lang):
             toks = self._trim(span, lang)

@@ -25,9 +25,30 @@ class Token:
 
     @property
     def is_capitalised(self) -> bool:
-        """Title case like a name ("Anna", "Hall-Wilson", "McDonald"), not an acronym ("SQL")."""
+        """Title case like a name ("Anna", "Hall-Wilson", "McDonald", "O'Brien"), not an acronym ("SQL")
+        nor a random mix ("MJg", "NfpY" from a short link)."""
         t = self.text
-        return len(t) >= 2 and t[0].isupper() and any(c.islower() for c in t[1:3])
+        if len(t) < 2 or not t[0].isupper() or not any(c.islower() for c in t[1:4]):
+            return False
+        return all(_name_part_ok(p) for p in _PARTS.split(t))
+
+
+_PARTS = re.compile(r"['’\-]")
+
+
+def _name_part_ok(part: str) -> bool:
+    """At most one more capital inside a part, after a lower-case letter: "McDonald", "DiCaprio"."""
+    inner = [i for i, c in enumerate(part[1:], 1) if c.isupper()]
+    return len(inner) <= 1 and all(part[i - 1].islower() and i >= 2 for i in inner)
+
+
+# links, handles and e-mail addresses are not prose: their letters must never read as names
+_NOT_PROSE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+|(?<!\w)[@#]\w+")
+
+
+def mask_non_prose(text: str) -> str:
+    """The text with links, @handles, #tags and e-mail addresses blanked out (offsets unchanged)."""
+    return _NOT_PROSE.sub(lambda m: " " * len(m.group()), text)
 
 
 def normalise(word: str) -> str:

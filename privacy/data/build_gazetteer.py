@@ -19,7 +19,9 @@ Three sources, merged per language (pl, da, ro, ru, de, en), one lower-case entr
    a surname (last_names.txt), a declined first name or surname, or a two/three-word phrase from a first
    name to a surname ("William Weston"), only when labelled LOC/ORG five or more times and never PER.
 3. ``HAND``: a short list per language of common cities and countries in their local spelling
-   (exonyms: ro "Moscova", pl "Kopenhaga", ru "Бухарест") and a few large local organisations.
+   (exonyms: ro "Moscova", pl "Kopenhaga", ru "Бухарест") and a few large local organisations, kept as
+   written even where a place is also a name ("Paris", "Praga"). Person-first capitals (Sofia,
+   Washington, Victoria) are left out of it on purpose.
 
 pycountry is needed only to rebuild; privacy.gazetteer reads the generated text files.
 """
@@ -45,6 +47,10 @@ NER_DIR = Path("/work/shared/datasets/ner")
 MAX_WORDS = 8  # longer spans never come back verbatim in chat
 # first names the name list lacks that are also a country's name: pl/de "Kuba" (Cuba; Jakub)
 NICKNAMES = frozenset({"kuba"})
+_DROP = str.maketrans("", "", "\"«»„“”‚‘†")
+_STRAY = str.maketrans("()[]", "    ")
+_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_ISO_CODE = re.compile(r"\b[A-Z]{2}-[A-Z0-9]{1,3}\b")
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[^\W\d_]")
 
@@ -80,9 +86,9 @@ HAND: dict[str, tuple[str, ...]] = {
         "București", "Cluj-Napoca", "Cluj", "Timișoara", "Iași", "Constanța", "Craiova", "Brașov", "Galați",
         "Ploiești", "Oradea", "Sibiu", "Arad", "Pitești", "Bacău", "Suceava", "Chișinău", "Moscova",
         "Varșovia", "Cracovia", "Londra", "Paris", "Berlin", "Viena", "Roma", "Madrid", "Lisabona",
-        "Bruxelles", "Amsterdam", "Praga", "Budapesta", "Belgrad", "Atena", "Istanbul", "Kiev", "Copenhaga",
-        "Stockholm", "Oslo", "Helsinki", "Veneția", "Milano", "Napoli", "Florența", "Geneva", "München",
-        "Köln", "New York", "Beijing", "România", "Moldova", "Germania", "Rusia", "Polonia", "Danemarca",
+        "Bruxelles", "Amsterdam", "Praga", "Budapesta", "Atena", "Istanbul", "Copenhaga",
+        "Stockholm", "Oslo", "Helsinki", "Veneția", "Milano", "Florența", "Geneva", "München",
+        "Köln", "New York", "România", "Moldova", "Germania", "Rusia", "Polonia", "Danemarca",
         "Franța", "Italia", "Spania", "Marea Britanie", "Statele Unite", "Uniunea Europeană",
         "Transilvania", "Dobrogea", "Petrom", "Dacia",
     ),
@@ -117,8 +123,17 @@ HAND: dict[str, tuple[str, ...]] = {
 
 
 def _key(surface: str) -> str:
-    """Lower case, whitespace-normalised (Romanian cedillas folded like privacy.text.normalise)."""
-    return normalise(" ".join(surface.split()))
+    """Lower case, whitespace-normalised (Romanian cedillas folded like privacy.text.normalise), without
+    quote marks, daggers and bracketed asides: 'Agenția "Viaclub' → "agenția viaclub",
+    "Alianța Liberalilor și Democraților (ALDE)" → "alianța liberalilor și democraților"."""
+    return normalise(" ".join(_BRACKETED.sub(" ", surface.translate(_DROP)).translate(_STRAY).split()))
+
+
+def _variants(name: str) -> set[str]:
+    """A pycountry name and the names in its brackets: "A Coruña [La Coruña]" → a coruña, la coruña;
+    "Cardiff [Caerdydd GB-CRD]" → cardiff, caerdydd."""
+    inner = [_ISO_CODE.sub(" ", m) for m in re.findall(r"[\[(]([^\])]*)[\])]", name)]
+    return {k for k in (_key(v) for v in (name, *inner)) if k}
 
 
 def _lines(path: Path) -> list[str]:
@@ -166,7 +181,7 @@ def from_pycountry(lang: str, names: NameCheck) -> set[str]:
     out: set[str] = set()
 
     def add(english: str, translate: Callable[[str], str]) -> set[str]:
-        return {_key(v) for v in (english, translate(english)) if "," not in v}
+        return {k for v in (english, translate(english)) if "," not in v for k in _variants(v)}
 
     for country in pycountry.countries:
         for attr in ("name", "official_name", "common_name"):

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-import asyncio
+import itertools
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privacy import PrivacyAction, PrivacyEngine, PrivacyRules, Segment, Sensitivity
 from privacy.verdict import Finding
@@ -58,20 +60,35 @@ async def test_fails_closed_on_error(engine: PrivacyEngine, monkeypatch: pytest.
     assert not verdict.allows("us")
 
 
-async def test_fails_closed_on_timeout() -> None:
+async def test_fails_closed_on_timeout_and_the_work_really_stops() -> None:
+    """A budget that runs out pins the request AND stops the analysis thread (no orphan that keeps
+    working and allocating): the engine's single worker is free again within about one chunk."""
+    import time
+
     from privacy import build_privacy_engine
 
-    slow = build_privacy_engine(timeout_s=0.01)
+    slow = build_privacy_engine(timeout_s=0.3, workers=1, cache_size=0)
+    slow.warm_up()
+    text = "Spotkanie z Anną Nowak w Krakowie przeniesiono na czwartek, sala 4. " * 3_000  # ~200k chars
+    started = time.perf_counter()
+    unbounded = slow.analyze(text[:20_000])  # how long ~10 chunks take on this machine
+    per_chunk = (time.perf_counter() - started) / 10
+    started = time.perf_counter()
+    verdict = await slow.assess([Segment("message", text)], rules=PrivacyRules())
+    assert verdict.failed_closed and verdict.contains_pii and not verdict.allows("us")
+    await slow.run_in_worker(lambda: None)  # queued behind the timed-out analysis, if it still ran
+    freed = time.perf_counter() - started
+    assert unbounded.findings  # the text does hold persons: the budget, not the text, stopped it
+    assert freed < 0.3 + 3 * per_chunk + 0.2, (freed, per_chunk)  # the whole text would take ~100 chunks
 
-    def sleepy(segments: object) -> None:
-        import time
-        time.sleep(0.2)
 
-    slow._analyze_segments = sleepy  # type: ignore[method-assign,assignment]
-    verdict = await slow.assess([Segment("message", "hello")], rules=PrivacyRules())
-    assert verdict.failed_closed
-    assert verdict.contains_pii
-    await asyncio.sleep(0.25)
+def test_deadline_in_the_past_stops_before_any_work(engine: PrivacyEngine) -> None:
+    import time
+
+    from privacy.analyzer import AnalysisTimeout
+
+    with pytest.raises(AnalysisTimeout):
+        engine.analyze(f"Anna Nowak {time.time_ns()}", deadline=time.monotonic() - 1)
 
 
 async def test_no_personal_data_in_logs_or_verdict_reason(engine: PrivacyEngine,
@@ -82,3 +99,22 @@ async def test_no_personal_data_in_logs_or_verdict_reason(engine: PrivacyEngine,
     blob = caplog.text + verdict.reason + repr(verdict)
     for value in ("Bożenie", "Wrzeciono", "44051401359", "601 234 567"):
         assert value not in blob
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(text=st.text(alphabet=st.sampled_from("ab .\n,;"), max_size=9_000), size=st.integers(40, 3_000))
+def test_chunks_cover_the_text_within_size_and_always_advance(text: str, size: int) -> None:
+    from privacy.analyzer import chunks
+
+    pieces = chunks(text, size=size, overlap=size // 10)
+    assert pieces[0][0] == 0 and pieces[-1][1] == len(text)
+    assert all(0 <= s < e <= s + size or (s == e == len(text) == 0) for s, e in pieces)
+    assert all(b[0] > a[0] and b[0] <= a[1] for a, b in itertools.pairwise(pieces))  # no gap
+
+
+def test_long_text_findings_keep_their_positions(engine: PrivacyEngine) -> None:
+    filler = "Wir besprechen die Lieferung der Ventile für das nächste Quartal. " * 60
+    text = filler + "Bitte ruf Frau Ilse Brandtner unter +49 30 1234 5678 an. " + filler
+    found = {(f.entity_type, text[f.start:f.end]) for f in engine.analyze(text, language="de").findings}
+    assert ("PERSON", "Ilse Brandtner") in found
+    assert ("PHONE_NUMBER", "+49 30 1234 5678") in found

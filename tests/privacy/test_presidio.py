@@ -23,14 +23,18 @@ OURS = {
 }
 
 
+MODELS = {lang: {"SpacyRecognizer"} for lang in CORE_LANGUAGES} | {"ru": {"SpacyRecognizer", "NatashaRecognizer"}}
+
+
 @pytest.mark.parametrize("lang", [*CORE_LANGUAGES, "nl", "sv", "uk", "fr", "cs"])
 def test_registry_lists_our_recognizers_per_language(engine: PrivacyEngine, lang: str) -> None:
     presidio = engine.presidio
     assert isinstance(presidio, AnalyzerEngine)
     assert lang in presidio.supported_languages
     recognizers = presidio.get_recognizers(lang)
-    assert {r.name for r in recognizers} == OURS
-    assert all(isinstance(r, SwitchboardRecognizer) and isinstance(r, EntityRecognizer) for r in recognizers)
+    assert {r.name for r in recognizers} == OURS | MODELS.get(lang, set())  # a trained model per core language
+    ours = [r for r in recognizers if r.name in OURS]
+    assert all(isinstance(r, SwitchboardRecognizer) and isinstance(r, EntityRecognizer) for r in ours)
     assert {r.supported_language for r in recognizers} == {lang}
     assert "PERSON" in presidio.get_supported_entities(lang)
     assert "NATIONAL_ID_PESEL" in presidio.get_supported_entities(lang)
@@ -44,8 +48,9 @@ def test_presidio_returns_recognizer_results_named_after_our_recognizers(engine:
     pesel = by_type["NATIONAL_ID_PESEL"]
     assert pesel.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY] == "SwitchboardNationalIdRecognizer"
     assert pesel.analysis_explanation.recognizer == "SwitchboardNationalIdRecognizer"
-    assert by_type["PERSON"].recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY] == \
-        "SwitchboardPersonRecognizer"
+    person_sources = {r.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY] for r in results
+                      if r.entity_type == "PERSON"}
+    assert person_sources == {"SwitchboardPersonRecognizer", "SpacyRecognizer"}  # rules and the trained model
 
 
 def test_engine_analysis_goes_through_presidio(engine: PrivacyEngine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,7 +72,7 @@ def test_engine_analysis_goes_through_presidio(engine: PrivacyEngine, monkeypatc
     assert calls == ["da"]
 
 
-def test_presidio_runs_on_blank_spacy_tokenizers_without_lemma_context(engine: PrivacyEngine) -> None:
+def test_presidio_runs_our_trained_models_without_lemma_context(engine: PrivacyEngine) -> None:
     presidio = engine.presidio
     nlp_engine = presidio.nlp_engine
     assert isinstance(nlp_engine, SpacyNlpEngine)
@@ -75,8 +80,21 @@ def test_presidio_runs_on_blank_spacy_tokenizers_without_lemma_context(engine: P
     for lang in CORE_LANGUAGES:
         nlp = nlp_engine.get_nlp(lang)
         assert nlp.lang == lang
-        assert nlp.pipe_names == []  # tokenizer only: no model, nothing downloaded
+        assert nlp.pipe_names == ["ner"]  # the shipped model: nothing downloaded
+        assert set(nlp.get_pipe("ner").labels) == {"PER", "LOC", "ORG", "MISC"}
     assert nlp_engine.get_nlp("hu").lang == "xx"  # other languages share the multilingual tokenizer
+    assert nlp_engine.get_nlp("hu").pipe_names == []
+
+
+def test_cli_style_warm_up_loads_a_model_when_its_language_is_first_met() -> None:
+    eng = build_privacy_engine()
+    eng.warm_up(models=False)
+    nlp_engine = eng.presidio.nlp_engine
+    assert nlp_engine.get_nlp("da").pipe_names == []  # nothing loaded yet: a fast cold start
+    assert "PERSON" in {f.entity_type for f in eng.analyze("Spørg Mette Kjærsgaard om tallene.", language="da")
+                        .findings}
+    assert nlp_engine.get_nlp("da").pipe_names == ["ner"]
+    assert nlp_engine.get_nlp("pl").pipe_names == []  # only the language that was met
 
 
 def test_language_first_seen_at_run_time_is_registered(engine: PrivacyEngine) -> None:
@@ -97,8 +115,9 @@ def test_configured_spacy_model_adds_presidio_spacy_recognizer() -> None:
     results = presidio.analyze(text="Yesterday I met Barack Obama in Paris.", language="en")
     spacy_hits = [r for r in results if r.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY]
                   == "SpacyRecognizer"]
-    assert [r.entity_type for r in spacy_hits] == ["PERSON"]  # GPE "Paris" is not mapped
-    assert "PERSON" in {f.entity_type for f in eng.analyze("Yesterday I met Barack Obama in Paris.").findings}
+    assert sorted(r.entity_type for r in spacy_hits) == ["LOCATION", "PERSON"]  # GPE "Paris" → LOCATION
+    found = {f.entity_type for f in eng.analyze("Yesterday I met Barack Obama in Paris.").findings}
+    assert found == {"PERSON"}  # places are evidence for the combination, never findings
 
 
 def test_warm_up_builds_once_when_threads_race(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,11 +131,11 @@ def test_warm_up_builds_once_when_threads_race(monkeypatch: pytest.MonkeyPatch) 
             time.sleep(0.05)
             self.warmed = False
 
-        def warm_up(self) -> None:
+        def warm_up(self, *, models: bool = True) -> None:
             time.sleep(0.05)
             self.warmed = True
 
-        def analyze(self, text: str, *, language: str | None = None) -> TextAnalysis:
+        def analyze(self, text: str, *, language: str | None = None, deadline: float | None = None) -> TextAnalysis:
             assert self.warmed  # nobody gets a half-built analyzer
             return TextAnalysis(language=language or "en", findings=())
 
@@ -170,3 +189,18 @@ def test_blank_tokenizer_does_not_keep_every_name_it_saw() -> None:
     assert len(nlp_engine.get_nlp("pl").vocab) <= 600
     assert nlp_engine.get_nlp("hu") is not first_xx
     assert nlp_engine.get_nlp("hu") is nlp_engine.get_nlp("cs")  # still one shared multilingual tokenizer
+
+
+def test_model_pipeline_does_not_keep_every_name_it_saw() -> None:
+    from privacy.ner import shipped_models
+    from privacy.presidio import LightSpacyNlpEngine
+
+    nlp_engine = LightSpacyNlpEngine(["da"], models={"da": shipped_models()["da"]}, max_vocab=900)
+    nlp_engine.load()
+    nlp_engine.load_models()
+    first = nlp_engine.get_nlp("da")
+    for i in range(400):
+        nlp_engine.process_text(f"Ring til Fornavn{i} Efternavn{i} om ordre {i}", "da")
+    assert nlp_engine.get_nlp("da") is not first
+    assert nlp_engine.get_nlp("da").pipe_names == ["ner"]  # reloaded from the package, still the model
+    assert len(nlp_engine.get_nlp("da").vocab) <= 900
