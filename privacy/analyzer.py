@@ -38,6 +38,7 @@ from privacy.recognizers import (
     Recognizer,
     SpecialCategoryRecognizer,
 )
+from privacy.recognizers.personal import ADDRESS_NEAR_PERSON
 from privacy.text import mask_non_prose
 from privacy.verdict import Finding
 
@@ -101,15 +102,18 @@ class ThingJudge:
         self._persons = persons
         self._gazetteer = gazetteer
 
-    def things(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[bool]:
-        ruled = self._persons.things(text, spans, language)
+    def refine(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[tuple[int, int] | None]:
         lang = words_language(language)
         prose = mask_non_prose(text)
-        return [
-            ruled_thing or prose[s:e] != text[s:e] or org_suffix_after(text, e) or org_prefix_before(text, s)
-            or self._gazetteer.match(text[s:e].split(), lang)
-            for (s, e), ruled_thing in zip(spans, ruled, strict=True)
-        ]
+        out: list[tuple[int, int] | None] = []
+        for span in self._persons.refine(text, spans, language):
+            if span is not None:
+                s, e = span
+                if (prose[s:e] != text[s:e] or org_suffix_after(text, e) or org_prefix_before(text, s)
+                        or self._gazetteer.match(text[s:e].split(), lang)):
+                    span = None
+            out.append(span)
+        return out
 
 
 class Analyzer:
@@ -180,7 +184,9 @@ class Analyzer:
                     findings.append(replace(f, start=key[1], end=key[2]))
         resolved = resolve_overlaps([f for f in findings if f.entity_type != "SPECIAL_CATEGORY"])
         personal = any(f.score >= PERSONAL_MIN for f in resolved)
-        if personal:  # a health/union/religion word counts only next to a person
+        if personal:  # a health/union/religion word, or an address with no address word, counts next to a person
+            resolved = [replace(f, score=ADDRESS_NEAR_PERSON) if f.entity_type == "ADDRESS" and f.score < PERSONAL_MIN
+                        else f for f in resolved]
             resolved += [f for f in findings if f.entity_type == "SPECIAL_CATEGORY"]
         return TextAnalysis(language=lang, findings=tuple(sorted(resolved, key=lambda f: (f.start, f.end))))
 

@@ -57,9 +57,10 @@ def load_combination_rules(path: Path = _FILE) -> CombinationRules:
 
 
 class ThingJudge(Protocol):
-    """The rule layer's opinion that a span is a thing, not a person (decoys, brands, places)."""
+    """The rule layer's opinion of a candidate person span: ``None`` for a thing (decoys, brands,
+    places, companies), else the span, possibly trimmed (a sentence-initial verb taken in)."""
 
-    def things(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[bool]: ...
+    def refine(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[tuple[int, int] | None]: ...
 
 
 def _overlaps(a: Finding, b: Finding) -> bool:
@@ -77,17 +78,20 @@ def combine_persons(text: str, language: str, findings: Sequence[Finding], *, ju
 
     persons: list[Finding] = []
     candidates = [*model_persons, *rule_persons]
-    things = judge.things(text, [(f.start, f.end) for f in candidates], language) if candidates else []
-    thing_of = dict(zip(map(id, candidates), things, strict=True))
+    refined = judge.refine(text, [(f.start, f.end) for f in candidates], language) if candidates else []
+    opinion = dict(zip(map(id, candidates), refined, strict=True))
     for f in model_persons:
-        if thing_of[id(f)] and t.veto_known_places:
-            continue
+        span = opinion[id(f)]
+        if span is None:
+            if t.veto_known_places:
+                continue
+            span = (f.start, f.end)
         agreed = any(_overlaps(f, r) and r.score >= t.rule_alone_min for r in rule_persons)
-        persons.append(Finding("PERSON", f.start, f.end, t.agreement if agreed else t.model_person, source="model"))
+        persons.append(Finding("PERSON", *span, t.agreement if agreed else t.model_person, source="model"))
     for r in rule_persons:
         if any(_overlaps(r, p) for p in persons):
             continue
-        other = thing_of[id(r)] or any(_overlaps(r, o) for o in model_other)
+        other = opinion[id(r)] is None or any(_overlaps(r, o) for o in model_other)
         if r.score >= (t.rule_over_other_min if other else t.rule_alone_min):
             persons.append(r)
     return sorted([*rest, *persons], key=lambda f: (f.start, f.end))

@@ -38,6 +38,8 @@ def stem_candidates(word: str) -> list[str]:
     """The word and its forms with one case ending removed (all plausible stems)."""
     w = normalise(word)
     out = [w]
+    if w.endswith(("'s", "’s")) and len(w) > 2 + _MIN_STEM:  # English possessive: "Natalia's"
+        out.append(w[:-2])
     out += [w[: -len(e)] for e in _ENDINGS if w.endswith(e) and len(w) - len(e) >= _MIN_STEM]
     # Polish soft stems: Poznań → Poznaniu, Jaś → Jasia
     out += [c[:-2] + _SOFT[c[-2:]] for c in out[1:] if c[-2:] in _SOFT and len(c) > 4]

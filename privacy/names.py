@@ -72,23 +72,33 @@ class PersonRecognizer:
                 findings.append(Finding(self.entity_type, toks[0].start, toks[-1].end, round(score, 2)))
         return findings
 
-    def things(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[bool]:
-        """For each (start, end): do the rules call it a thing — a brand, month, known place, or a
-        name next to a decoy word ("Curie room", "metoda Gaussa")? Used to veto model findings."""
+    def refine(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[tuple[int, int] | None]:
+        """The rules' opinion of other detectors' person spans: ``None`` when the rules call the span a
+        thing (a brand, month or known place, a name next to a decoy word: "Curie room", "metoda Gaussa"),
+        else the span without a sentence-initial common word the tagger took in ("Спроси Петрова")."""
         lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
         tokens = tokenize(text)
         starts = [t.start for t in tokens]
         not_names = self._lex.words.get("not_names", lang) | self._lex.words.get("not_names", "en")
-        out = []
+        out: list[tuple[int, int] | None] = []
         for s, e in spans:
             a, b = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
             toks = [t for t in tokens[a:b] if t.end <= e]
             words = [normalise(t.text) for t in toks if t.lower not in _PARTICLES]
             if not words:
-                out.append(False)
+                out.append((s, e))
                 continue
             named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words)
-            out.append(named_thing or self._decoy(toks, tokens[max(0, a - 3):a], tokens[b:b + 3], lang, text))
+            opening_verb = len(toks) == 1 and toks[0].initial and self._imperative(toks[0], lang)
+            if named_thing or opening_verb or self._decoy(toks, tokens[max(0, a - 3):a], tokens[b:b + 3], lang, text):
+                out.append(None)
+                continue
+            # "Спроси Петрова": a verb opening the message, taken into the name (never the whole span:
+            # word frequency cannot tell "Спроси" from "Миллер")
+            while len(toks) > 1 and toks[0].initial and self._common(toks[0], lang) and not self._is_first(toks[0]) \
+                    and toks[0].text not in self._lex.last_names:
+                toks = toks[1:]
+            out.append((max(s, toks[0].start), e))
         return out
 
     # candidates -------------------------------------------------------------------------------
@@ -204,6 +214,14 @@ class PersonRecognizer:
         return word not in self._lex.first_names and (cands[0] in exact or any(
             len(c) >= 5 and c in exact for c in cands[1:]))
 
+    def _imperative(self, tok: Token, lang: str) -> bool:
+        """A message-opening verb ("Bekræft", "Подтверди", "Zapytaj", "Bestätige"), not a name: the
+        infinitive rebuilt from it is a frequent word, which a name's rebuilt form almost never is."""
+        if self._is_first(tok) or tok.text in self._lex.last_names:
+            return False
+        w = normalise(tok.text)
+        return any(self._lex.freq.zipf(c, lang) >= _VERB_ZIPF for c in _infinitives(w, lang) if c != w)
+
     def _is_first(self, tok: Token) -> bool:
         return tok.text in self._lex.first_names
 
@@ -280,6 +298,31 @@ _WEAK_BEFORE = frozenset({
 
 
 _LINKS = frozenset({"lui", "of", "de", "des", "der", "von", "имени"})
+_VERB_ZIPF = 3.0
+
+
+def _infinitives(w: str, lang: str) -> list[str]:
+    """Infinitives an imperative ``w`` may come from, by the language's regular patterns."""
+    if lang == "da":
+        return [w + "e"]  # bekræft → bekræfte, send → sende
+    if lang == "de":
+        return [w + "n", w + "en"]  # bestätige → bestätigen, schreib → schreiben
+    if lang == "ru":
+        stem = w[:-2] if w.endswith(("ите", "йте", "ьте")) else w[:-1] if w.endswith(("и", "й", "ь")) else ""
+        return [stem + e for e in ("ить", "ать", "ять", "еть", "ти", "ть")] if stem else []
+    if lang == "pl":
+        cands = [w + e for e in ("ać", "ić", "yć", "eć")] + [w[:-1] + "ać"]  # napisz → napisać
+        if w.endswith("uj"):
+            cands.append(w[:-2] + "ować")  # przygotuj → przygotować
+        if w.endswith(("j", "ź", "ś", "ć", "ń")):
+            soft = {"ź": "zi", "ś": "si", "ć": "ci", "ń": "ni", "j": ""}[w[-1]]
+            cands += [w[:-1] + soft + e for e in ("ć", "ać", "ić", "eć")]
+        return cands
+    if lang == "ro":
+        if w.endswith("ează"):
+            return [w[:-4] + "a"]  # notează → nota
+        return [w[:-1] + "a"] if w.endswith("ă") else []  # confirmă → confirma
+    return []
 
 
 def _gap_ok(a: Token, b: Token) -> bool:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 MODELS = Path(__file__).parent / "models"
-NER_LANGUAGES = ("pl", "da", "ro", "ru", "de", "en")
+# Russian: natasha's news model (privacy.ru_ner) measured far better on the dev set than a spaCy model
+# trained on the 1,000 shippable Russian sentences (person P/R 96/94% vs 67/61%), so it is the model
+NER_LANGUAGES = ("pl", "da", "ro", "de", "en")
 
 
 def shipped_models() -> dict[str, str]:

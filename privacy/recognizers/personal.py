@@ -52,13 +52,19 @@ ADDRESS_CONTEXT = frozenset({
 })
 
 
+ADDRESS_ALONE = 0.45
+ADDRESS_NEAR_PERSON = 0.7
+
+
 class AddressRecognizer:
     def analyze(self, text: str, language: str) -> list[Finding]:
         out = []
         for pattern in _ADDRESS_PATTERNS:
             for m in pattern.finditer(text):
                 ctx = has_context(text, m.start(), ADDRESS_CONTEXT, chars=60, words=6)
-                out.append(Finding("ADDRESS", m.start(), m.end(), 0.85 if ctx else 0.7))
+                # without an address word it may be a firm's or an office's address: personal only
+                # next to a person (the analyzer lifts it then, like a special category)
+                out.append(Finding("ADDRESS", m.start(), m.end(), 0.85 if ctx else ADDRESS_ALONE))
         for m in _POSTCODE.finditer(text):
             if has_context(text, m.start(), ADDRESS_CONTEXT, chars=80, words=8):
                 out.append(Finding("ADDRESS", m.start(), m.end(), 0.75))

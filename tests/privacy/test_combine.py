@@ -15,8 +15,8 @@ class Judge:
     def __init__(self, things: set[tuple[int, int]] = frozenset()) -> None:  # type: ignore[assignment]
         self._things = things
 
-    def things(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[bool]:
-        return [span in self._things for span in spans]
+    def refine(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[tuple[int, int] | None]:
+        return [None if span in self._things else span for span in spans]
 
 
 RULES = CombinationRules.model_validate({

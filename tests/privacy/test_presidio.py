@@ -13,6 +13,7 @@ from presidio_analyzer.nlp_engine import SpacyNlpEngine
 from privacy import PrivacyEngine, build_privacy_engine
 from privacy.analyzer import TextAnalysis
 from privacy.engine import AnalysisCache
+from privacy.ner import NER_LANGUAGES
 from privacy.presidio import CORE_LANGUAGES, OwnContextEnhancer, SwitchboardRecognizer
 
 OURS = {
@@ -23,7 +24,7 @@ OURS = {
 }
 
 
-MODELS = {lang: {"SpacyRecognizer"} for lang in CORE_LANGUAGES} | {"ru": {"SpacyRecognizer", "NatashaRecognizer"}}
+MODELS = {lang: {"SpacyRecognizer"} for lang in NER_LANGUAGES} | {"ru": {"NatashaRecognizer"}}
 
 
 @pytest.mark.parametrize("lang", [*CORE_LANGUAGES, "nl", "sv", "uk", "fr", "cs"])
@@ -77,7 +78,7 @@ def test_presidio_runs_our_trained_models_without_lemma_context(engine: PrivacyE
     nlp_engine = presidio.nlp_engine
     assert isinstance(nlp_engine, SpacyNlpEngine)
     assert isinstance(presidio.context_aware_enhancer, OwnContextEnhancer)
-    for lang in CORE_LANGUAGES:
+    for lang in NER_LANGUAGES:
         nlp = nlp_engine.get_nlp(lang)
         assert nlp.lang == lang
         assert nlp.pipe_names == ["ner"]  # the shipped model: nothing downloaded
