@@ -6,7 +6,7 @@ Two detectors look for persons: the statistical NER model (privacy.ner, through 
 combines them is data (``privacy/data/combination.yaml``, documented there) and a pure function:
 
 1. A model PERSON span is a person (score ``model_person``; ``agreement`` when the rules also found
-   it), unless the rule layer calls it a thing (a decoy such as "Curie room", a brand, a month) or
+   it; ``model_unsupported_single`` for one word no rule finding touches — a village, a brand), unless the rule layer calls it a thing (a decoy such as "Curie room", a brand, a month) or
    every word is a known place or organisation (privacy.gazetteer), or a legal-form suffix follows
    ("Novo Nordisk A/S").
 2. A rule PERSON finding the model did not find is kept when its score reaches ``rule_alone_min``,
@@ -40,6 +40,7 @@ class Thresholds(BaseModel):
     rule_alone_min: float = 0.5
     rule_over_other_min: float = 0.9
     veto_known_places: bool = True
+    model_unsupported_single: float = 0.8
 
 
 class CombinationRules(BaseModel):
@@ -87,7 +88,9 @@ def combine_persons(text: str, language: str, findings: Sequence[Finding], *, ju
                 continue
             span = (f.start, f.end)
         agreed = any(_overlaps(f, r) and r.score >= t.rule_alone_min for r in rule_persons)
-        persons.append(Finding("PERSON", *span, t.agreement if agreed else t.model_person, source="model"))
+        supported = agreed or any(_overlaps(f, r) for r in rule_persons) or " " in text[span[0]:span[1]].strip()
+        score = t.agreement if agreed else t.model_person if supported else t.model_unsupported_single
+        persons.append(Finding("PERSON", *span, score, source="model"))
     for r in rule_persons:
         if any(_overlaps(r, p) for p in persons):
             continue

@@ -158,7 +158,9 @@ class PersonRecognizer:
         if firsts and len(toks) >= 2:
             return 0.85
         if not self._determined(before, lang) and not self._quoted(toks, text):
-            return self._single_or_unknown(toks, firsts, cue, initial, lang)
+            score = self._single_or_unknown(toks, firsts, cue, initial, lang)
+            # a strong cue ("Ziemowit z działu zakupów", "ask Becker") is evidence of its own
+            return max(score, cue) if score > 0 and cue >= 0.8 else score
         return 0.0
 
     def _trim(self, span: Span, lang: str) -> list[Token]:

@@ -37,9 +37,9 @@ LABELS = ("PER", "LOC", "ORG", "MISC")
 SEED = 20261121
 FAKER_LOCALE = {"pl": "pl_PL", "da": "da_DK", "ro": "ro_RO", "ru": "ru_RU", "de": "de_DE", "en": "en_GB"}
 # Polish NKJP is 83k sentences: all person sentences plus as many others keep an epoch short
-MAX_SENTENCES = 25_000
+MAX_SENTENCES = 45_000
 EPOCHS = {"pl": 5, "en": 7}
-DEFAULT_EPOCHS = 10
+DEFAULT_EPOCHS = 12
 TEMPLATE_SENTENCES = 1_500
 LOWER_SHARE, UPPER_SHARE = 0.10, 0.03
 
@@ -196,7 +196,7 @@ NER_CONFIG: dict[str, Any] = {
         "tok2vec": {
             "@architectures": "spacy.Tok2Vec.v2",
             "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 96,
-                      "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": [5000, 1000, 2500, 2500],
+                      "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": [10000, 2500, 5000, 2500],
                       "include_static_vectors": False},
             "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 96, "depth": 4,
                        "window_size": 1, "maxout_pieces": 3},

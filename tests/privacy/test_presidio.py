@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import spacy
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
@@ -51,7 +52,8 @@ def test_presidio_returns_recognizer_results_named_after_our_recognizers(engine:
     assert pesel.analysis_explanation.recognizer == "SwitchboardNationalIdRecognizer"
     person_sources = {r.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY] for r in results
                       if r.entity_type == "PERSON"}
-    assert person_sources == {"SwitchboardPersonRecognizer", "SpacyRecognizer"}  # rules and the trained model
+    # the trained model's span (raw score 1.0) wins Presidio's de-duplication over the same rule span
+    assert person_sources == {"SpacyRecognizer"}
 
 
 def test_engine_analysis_goes_through_presidio(engine: PrivacyEngine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,10 +111,12 @@ def test_configured_spacy_model_adds_presidio_spacy_recognizer() -> None:
     from privacy.engine import spacy_model_path
 
     eng = build_privacy_engine(spacy_models={"en": spacy_model_path()})
+    eng.warm_up()
     presidio = eng.presidio
     names = {r.name for r in presidio.get_recognizers("en")}
     assert names == OURS | {"SpacyRecognizer"}
-    assert "SpacyRecognizer" not in {r.name for r in presidio.get_recognizers("pl")}
+    assert "core_web_sm" in presidio.nlp_engine.get_nlp("en").meta["name"]  # the configured model replaced ours
+    assert presidio.nlp_engine.get_nlp("pl").meta["name"] != presidio.nlp_engine.get_nlp("en").meta["name"]
     results = presidio.analyze(text="Yesterday I met Barack Obama in Paris.", language="en")
     spacy_hits = [r for r in results if r.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY]
                   == "SpacyRecognizer"]
@@ -196,12 +200,13 @@ def test_model_pipeline_does_not_keep_every_name_it_saw() -> None:
     from privacy.ner import shipped_models
     from privacy.presidio import LightSpacyNlpEngine
 
-    nlp_engine = LightSpacyNlpEngine(["da"], models={"da": shipped_models()["da"]}, max_vocab=900)
+    base = len(spacy.load(shipped_models()["da"]).vocab)  # the model's own lexemes
+    nlp_engine = LightSpacyNlpEngine(["da"], models={"da": shipped_models()["da"]}, max_vocab=base + 300)
     nlp_engine.load()
     nlp_engine.load_models()
     first = nlp_engine.get_nlp("da")
-    for i in range(400):
+    for i in range(200):
         nlp_engine.process_text(f"Ring til Fornavn{i} Efternavn{i} om ordre {i}", "da")
     assert nlp_engine.get_nlp("da") is not first
     assert nlp_engine.get_nlp("da").pipe_names == ["ner"]  # reloaded from the package, still the model
-    assert len(nlp_engine.get_nlp("da").vocab) <= 900
+    assert len(nlp_engine.get_nlp("da").vocab) <= base + 300
