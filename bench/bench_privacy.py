@@ -1,9 +1,14 @@
 """Privacy analysis latency per message: our engine vs plain Presidio, side by side.
 
-    .venv/bin/python bench/bench_privacy.py [../shared/datasets/routing_dev.jsonl] [--reps 5]
+    .venv/bin/python bench/bench_privacy.py [SET.jsonl ...] [--reps 5]
 
-switchboard = our engine (language detection + our recognizers run through Presidio's
-AnalyzerEngine with blank spaCy tokenizers), result cache off so every call is analysed;
+Default sets: ../shared/datasets/routing_dev.jsonl and ../shared/datasets/ner/*.dev.jsonl (1,431
+messages). A 16,000-character message (dev sentences joined, so every language and entity kind is in
+it) is timed separately: the median of --reps analyses per engine.
+
+switchboard = our engine (language detection, the trained NER model of the message's language and
+our recognizers through Presidio's AnalyzerEngine, the person combination), result cache off so
+every call is analysed;
 switchboard+cache = the same engine with its per-text cache (what a re-analysed history turn
 costs). Plain Presidio = AnalyzerEngine with en_core_web_sm and its predefined recognizers,
 every message analysed as English. Each repetition times every message once per engine; the
@@ -23,7 +28,9 @@ from typing import Any
 from privacy import build_privacy_engine
 from privacy.engine import offline_tldextract, spacy_model_path
 
-DEFAULT_SET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "routing_dev.jsonl"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DEFAULT_SETS = [SHARED / "routing_dev.jsonl", *sorted((SHARED / "ner").glob("*.dev.jsonl"))]
+LONG_CHARS = 16_000
 
 
 def _presidio() -> Callable[[str], Any]:
@@ -50,10 +57,11 @@ def _percentiles(fn: Callable[[str], Any], texts: list[str]) -> tuple[float, flo
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("set", nargs="?", default=str(DEFAULT_SET))
+    ap.add_argument("sets", nargs="*", default=[str(p) for p in DEFAULT_SETS])
     ap.add_argument("--reps", type=int, default=5)
     a = ap.parse_args()
-    texts = [json.loads(line)["text"] for line in Path(a.set).read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [json.loads(line)["text"] for path in a.sets
+             for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     ours = build_privacy_engine(cache_size=0)
     ours.warm_up()
     cached = build_privacy_engine()
@@ -75,6 +83,17 @@ def main() -> None:
         print(f"{name:18} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
     s, p = med["switchboard"], med["presidio"]
     print(f"ratio ours/presidio: p50 {s[0] / p[0]:.2f}x   p99 {s[1] / p[1]:.2f}x")
+    long_text = " ".join(texts)[:LONG_CHARS]
+    long_ms = {}
+    for name in ("switchboard", "presidio"):
+        runs = []
+        for _ in range(a.reps):
+            t = time.perf_counter()
+            engines[name](long_text)
+            runs.append((time.perf_counter() - t) * 1000)
+        long_ms[name] = statistics.median(runs)
+    print(f"{len(long_text):,}-character message (median of {a.reps}): switchboard {long_ms['switchboard']:.0f} ms"
+          f"   presidio {long_ms['presidio']:.0f} ms   ratio {long_ms['switchboard'] / long_ms['presidio']:.2f}x")
 
 
 if __name__ == "__main__":

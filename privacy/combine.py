@@ -6,9 +6,11 @@ Two detectors look for persons: the statistical NER model (privacy.ner, through 
 combines them is data (``privacy/data/combination.yaml``, documented there) and a pure function:
 
 1. A model PERSON span is a person (score ``model_person``; ``agreement`` when the rules also found
-   it; ``model_unsupported_single`` for one word no rule finding touches — a village, a brand), unless the rule layer calls it a thing (a decoy such as "Curie room", a brand, a month) or
-   every word is a known place or organisation (privacy.gazetteer), or a legal-form suffix follows
-   ("Novo Nordisk A/S").
+   it; ``model_unsupported_single`` for one word no rule finding touches — a village, a brand),
+   unless the rule layer calls it a thing (a decoy such as "Curie room", a brand, a month, an
+   imperative opening the message, a one-letter word), every word is a known place or organisation
+   (privacy.gazetteer), or a legal form stands next to it ("Novo Nordisk A/S", "ООО «Ромашка»").
+   A verb the tagger took into the name ("Спроси Петрова") is trimmed off.
 2. A rule PERSON finding the model did not find is kept when its score reaches ``rule_alone_min``,
    or ``rule_over_other_min`` when the model tagged the same words as a place, organisation or
    other name, or the gazetteer knows them as one — strong cues (an honorific, a patronymic) still

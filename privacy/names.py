@@ -85,8 +85,8 @@ class PersonRecognizer:
             a, b = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
             toks = [t for t in tokens[a:b] if t.end <= e]
             words = [normalise(t.text) for t in toks if t.lower not in _PARTICLES]
-            if not words:
-                out.append((s, e))
+            if not words or (all(len(w) < 2 for w in words) and not any(t.abbreviated for t in toks)):
+                out.append(None if words else (s, e))  # "h." of "9 h.": no name has one letter
                 continue
             named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words)
             opening_verb = len(toks) == 1 and toks[0].initial and self._imperative(toks[0], lang)
@@ -252,7 +252,7 @@ class PersonRecognizer:
         ctx_after = words.get("person_context_after", lang)
         departments = words.get("departments", lang)
         after_l = [normalise(t.text) for t in after]
-        if after_l and after_l[0] in ctx_after and any(w in departments for w in after_l[1:3]):
+        if after_l and after_l[0] in _DEPARTMENT_LINKS and any(w in departments for w in after_l[1:3]):
             return 0.9  # "Dominic from sales", "Miłosz z działu", "Traudel aus dem Vertrieb"
         if before and normalise(before[-1].text) in ctx_before:
             return 0.8 if normalise(before[-1].text) not in _WEAK_BEFORE else 0.5
@@ -300,6 +300,9 @@ _WEAK_BEFORE = frozenset({
 
 
 _LINKS = frozenset({"lui", "of", "de", "des", "der", "von", "имени"})
+# "<Name> from sales", "Miłosz z działu", "Traudel aus dem Vertrieb", "Ion de la vânzări", "Олег из отдела"
+_DEPARTMENT_LINKS = frozenset({"from", "of", "in", "z", "ze", "fra", "i", "på", "de", "din", "aus", "von", "vom",
+                               "im", "из", "от"})
 _VERB_ZIPF = 3.0
 
 
