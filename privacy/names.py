@@ -142,6 +142,8 @@ class PersonRecognizer:
     def _score(self, span: Span, before: list[Token], after: list[Token], lang: str, text: str) -> float:
         words = self._lex.words
         toks = [t for t in span.tokens if t.lower not in _PARTICLES]
+        if not toks:  # a particle alone after an honorific ("Herr De", "Dr. Den") is no name
+            return 0.0
         lowers = [normalise(t.text) for t in toks]
         not_names = words.get("not_names", lang) | words.get("not_names", "en")
         if all(self._not_name(w, not_names) or self._is_place(w) for w in lowers) and not span.honorific:

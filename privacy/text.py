@@ -43,7 +43,7 @@ def _name_part_ok(part: str) -> bool:
 
 
 # links, handles and e-mail addresses are not prose: their letters must never read as names
-_NOT_PROSE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+|(?<!\w)[@#]\w+")
+_NOT_PROSE = re.compile(r"(?:https?://|www\.)\S+|(?<!\S)\S+@\S+|(?<!\w)[@#]\w+")
 
 
 def mask_non_prose(text: str) -> str:

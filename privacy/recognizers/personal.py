@@ -28,24 +28,24 @@ class BirthDateRecognizer:
         ]
 
 
-_CAP = r"[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁ][\w'’.-]+"
+_CAP = r"[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁ][\w'’.-]{1,40}"  # bounded: "A-B-C-…" offers a match start at every capital
 _ADDRESS_PATTERNS = tuple(re.compile(p) for p in (
     # Polish: ul. Kwiatowa 5/3, al. Jana Pawła II 12
     rf"\b(?:ul\.|ulica|ulicy|al\.|aleja|alei|os\.|osiedle|pl\.|plac)\s*{_CAP}(?:\s+{_CAP}){{0,3}}\s+\d+[a-zA-Z]?(?:/\d+)?",
     # German / Danish / Dutch / Swedish compounds: Hauptstraße 12, Nørregade 4, Kerkstraat 7
-    r"\b[A-ZÄÖÜÆØÅ][\wäöüßæøå-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|gade|vej|"
+    r"\b[A-ZÄÖÜÆØÅ][\wäöüßæøå-]{0,40}(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|gade|vej|"
     r"allé|stræde|torv|vænget|straat|laan|gatan|vägen)\s+\d+[a-zA-Z]?\b",
     # Romanian: Str. Mihai Eminescu nr. 5, Bd. Unirii 12
     rf"\b(?:[Ss]tr\.|[Ss]trada|[Bb]d\.|[Bb]ulevardul|[Cc]alea|[Aa]leea|[Șș]os\.|[Șș]oseaua|[Ss]pl\.)\s*"
     rf"{_CAP}(?:\s+{_CAP}){{0,3}},?\s+(?:nr\.?\s*)?\d+[A-Za-z]?",
     # Russian: ул. Ленина, д. 5
-    r"(?:ул\.|улица|пр\.|проспект|пер\.|переулок|б-р|бульвар|ш\.|шоссе|наб\.)\s*[А-ЯЁ][\w-]+(?:\s+[А-ЯЁ]?[\w-]+)?,?\s*(?:д\.|дом)\s*\d+",
+    r"(?:ул\.|улица|пр\.|проспект|пер\.|переулок|б-р|бульвар|ш\.|шоссе|наб\.)\s*[А-ЯЁ][\w-]{1,40}(?:\s+[А-ЯЁ]?[\w-]{1,40})?,?\s*(?:д\.|дом)\s*\d+",
     # English: 221B Baker Street, 12 Queen's Road
     rf"\b\d+[A-Za-z]?,?\s+{_CAP}(?:\s+{_CAP})?\s+(?:Street|St\.?|Road|Rd\.?|Avenue|Ave\.?|Lane|Drive|Close|Way|"
     r"Court|Place|Square|Terrace|Crescent|Gardens|Boulevard)\b",
 ))
 # postcode + town after an address word: "adres: 00-950 Warszawa", "Anschrift 10115 Berlin"
-_POSTCODE = re.compile(r"\b(?:\d{2}-\d{3}|\d{4,6}|[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2})\s+[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁ][\w-]+")
+_POSTCODE = re.compile(r"\b(?:\d{2}-\d{3}|\d{4,6}|[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2})\s+[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁ][\w-]{1,40}")
 ADDRESS_CONTEXT = frozenset({
     "address", "adres", "adresse", "adresa", "anschrift", "адрес", "lives", "mieszka", "zamieszka", "bor",
     "locuiește", "domicili", "wohnt", "wohnhaft", "прожива", "home", "domow", "hjem", "acasă", "zuhause",

@@ -384,7 +384,7 @@ LONG = settings(NO_SHRINK, max_examples=3)
 
 
 @pytest.mark.parametrize("name", PARTS)
-@settings(QUICK, max_examples=40)
+@settings(QUICK, max_examples=30)
 @given(text=unicode_text, lang=st.sampled_from(LANGS))
 @example(text="", lang="en")
 @example(text="\u200f\u202eDe\u200d ce nu\u0301 merge?\ufeff", lang="ro")
@@ -444,7 +444,9 @@ def assert_linear(name: str, reader: Reader, unit: str, length: int, lang: str, 
     so a reader that only just makes the time bound at 16k cannot hide a blow-up at 40k (a Slack message)."""
     quarter, text = tile(unit, length // 4), tile(unit, length)
     small = timed(reader(quarter, lang))[1]
-    if seconds > GROWTH * small + GROWTH_SLACK_S:  # measure both again before failing: a busy machine
+    for _ in range(2):  # before failing, measure both again: on a busy machine single runs stall
+        if seconds <= GROWTH * small + GROWTH_SLACK_S:
+            return
         small = max(small, timed(reader(quarter, lang))[1])
         seconds = min(seconds, timed(reader(text, lang))[1])
     assert seconds <= GROWTH * small + GROWTH_SLACK_S, (
