@@ -14,6 +14,7 @@ must also not look like a noun (frequent word, compound with a known head, noun 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from privacy.verdict import Finding
 # languages without own word lists borrow a neighbour's
 FALLBACK = {"nb": "da", "sv": "da", "no": "da", "uk": "ru", "bg": "ru", "nl": "de", "cs": "pl", "sk": "pl"}
 _PARTICLES = frozenset({"van", "von", "de", "da", "di", "del", "der", "den", "la", "le", "du", "dos", "zu", "ter"})
-_PATRONYMIC = re.compile(r"(ович|евич|ич|овна|евна|ична|инична)(а|у|ем|ом|ой|е|ы|ем)?$")
+_PATRONYMIC = re.compile(r"(ович|евич|ич|овна|евна|ична|инична)(а|у|ем|ом|ой|е|ы|ем)?$|(овн|евн|ичн)(е|у|ой|ы)$")
+_UNCASED_MAX_ZIPF = 5.0
 _DIMINUTIVE = re.compile(
     r"(sia|sio|cia|nia|ka|ek|uś|usia|unia|ątko|uț|uța|ica|el|ela|ică|ușa|ша|ня|ся|шка|енька|очка|ечка|чик|ёк|ik|chen|le|li|i|ie|y)$"
 )
@@ -70,7 +72,23 @@ class PersonRecognizer:
             score = self._score(Span(tuple(toks), span.honorific), before, after, lang, text)
             if score > 0:
                 findings.append(Finding(self.entity_type, toks[0].start, toks[-1].end, round(score, 2)))
-        return findings
+        return findings + self._uncased_pairs(tokens, lang)
+
+    def _uncased_pairs(self, tokens: list[Token], lang: str) -> list[Finding]:
+        """"jan kowalski", "ивана петрова", "ANNA NOWAK": chat drops capitals, so a known first name
+        followed by a known surname (or a Russian patronymic) in one case is a person."""
+        out = []
+        for a, b in itertools.pairwise(tokens):
+            if not ((a.text.islower() and b.text.islower()) or (a.text.isupper() and b.text.isupper())):
+                continue
+            if b.start - a.end > 1 or len(a.text) < 2 or len(b.text) < 2:
+                continue
+            first, second = a.text.title(), b.text.title()
+            if max(self._lex.freq.zipf(a.text, lang), self._lex.freq.zipf(b.text, lang)) >= _UNCASED_MAX_ZIPF:
+                continue  # "the sales": word lists hold odd entries; everyday words are no names here
+            if first in self._lex.first_names and (second in self._lex.last_names or _PATRONYMIC.search(b.lower)):
+                out.append(Finding(self.entity_type, a.start, b.end, 0.8))
+        return out
 
     def refine(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[tuple[int, int] | None]:
         """The rules' opinion of other detectors' person spans: ``None`` when the rules call the span a
@@ -87,6 +105,9 @@ class PersonRecognizer:
             words = [normalise(t.text) for t in toks if t.lower not in _PARTICLES]
             if not words or (all(len(w) < 2 for w in words) and not any(t.abbreviated for t in toks)):
                 out.append(None if words else (s, e))  # "h." of "9 h.": no name has one letter
+                continue
+            if any(c.isdigit() for c in text[s:e]):  # "Auftrag SO-2024": codes and numbers are no names
+                out.append(None)
                 continue
             named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words)
             opening_verb = len(toks) == 1 and toks[0].initial and self._imperative(toks[0], lang)

@@ -219,6 +219,27 @@ def person_scores(nlp: Any, examples: list[Any]) -> dict[str, float]:
     return {"p": float(per["p"]), "r": float(per["r"]), "f": float(per["f"]), "ents_f": float(scores["ents_f"])}
 
 
+LICENCES = {  # the training sources' licences (NOTICE): share-alike sources make the model share-alike
+    "pl": ("CC BY 4.0", ["NKJP 1M subcorpus NER layer (IPI PAN), CC BY 4.0"]),
+    "da": ("CC BY-SA 4.0", ["Universal NER Danish-DDT, CC BY-SA 4.0", "DaN+ web (Arto, Twitter), MIT"]),
+    "ro": ("MIT", ["RONEC v1 + v2 validation split (Dumitrescu & Avram), MIT"]),
+    "ru": ("CC BY-SA 3.0", ["Universal NER Russian-PUD, CC BY-SA 3.0"]),
+    "de": ("CC BY-SA 3.0", ["GermEval 2014 dev split, CC BY 4.0", "Universal NER German-PUD, CC BY-SA 3.0"]),
+    "en": ("CC BY-SA 4.0", ["Universal NER English-EWT (first release), CC BY-SA 4.0",
+                            "Universal NER English-PUD, CC BY-SA 3.0", "WNUT 2017, CC BY 4.0"]),
+}
+
+
+def stamp_meta(out: Path, lang: str) -> None:
+    """Name, licence and sources in the pipeline's meta.json (see NOTICE for the attributions)."""
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    licence, sources = LICENCES[lang]
+    meta.update(name=f"switchboard_ner_{lang}", version="1.0.0", license=licence, sources=sources,
+                description="Switchboard person/place/organisation tagger (PER, LOC, ORG, MISC); "
+                            "trained by privacy/ner/train.py, see privacy/ner/models/README.md")
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def save(nlp: Any, out: Path) -> None:
     """Write the pipeline without the corpus vocabulary: the hashed features need no strings, and the
     string store would otherwise ship every training word (names included) and megabytes."""
@@ -227,6 +248,7 @@ def save(nlp: Any, out: Path) -> None:
     nlp.to_disk(out)
     strings = sorted({*spacy.blank(nlp.lang).vocab.strings, *LABELS})
     (out / "vocab" / "strings.json").write_text(json.dumps(strings, ensure_ascii=False), encoding="utf-8")
+    stamp_meta(out, nlp.lang)
 
 
 def train_language(lang: str, corpus: Path, out: Path) -> dict[str, Any]:

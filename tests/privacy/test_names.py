@@ -77,3 +77,28 @@ def test_own_tables_leak_and_overpin(engine: PrivacyEngine, name: str) -> None:
     neg = [f for r, f in zip(rows, flagged, strict=True) if not r["pii"]]
     assert pos.count(False) / len(pos) <= 0.05
     assert neg.count(True) / len(neg) <= 0.10
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("ru", "спроси ивана петрова про счёт"),
+    ("ru", "передай марии ивановне отчёт"),
+    ("pl", "napisz do jana kowalskiego w sprawie faktury"),
+    ("en", "PLEASE CALL ANNA NOWAK TOMORROW ABOUT THE INVOICE"),
+    ("pl", "Przekaż J. Nowakowi, że faktura jest gotowa."),
+    ("en", "Crown prince Frederik opens the fair."),
+])
+def test_uncased_names_initials_and_titles(types_in: Any, lang: str, text: str) -> None:
+    assert "PERSON" in types_in(text, language=lang)
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("ru", "Подтверди перевозчику, что паллета HX-2579X едет с заказом SO-2025-80025."),
+    ("da", "Bekræft over for vognmanden at palle TR-8090Z kører med ordre ORD-2026-64155."),
+    ("de", "Bestätige der Spedition, dass Palette TR-5449C mit Auftrag SO-2024-11289 fährt."),
+    ("pl", "Przestoje maszyn: maj 12 h, czerwiec 30 h, lipiec 9 h. Co powinno sprawdzić utrzymanie ruchu?"),
+    ("en", "Look at these numbers: downtime was 12h in May, 9h in July. What should maintenance check first?"),
+    ("en", "the sales team will meet on monday"),
+    ("da", "Se https://t.co/Ea9MOsl5VY og skriv til @PSkipperEL om leveringen."),
+])
+def test_imperatives_units_and_links_are_not_persons(types_in: Any, lang: str, text: str) -> None:
+    assert "PERSON" not in types_in(text, language=lang)
