@@ -205,7 +205,7 @@ class PersonRecognizer:
             tok = firsts[0]
             if self._common(tok, lang, threshold=4.0):
                 return 0.7 if cue >= 0.8 else 0.0
-            return 0.75 if (cue or not initial) else 0.55
+            return 0.85 if (cue or not initial) else 0.55  # a known first name: evidence of its own
         not_names = self._lex.words.get("not_names", lang)
         if any(self._not_name(t.text, not_names) for t in toks):
             return 0.0
