@@ -26,7 +26,6 @@ from privacy.verdict import Finding
 GRID = {
     "rule_alone_min": [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95],
     "rule_over_other_min": [0.75, 0.8, 0.85, 0.9, 0.95],
-    "veto_known_places": [True, False],
     "model_unsupported_single": [0.8, 0.45],
 }
 

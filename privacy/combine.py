@@ -10,11 +10,12 @@ combines them is data (``privacy/data/combination.yaml``, documented there) and 
    unless the rule layer calls it a thing (a decoy such as "Curie room", a brand, a month, an
    imperative opening the message, a one-letter word), every word is a known place or organisation
    (privacy.gazetteer), or a legal form stands next to it ("Novo Nordisk A/S", "ООО «Ромашка»").
-   A verb the tagger took into the name ("Спроси Петрова") is trimmed off.
+   A verb the tagger took into the name ("Спроси Петрова") is trimmed off; where a rule finding
+   overlaps, the span grows to cover both (pseudonymisation must replace the whole name).
 2. A rule PERSON finding the model did not find is kept when its score reaches ``rule_alone_min``,
    or ``rule_over_other_min`` when the model tagged the same words as a place, organisation or
-   other name, or the gazetteer knows them as one — strong cues (an honorific, a patronymic) still
-   win there.
+   other name; when the rules' own judge calls the words a thing (gazetteer, legal form, decoy) only
+   an honorific or patronymic finding (0.9) survives.
 3. The model's LOCATION / ORGANIZATION / MISC spans are evidence only: they never leave this step.
 
 Thresholds are per language where the data showed a need (``languages:`` overrides ``default:``).
@@ -33,6 +34,7 @@ from pydantic import BaseModel
 from privacy.verdict import Finding
 
 NON_PERSON = frozenset({"LOCATION", "ORGANIZATION", "MISC"})
+HONORIFIC = 0.9  # the rule score of an honorific or patronymic finding (privacy/names.py)
 _FILE = Path(__file__).parent / "data" / "combination.yaml"
 
 
@@ -41,13 +43,12 @@ class Thresholds(BaseModel):
     agreement: float = 0.95
     rule_alone_min: float = 0.5
     rule_over_other_min: float = 0.9
-    veto_known_places: bool = True
     model_unsupported_single: float = 0.8
 
 
 class CombinationRules(BaseModel):
     default: Thresholds = Thresholds()
-    languages: dict[str, dict[str, float | bool]] = {}
+    languages: dict[str, dict[str, float]] = {}
 
     def for_language(self, lang: str) -> Thresholds:
         override = self.languages.get(lang)
@@ -86,18 +87,25 @@ def combine_persons(text: str, language: str, findings: Sequence[Finding], *, ju
     for f in model_persons:
         span = opinion[id(f)]
         if span is None:
-            if t.veto_known_places:
-                continue
-            span = (f.start, f.end)
-        agreed = any(_overlaps(f, r) and r.score >= t.rule_alone_min for r in rule_persons)
-        supported = agreed or any(_overlaps(f, r) for r in rule_persons) or " " in text[span[0]:span[1]].strip()
+            continue
+        backing = [r for r in rule_persons if _overlaps(f, r) and opinion[id(r)] is not None]
+        agreed = any(r.score >= t.rule_alone_min for r in backing)
+        supported = agreed or bool(backing) or " " in text[span[0]:span[1]].strip()
         score = t.agreement if agreed else t.model_person if supported else t.model_unsupported_single
-        persons.append(Finding("PERSON", *span, score, source="model"))
+        # the widest reading wins: pseudonymising "Anna" of "Anna Nowak" would still send "Nowak"
+        start = min([span[0], *(r.start for r in backing if r.score >= t.rule_alone_min)])
+        end = max([span[1], *(r.end for r in backing if r.score >= t.rule_alone_min)])
+        persons.append(Finding("PERSON", start, end, score, source="model"))
     for r in rule_persons:
         if any(_overlaps(r, p) for p in persons):
             continue
-        other = opinion[id(r)] is None or any(_overlaps(r, o) for o in model_other)
-        if r.score >= (t.rule_over_other_min if other else t.rule_alone_min):
+        if opinion[id(r)] is None:  # a known place or company, a legal form, a decoy: only an honorific wins
+            needed = max(t.rule_over_other_min, HONORIFIC)
+        elif any(_overlaps(r, o) for o in model_other):
+            needed = t.rule_over_other_min
+        else:
+            needed = t.rule_alone_min
+        if r.score >= needed:
             persons.append(r)
     return sorted([*rest, *persons], key=lambda f: (f.start, f.end))
 

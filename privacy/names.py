@@ -114,11 +114,20 @@ class PersonRecognizer:
             if named_thing or opening_verb or self._decoy(toks, tokens[max(0, a - 3):a], tokens[b:b + 3], lang, text):
                 out.append(None)
                 continue
+            while len(toks) > 1 and len(toks[0].text) == 1 and not toks[0].abbreviated:
+                toks = toks[1:]  # "h. Co powinno": a unit letter the tagger took in
             # "Спроси Петрова": a verb opening the message, taken into the name (never the whole span:
             # word frequency cannot tell "Спроси" from "Миллер")
             while len(toks) > 1 and toks[0].initial and self._common(toks[0], lang) and not self._is_first(toks[0]) \
                     and toks[0].text not in self._lex.last_names:
                 toks = toks[1:]
+            # everyday lower-case words ("powinno", "palle"); a pair the name lists know stays ("ивана петрова")
+            listed = len(toks) > 1 and all(t.text.title() in self._lex.first_names
+                                           or t.text.title() in self._lex.last_names for t in toks)
+            if not listed and all(t.text.islower() and self._common(t, lang) for t in toks
+                                  if t.lower not in _PARTICLES):
+                out.append(None)
+                continue
             out.append((max(s, toks[0].start), e))
         return out
 

@@ -65,6 +65,11 @@ def test_shipped_rules_load_and_are_sane() -> None:
         assert t.rule_alone_min <= t.rule_over_other_min
 
 
+def test_overlapping_rule_span_widens_the_model_span() -> None:
+    findings = [Finding("PERSON", 5, 9, 1.0, source="model"), Finding("PERSON", 5, 15, 0.85, source="rules")]
+    assert _persons(findings) == [(5, 15, 0.95)]  # "Anna" + "Anna Nowak" → the whole name
+
+
 @pytest.mark.parametrize(("lang", "text"), [
     ("pl", "Wyślij ofertę do Orlen S.A. w Płocku do piątku."),
     ("pl", "Spotkanie w Krakowie przeniesiono na czwartek."),
