@@ -3,8 +3,8 @@ then the person combination rule, our overlap resolution and the special-categor
 
 Detection goes through ``presidio_analyzer.AnalyzerEngine`` (privacy.presidio): each rule-based
 recognizer is a registered ``EntityRecognizer`` per language, and the NLP engine runs our trained
-named-entity model for pl, da, ro, ru, de and en (privacy.ner; another spaCy model per language can be
-configured with ``spacy_models={"de": path}``). privacy.combine decides PERSON from both.
+named-entity model for pl, da, ro, de and en (privacy.ner; natasha's for ru; another spaCy model per
+language can be configured with ``spacy_models={"de": path}``). privacy.combine decides PERSON.
 
 Long texts are analysed in chunks of at most ``CHUNK_CHARS`` characters cut at line or sentence ends
 (overlapping, so nothing straddles a cut unseen); a deadline is checked before every chunk, so a

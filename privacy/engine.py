@@ -158,6 +158,10 @@ class PrivacyEngine:
         """Run CPU-bound work on the engine's analysis threads (never on the event loop)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
+    def _load_models_for(self, segments: Sequence[Segment]) -> None:
+        analyzer = self._ready()
+        analyzer.presidio.load_models({analyzer.detect(seg.text) for seg in segments if seg.text.strip()})
+
     def _analyze_segments(self, segments: Sequence[Segment], deadline: float) -> tuple[str, list[Finding]]:
         language, findings = "und", []
         for seg in segments:
@@ -174,6 +178,8 @@ class PrivacyEngine:
 
         The worker thread gets the same budget as a deadline, so on a timeout it stops too."""
         started = time.perf_counter()
+        # a language's model loads once, on first use outside serve: never inside the time budget
+        await self.run_in_worker(self._load_models_for, segments)
         deadline = time.monotonic() + self._timeout_s
         try:
             language, findings = await asyncio.wait_for(

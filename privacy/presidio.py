@@ -142,7 +142,7 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
 
     def load_models(self, languages: Iterable[str] | None = None) -> None:
         """Load the NER models now (``serve`` does this before it reports ready)."""
-        for lang in self._model_paths if languages is None else languages:
+        for lang in list(self._model_paths) if languages is None else languages:
             self._ensure_model(lang)
 
     def _ensure_model(self, lang: str) -> None:
@@ -285,10 +285,12 @@ class PresidioAnalyzer:
             recs.append(self._natasha)
         return recs
 
-    def load_models(self) -> None:
-        """Every model now (``serve``, before readiness); otherwise each loads when first needed."""
-        self.nlp_engine.load_models()
-        if self._natasha is not None:
+    def load_models(self, languages: Iterable[str] | None = None) -> None:
+        """The models of ``languages`` (default: all) now — ``serve`` before readiness, the CLI before a
+        text's time budget starts; otherwise each loads when first needed."""
+        langs = None if languages is None else list(languages)
+        self.nlp_engine.load_models(langs)
+        if self._natasha is not None and (langs is None or self._natasha.supported_language in langs):
             self._natasha.load_now()
 
     def ensure_language(self, lang: str) -> None:

@@ -118,3 +118,14 @@ def test_long_text_findings_keep_their_positions(engine: PrivacyEngine) -> None:
     found = {(f.entity_type, text[f.start:f.end]) for f in engine.analyze(text, language="de").findings}
     assert ("PERSON", "Ilse Brandtner") in found
     assert ("PHONE_NUMBER", "+49 30 1234 5678") in found
+
+
+async def test_first_use_of_a_language_loads_its_model_outside_the_budget() -> None:
+    from privacy import build_privacy_engine
+
+    cli_like = build_privacy_engine(timeout_s=0.3)
+    cli_like.warm_up(models=False)  # as the CLI starts: no model loaded yet (loading one takes ~1 s)
+    verdict = await cli_like.assess([Segment("message", "Przekaż pani Bożenie Wrzeciono umowę.")],
+                                    rules=PrivacyRules())
+    assert not verdict.failed_closed
+    assert "PERSON" in verdict.entity_types
