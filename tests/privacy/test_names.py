@@ -86,6 +86,9 @@ def test_own_tables_leak_and_overpin(engine: PrivacyEngine, name: str) -> None:
     ("en", "PLEASE CALL ANNA NOWAK TOMORROW ABOUT THE INVOICE"),
     ("pl", "Przekaż J. Nowakowi, że faktura jest gotowa."),
     ("en", "Crown prince Frederik opens the fair."),
+    ("en", "Hendricks asked for the figures yesterday."),
+    ("ru", "Нургалиев уволил начальника отдела."),
+    ("pl", "Kowalczyk wysłał dane wczoraj."),
 ])
 def test_uncased_names_initials_and_titles(types_in: Any, lang: str, text: str) -> None:
     assert "PERSON" in types_in(text, language=lang)
@@ -98,6 +101,8 @@ def test_uncased_names_initials_and_titles(types_in: Any, lang: str, text: str) 
     ("pl", "Przestoje maszyn: maj 12 h, czerwiec 30 h, lipiec 9 h. Co powinno sprawdzić utrzymanie ruchu?"),
     ("en", "Look at these numbers: downtime was 12h in May, 9h in July. What should maintenance check first?"),
     ("en", "the sales team will meet on monday"),
+    ("da", "Fondsbørsen har ikke modtaget meddelelsen."),
+    ("en", "Excel crashed again after the update."),
     ("da", "Se https://t.co/Ea9MOsl5VY og skriv til @PSkipperEL om leveringen."),
 ])
 def test_imperatives_units_and_links_are_not_persons(types_in: Any, lang: str, text: str) -> None:
