@@ -191,7 +191,7 @@ class PersonRecognizer:
             return 0.85
         if not self._determined(before, lang) and not self._quoted(toks, text):
             if len(toks) == 1 and self._verb_after(toks[-1], after, lang) \
-                    and (toks[0].text in self._lex.last_names or not self._common(toks[0], lang, 3.5)) \
+                    and not self._common(toks[0], lang, 4.5 if toks[0].text in self._lex.last_names else 3.5) \
                     and not _GERMAN_NOUN_SUFFIX.search(normalise(toks[0].text)):
                 # "Kowalczyk sent…", "Нургалиев уволил…", "Middelhoff habe…": a rare capitalised word
                 # right before a finite verb is the sentence's subject, and that is a person far more

@@ -103,6 +103,8 @@ def test_uncased_names_initials_and_titles(types_in: Any, lang: str, text: str) 
     ("en", "the sales team will meet on monday"),
     ("da", "Fondsbørsen har ikke modtaget meddelelsen."),
     ("en", "Excel crashed again after the update."),
+    ("en", "How can I reset my VPN password?"),
+    ("de", "Was kann ich tun, wenn der Drucker streikt?"),
     ("da", "Se https://t.co/Ea9MOsl5VY og skriv til @PSkipperEL om leveringen."),
 ])
 def test_imperatives_units_and_links_are_not_persons(types_in: Any, lang: str, text: str) -> None:
