@@ -184,13 +184,7 @@ class PersonRecognizer:
             return 0.9
         if span.honorific:
             return 0.9
-        # a listed first name that is an everyday word ("Ein", "An", "This", "Will") says nothing; an
-        # initial counts before a listed name only ("J. Nowak", not "N. Georgia")
-        firsts = [t for t in toks if self._listed_first(t, lang)
-                  or (t.abbreviated and any(u.text in self._lex.last_names or u.text in self._lex.first_names
-                                            for u in toks if not u.abbreviated))]
-        if len(toks) >= 2 and any(self._common(t, lang, _FUNCTION_ZIPF) and not self._is_first(t) for t in toks[1:]):
-            return 0.0  # "Trance Around The World", "Temple Of The Grunge": names hold no function words
+        firsts = [t for t in toks if self._is_first(t) or t.abbreviated]
         cue = self._cue(before, after, lang)
         initial = toks[0].initial
         if firsts and len(toks) >= 2:
@@ -212,7 +206,7 @@ class PersonRecognizer:
         toks = list(span.tokens)
         # sentence-initial verbs/common words that happen to stand before a name: "Sollte Lilija Bien"
         while (len(toks) > 1 and toks[0].initial and not toks[0].abbreviated and self._common(toks[0], lang)
-               and not self._listed_first(toks[0], lang)):
+               and not self._is_first(toks[0])):
             toks = toks[1:]
         # a place right before or after the name: "Мэр Харькова Геннадий Кернес", "Anna Nowak Kraków"
         while len(toks) > 1 and self._is_place(toks[0].text):
@@ -278,10 +272,6 @@ class PersonRecognizer:
             return False
         w = normalise(tok.text)
         return any(self._lex.freq.zipf(c, lang) >= _VERB_ZIPF for c in _infinitives(w, lang) if c != w)
-
-    def _listed_first(self, tok: Token, lang: str) -> bool:
-        """A first name from the lists that is not also an everyday word ("Did", "Will", "An" are listed)."""
-        return self._is_first(tok) and not self._common(tok, lang, _FUNCTION_ZIPF)
 
     def _is_first(self, tok: Token) -> bool:
         return tok.text in self._lex.first_names
@@ -363,7 +353,6 @@ _LINKS = frozenset({"lui", "of", "de", "des", "der", "von", "имени"})
 _DEPARTMENT_LINKS = frozenset({"from", "of", "in", "z", "ze", "fra", "i", "på", "de", "din", "aus", "von", "vom",
                                "im", "из", "от"})
 _VERB_ZIPF = 3.0
-_FUNCTION_ZIPF = 5.8  # articles, prepositions, pronouns; the most frequent first names stay below
 # regular past-tense endings: "sent"-like irregulars come from person_context_after in lexicon.yaml
 _PAST_TENSE = {"en": ("ed",), "pl": ("ł", "ła", "li", "ło"), "ru": ("ил", "ила", "ал", "ала", "ел", "ела", "ли"),
                "da": ("ede",), "de": ("te",), "ro": ()}
