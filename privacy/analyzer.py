@@ -94,7 +94,7 @@ def words_language(lang: str) -> str:
     return lang if lang in SUPPORTED else FALLBACK.get(lang, "en")
 
 
-class ThingJudge:
+class RuleThingJudge:
     """Is a candidate person span a thing? The rule layer's decoys and brands, the place and organisation
     gazetteer, or a legal form next to it ("Novo Nordisk A/S", "ООО «Ромашка»")."""
 
@@ -125,7 +125,7 @@ class Analyzer:
         self._combination = combination or load_combination_rules()
         words = self._lexicon.words
         self._persons = PersonRecognizer(self._lexicon)
-        self._judge = ThingJudge(self._persons, load_gazetteer())
+        self._judge = RuleThingJudge(self._persons, load_gazetteer())
         self._special = SpecialCategoryRecognizer({
             lang: words.get("special_categories", lang) | words.get("special_categories", "en")
             for lang in SUPPORTED
@@ -140,7 +140,7 @@ class Analyzer:
         self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=models)
 
     @property
-    def judge(self) -> ThingJudge:
+    def judge(self) -> RuleThingJudge:
         return self._judge
 
     @staticmethod

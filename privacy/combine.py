@@ -23,7 +23,7 @@ Thresholds are per language where the data showed a need (``languages:`` overrid
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -108,8 +108,3 @@ def combine_persons(text: str, language: str, findings: Sequence[Finding], *, ju
         if r.score >= needed:
             persons.append(r)
     return sorted([*rest, *persons], key=lambda f: (f.start, f.end))
-
-
-def language_rules(raw: Mapping[str, object]) -> CombinationRules:
-    """Rules from a mapping (tests, admin overrides)."""
-    return CombinationRules.model_validate(raw)

@@ -179,7 +179,8 @@ class PrivacyEngine:
         The worker thread gets the same budget as a deadline, so on a timeout it stops too."""
         started = time.perf_counter()
         # a language's model loads once, on first use outside serve: never inside the time budget
-        await self.run_in_worker(self._load_models_for, segments)
+        if self._analyzer is None or not self._analyzer.presidio.models_loaded:
+            await self.run_in_worker(self._load_models_for, segments)
         deadline = time.monotonic() + self._timeout_s
         try:
             language, findings = await asyncio.wait_for(

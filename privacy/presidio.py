@@ -145,13 +145,17 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
         for lang in list(self._model_paths) if languages is None else languages:
             self._ensure_model(lang)
 
+    @property
+    def models_loaded(self) -> bool:
+        return self._loaded_models >= set(self._model_paths)
+
     def _ensure_model(self, lang: str) -> None:
         if lang not in self._model_paths or lang in self._loaded_models:
             return
         with self._lock:
             if lang in self._loaded_models or self.nlp is None:
                 return
-            model = spacy.load(self._model_paths[lang], exclude=["lemmatizer", "parser"])
+            model = self._load(lang)
             self.nlp = {**self.nlp, lang: model}  # swap whole dict: readers never see a half-built mapping
             self._loaded_models.add(lang)
 
@@ -182,11 +186,11 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
             old = self.nlp[language]
             if len(old.vocab) <= self._max_vocab:
                 return
-            if language in self._model_paths:
-                fresh = spacy.load(self._model_paths[language], exclude=["lemmatizer", "parser"])
-            else:
-                fresh = self._blank(language, {})
+            fresh = self._load(language) if language in self._model_paths else self._blank(language, {})
             self.nlp = {lang: fresh if p is old else p for lang, p in self.nlp.items()}
+
+    def _load(self, lang: str) -> Any:
+        return spacy.load(self._model_paths[lang], exclude=["lemmatizer", "parser"])
 
     def _blank(self, lang: str, loaded: Mapping[str, Any]) -> Any:
         if lang in self._blank_languages or lang in self._model_paths:
@@ -219,6 +223,10 @@ class NatashaRecognizer(EntityRecognizer):
 
     def load(self) -> None:  # Presidio calls this at construction: stay cheap, load on first use
         return None
+
+    @property
+    def loaded(self) -> bool:
+        return self._ner is not None
 
     def load_now(self) -> Any:
         if self._ner is None:
@@ -284,6 +292,11 @@ class PresidioAnalyzer:
             self._natasha = NatashaRecognizer(language=lang)
             recs.append(self._natasha)
         return recs
+
+    @property
+    def models_loaded(self) -> bool:
+        """Every model is in memory (``serve`` after warm-up): nothing can load on a request's path."""
+        return self.nlp_engine.models_loaded and (self._natasha is None or self._natasha.loaded)
 
     def load_models(self, languages: Iterable[str] | None = None) -> None:
         """The models of ``languages`` (default: all) now — ``serve`` before readiness, the CLI before a
