@@ -22,13 +22,14 @@ from pathlib import Path
 
 from privacy import build_privacy_engine
 from privacy.engine import offline_tldextract, spacy_model_path
+from privacy.ner import model_paths
 from privacy.rules import PrivacyRules
 
 Flagger = Callable[[str], tuple[bool, str]]
 
 
-def ours() -> Flagger:
-    engine = build_privacy_engine()
+def ours(models: dict[str, str]) -> Flagger:
+    engine = build_privacy_engine(spacy_models=models)
     engine.warm_up()
     rules = PrivacyRules()
 
@@ -63,8 +64,9 @@ def main() -> None:
     ap.add_argument("sets", nargs="+")
     ap.add_argument("--show", type=int, default=0, help="print N misjudged rows of ours")
     ap.add_argument("--no-baseline", action="store_true", help="only ours (faster)")
+    ap.add_argument("--models", default="", help="lang=path,… : spaCy pipelines replacing the shipped ones")
     a = ap.parse_args()
-    flaggers: dict[str, Flagger] = {"switchboard": ours()}
+    flaggers: dict[str, Flagger] = {"switchboard": ours(model_paths(a.models))}
     if not a.no_baseline:
         flaggers |= {"presidio": presidio(None), "presidio/person": presidio(["PERSON"])}
     # name -> lang -> [pos, leak, neg, overpin]

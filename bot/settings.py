@@ -61,8 +61,9 @@ class Settings(BaseSettings):
     @property
     def spacy_model_paths(self) -> dict[str, str]:
         """Extra spaCy NER models per language for production, e.g. {"de": "/models/de_core_news_lg"}."""
-        pairs = (item.split("=", 1) for item in self.spacy_models.split(",") if "=" in item)
-        return {lang.strip(): path.strip() for lang, path in pairs}
+        from privacy.ner import model_paths
+
+        return model_paths(self.spacy_models)
 
     @property
     def admin_ids(self) -> frozenset[str]:

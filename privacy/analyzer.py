@@ -24,7 +24,7 @@ from privacy.langdetect import CANDIDATES, detect_language
 from privacy.langdetect import warm_up as warm_langid
 from privacy.lexicon import SUPPORTED, Lexicon, load_lexicon
 from privacy.names import FALLBACK, PersonRecognizer
-from privacy.ner import shipped_models
+from privacy.ner import NER_LANGUAGES, SECOND_OPINION, second_opinion_model, shipped_models
 from privacy.recognizers import (
     NATIONAL_IDS,
     AddressRecognizer,
@@ -136,8 +136,13 @@ class Analyzer:
         )
         from privacy.presidio import PresidioAnalyzer
 
-        models = {**shipped_models(), **(spacy_models or {})}
-        self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=models)
+        configured = dict(spacy_models or {})
+        second = second_opinion_model(configured)
+        configured.pop(SECOND_OPINION, None)
+        models = {**shipped_models(), **configured}
+        self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=models,
+                                                           second_opinion=second,
+                                                           second_opinion_languages=NER_LANGUAGES)
 
     @property
     def judge(self) -> RuleThingJudge:

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from privacy.verdict import Finding
 
 NON_PERSON = frozenset({"LOCATION", "ORGANIZATION", "MISC"})
+MODEL_SOURCES = frozenset({"model", "model2"})  # the language's own NER model, the second opinion
 HONORIFIC = 0.9  # the rule score of an honorific or patronymic finding (privacy/names.py)
 _FILE = Path(__file__).parent / "data" / "combination.yaml"
 
@@ -44,6 +45,7 @@ class Thresholds(BaseModel):
     rule_alone_min: float = 0.5
     rule_over_other_min: float = 0.9
     model_unsupported_single: float = 0.8
+    second_person: float = 0.8
 
 
 class CombinationRules(BaseModel):
@@ -75,27 +77,34 @@ def combine_persons(text: str, language: str, findings: Sequence[Finding], *, ju
                     rules: CombinationRules) -> list[Finding]:
     """All findings with PERSON decided by the combination rule; model-only types removed."""
     t = rules.for_language(language)
-    model_persons = [f for f in findings if f.source == "model" and f.entity_type == "PERSON"]
-    model_other = [f for f in findings if f.source == "model" and f.entity_type in NON_PERSON]
-    rule_persons = [f for f in findings if f.source != "model" and f.entity_type == "PERSON"]
+    own = [f for f in findings if f.source == "model" and f.entity_type == "PERSON"]
+    second = [f for f in findings if f.source == "model2" and f.entity_type == "PERSON"]
+    model_other = [f for f in findings if f.source in MODEL_SOURCES and f.entity_type in NON_PERSON]
+    rule_persons = [f for f in findings if f.source not in MODEL_SOURCES and f.entity_type == "PERSON"]
     rest = [f for f in findings if f.entity_type != "PERSON" and f.entity_type not in NON_PERSON]
 
     persons: list[Finding] = []
-    candidates = [*model_persons, *rule_persons]
+    candidates = [*own, *second, *rule_persons]
     refined = judge.refine(text, [(f.start, f.end) for f in candidates], language) if candidates else []
     opinion = dict(zip(map(id, candidates), refined, strict=True))
-    for f in model_persons:
+    seconds = [f for f in second if opinion[id(f)] is not None]
+    # the language's own model's persons, then the second opinion's where the own model saw none
+    spans = [(f, t.model_person) for f in own] + [(f, t.second_person) for f in seconds
+                                                    if not any(_overlaps(f, o) for o in own)]
+    for f, alone in spans:
         span = opinion[id(f)]
         if span is None:
             continue
         backing = [r for r in rule_persons if _overlaps(f, r) and opinion[id(r)] is not None]
-        agreed = any(r.score >= t.rule_alone_min for r in backing)
+        twins = [m for m in seconds if m is not f and _overlaps(f, m)]
+        agreed = bool(twins) or any(r.score >= t.rule_alone_min for r in backing)
         supported = agreed or bool(backing) or " " in text[span[0]:span[1]].strip()
-        score = t.agreement if agreed else t.model_person if supported else t.model_unsupported_single
+        score = t.agreement if agreed else alone if supported else min(alone, t.model_unsupported_single)
         # the widest reading wins: pseudonymising "Anna" of "Anna Nowak" would still send "Nowak"
-        start = min([span[0], *(r.start for r in backing if r.score >= t.rule_alone_min)])
-        end = max([span[1], *(r.end for r in backing if r.score >= t.rule_alone_min)])
-        persons.append(Finding("PERSON", start, end, score, source="model"))
+        wider = [*twins, *(r for r in backing if r.score >= t.rule_alone_min)]
+        start = min([span[0], *(w.start for w in wider)])
+        end = max([span[1], *(w.end for w in wider)])
+        persons.append(Finding("PERSON", start, end, score, source=f.source))
     for r in rule_persons:
         if any(_overlaps(r, p) for p in persons):
             continue

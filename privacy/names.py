@@ -26,8 +26,10 @@ from privacy.verdict import Finding
 # languages without own word lists borrow a neighbour's
 FALLBACK = {"nb": "da", "sv": "da", "no": "da", "uk": "ru", "bg": "ru", "nl": "de", "cs": "pl", "sk": "pl"}
 _PARTICLES = frozenset({"van", "von", "de", "da", "di", "del", "der", "den", "la", "le", "du", "dos", "zu", "ter"})
+_ARTICLES = frozenset({"der", "den"})  # particles only after another ("von der", "van den")
 _PATRONYMIC = re.compile(r"(ович|евич|ич|овна|евна|ична|инична)(а|у|ем|ом|ой|е|ы|ем)?$|(овн|евн|ичн)(е|у|ой|ы)$")
 _UNCASED_MAX_ZIPF = 5.0
+_DECLINED_MAX_ZIPF = 5.0  # a word this frequent is the word, not a declined first name
 _DIMINUTIVE = re.compile(
     r"(sia|sio|cia|nia|ka|ek|uś|usia|unia|ątko|uț|uța|ica|el|ela|ică|ușa|ша|ня|ся|шка|енька|очка|ечка|чик|ёк|ik|chen|le|li|i|ie|y)$"
 )
@@ -118,8 +120,8 @@ class PersonRecognizer:
                 toks = toks[1:]  # "h. Co powinno": a unit letter the tagger took in
             # "Спроси Петрова": a verb opening the message, taken into the name (never the whole span:
             # word frequency cannot tell "Спроси" from "Миллер")
-            while len(toks) > 1 and toks[0].initial and self._common(toks[0], lang) and not self._is_first(toks[0]) \
-                    and toks[0].text not in self._lex.last_names:
+            while (len(toks) > 1 and toks[0].initial and self._common(toks[0], lang)
+                   and not self._is_first(toks[0], lang) and toks[0].text not in self._lex.last_names):
                 toks = toks[1:]
             # everyday lower-case words ("powinno", "palle"); a pair the name lists know stays ("ивана петрова")
             listed = len(toks) > 1 and all(t.text.title() in self._lex.first_names
@@ -139,8 +141,8 @@ class PersonRecognizer:
         hon_end = -1  # index of the last honorific token
         while i < n:
             tok = tokens[i]
-            if normalise(tok.text) in honorifics:
-                hon_end = i
+            if normalise(tok.text) in honorifics or (tok.lower in _PARTICLES and hon_end == i - 1 >= 0):
+                hon_end = i  # "Herr van der Bellen": the particles belong to the name the honorific opens
                 i += 1
                 continue
             if not (tok.is_capitalised or (tok.abbreviated and i + 1 < n and tokens[i + 1].is_capitalised)):
@@ -166,7 +168,13 @@ class PersonRecognizer:
             return False
         if nxt.is_capitalised or (nxt.abbreviated and j + 2 < len(tokens) and tokens[j + 2].is_capitalised):
             return True
-        return nxt.lower in _PARTICLES and j + 2 < len(tokens) and tokens[j + 2].is_capitalised
+        if nxt.lower in _ARTICLES and tokens[j].lower not in _PARTICLES:
+            return False  # "Ende der Einfahrgruppe" is a genitive; "von der Leyen", "van den Berg" are names
+        if nxt.lower not in _PARTICLES:
+            return False
+        after = tokens[j + 2:j + 4]  # a name word next, or a second particle and then one ("von der Leyen")
+        return bool(after) and (after[0].is_capitalised or (
+            len(after) == 2 and after[0].lower in _PARTICLES and after[1].is_capitalised))
 
     # scoring ----------------------------------------------------------------------------------
     def _score(self, span: Span, before: list[Token], after: list[Token], lang: str, text: str) -> float:
@@ -184,13 +192,15 @@ class PersonRecognizer:
             return 0.9
         if span.honorific:
             return 0.9
-        firsts = [t for t in toks if self._is_first(t) or t.abbreviated]
+        if _acronym(before, toks, text):  # "A.J.O.F.M. Timiș", "D.A.C.L. Timișoara": an office, not initials
+            return 0.0
+        firsts = [t for t in toks if self._is_first(t, lang) or t.abbreviated]
         cue = self._cue(before, after, lang)
         initial = toks[0].initial
         if firsts and len(toks) >= 2:
             return 0.85
         if not self._determined(before, lang) and not self._quoted(toks, text):
-            if len(toks) == 1 and self._verb_after(toks[-1], after, lang) \
+            if len(toks) == 1 and (self._verb_after(toks[-1], after, lang) or _inverted_question(before, after, lang)) \
                     and not self._common(toks[0], lang, 4.5 if toks[0].text in self._lex.last_names else 3.5) \
                     and not _GERMAN_NOUN_SUFFIX.search(normalise(toks[0].text)):
                 # "Kowalczyk sent…", "Нургалиев уволил…", "Middelhoff habe…": a rare capitalised word
@@ -206,7 +216,7 @@ class PersonRecognizer:
         toks = list(span.tokens)
         # sentence-initial verbs/common words that happen to stand before a name: "Sollte Lilija Bien"
         while (len(toks) > 1 and toks[0].initial and not toks[0].abbreviated and self._common(toks[0], lang)
-               and not self._is_first(toks[0])):
+               and not self._is_first(toks[0], lang)):
             toks = toks[1:]
         # a place right before or after the name: "Мэр Харькова Геннадий Кернес", "Anna Nowak Kraków"
         while len(toks) > 1 and self._is_place(toks[0].text):
@@ -268,13 +278,18 @@ class PersonRecognizer:
     def _imperative(self, tok: Token, lang: str) -> bool:
         """A message-opening verb ("Bekræft", "Подтверди", "Zapytaj", "Bestätige"), not a name: the
         infinitive rebuilt from it is a frequent word, which a name's rebuilt form almost never is."""
-        if self._is_first(tok) or tok.text in self._lex.last_names:
+        if self._is_first(tok, lang) or tok.text in self._lex.last_names:
             return False
         w = normalise(tok.text)
         return any(self._lex.freq.zipf(c, lang) >= _VERB_ZIPF for c in _infinitives(w, lang) if c != w)
 
-    def _is_first(self, tok: Token) -> bool:
-        return tok.text in self._lex.first_names
+    def _is_first(self, tok: Token, lang: str) -> bool:
+        """A listed first name, or a declined form of one ("Anny", "Jacka") — but not an everyday word
+        that only looks like a declined form ("Alle" of "Alla", "Ein" of "Eina", "Ende" of "Enda")."""
+        names = self._lex.first_names
+        if tok.text not in names:
+            return False
+        return normalise(tok.text) in names.exact or self._lex.freq.zipf(tok.text, lang) < _DECLINED_MAX_ZIPF
 
     def _common(self, tok: Token, lang: str, threshold: float = 3.0) -> bool:
         return self._lex.freq.zipf(tok.text, lang) >= threshold
@@ -383,6 +398,32 @@ def _infinitives(w: str, lang: str) -> list[str]:
             return [w[:-4] + "a"]  # notează → nota
         return [w[:-1] + "a"] if w.endswith("ă") else []  # confirmă → confirma
     return []
+
+
+_AUXILIARIES = {"en": frozenset({"did", "does", "do", "has", "have", "had", "can", "could", "will", "would", "should",
+                                  "is", "was", "may", "might", "shall"})}
+
+
+def _inverted_question(before: list[Token], after: list[Token], lang: str) -> bool:
+    """"Did Perpetua send…", "Has Okonkwo signed…": the word between an auxiliary opening a question
+    and a lower-case verb is the question's subject."""
+    aux = _AUXILIARIES.get(lang)
+    return bool(aux and before and after and before[-1].initial and before[-1].lower in aux
+                and after[0].text.islower())
+
+
+def _acronym(before: list[Token], toks: list[Token], text: str) -> bool:
+    """Do the span's leading one-letter abbreviations, with those glued before it, spell an acronym of
+    three letters or more ("A.J.O.F.M.")? Initials have one or two ("J. Nowak", "J.R. Tolkien")."""
+    run = [t for t in itertools.takewhile(lambda t: t.abbreviated, toks)]
+    if not run:
+        return False
+    for t in reversed(before):
+        if not (t.abbreviated and text[t.end:run[0].start] == "."):
+            break
+        run.insert(0, t)
+    glued = sum(1 for a, b in itertools.pairwise(run) if text[a.end:b.start] == ".")
+    return glued + 1 >= 3 and glued == len(run) - 1
 
 
 def _gap_ok(a: Token, b: Token) -> bool:

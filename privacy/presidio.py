@@ -239,17 +239,72 @@ class NatashaRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities: list[str] | None,
                 nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
-        name: str = "NatashaRecognizer"
-        metadata = {RecognizerResult.RECOGNIZER_NAME_KEY: name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
-        out = []
-        for start, end, label in self.load_now().entities(text):
-            entity = self._LABELS[label]
-            if entities is None or entity in entities:
-                out.append(RecognizerResult(entity, start, end, MODEL_RAW_SCORE,
-                                            analysis_explanation=AnalysisExplanation(
-                                                recognizer=name, original_score=MODEL_RAW_SCORE),
-                                            recognition_metadata=dict(metadata)))
+        return _model_results("NatashaRecognizer", self.id, [(s, e, self._LABELS[lab]) for s, e, lab in
+                                                             self.load_now().entities(text)], entities)
+
+
+class SharedSpacyModel:
+    """One spaCy NER pipeline shared by every language it serves, loaded once (lazily or with
+    ``load_now()``), its vocabulary renewed when it grows past ``max_vocab`` strings (spaCy keeps every
+    token it has seen, names included)."""
+
+    def __init__(self, path: str, *, max_vocab: int = 50_000) -> None:
+        self.path = path
+        self._max_vocab = max_vocab
+        self._nlp: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._nlp is not None
+
+    def load_now(self) -> Any:
+        if self._nlp is None:
+            with self._lock:
+                if self._nlp is None:
+                    self._nlp = spacy.load(self.path)
+        return self._nlp
+
+    def entities(self, text: str) -> list[tuple[int, int, str]]:
+        nlp = self.load_now()
+        doc = nlp(text)
+        out = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        if len(nlp.vocab) > self._max_vocab:
+            with self._lock:
+                if self._nlp is nlp:
+                    self._nlp = spacy.load(self.path)
         return out
+
+
+class SecondOpinionRecognizer(EntityRecognizer):
+    """A second NER model for one language (the pooled multilingual one, privacy.ner), run on the
+    text by itself next to the language's own model; its results are the combination's "model2"."""
+
+    NAME = "SecondOpinionRecognizer"
+
+    def __init__(self, model: SharedSpacyModel, *, language: str) -> None:
+        self._model = model
+        super().__init__(supported_entities=list(NER_ENTITIES), supported_language=language, name=self.NAME,
+                         version="1")
+
+    def load(self) -> None:  # the shared model loads on first use or with load_now()
+        return None
+
+    def analyze(self, text: str, entities: list[str] | None,
+                nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        return _model_results(self.NAME, self.id, [(s, e, _NER_LABELS[lab]) for s, e, lab in
+                                                   self._model.entities(text) if lab in _NER_LABELS], entities)
+
+
+def _model_results(name: str, ident: str, spans: Iterable[tuple[int, int, str]],
+                   entities: list[str] | None) -> list[RecognizerResult]:
+    """Presidio results (score ``MODEL_RAW_SCORE``) for a model's (start, end, entity) spans."""
+    metadata = {RecognizerResult.RECOGNIZER_NAME_KEY: name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: ident}
+    return [RecognizerResult(entity, start, end, MODEL_RAW_SCORE,
+                             analysis_explanation=AnalysisExplanation(recognizer=name,
+                                                                      original_score=MODEL_RAW_SCORE),
+                             recognition_metadata=dict(metadata))
+            for start, end, entity in spans if entities is None or entity in entities]
 
 
 def natasha_available() -> bool:
@@ -265,10 +320,13 @@ class PresidioAnalyzer:
     """One ``AnalyzerEngine`` over our recognizers for every language; thread-safe language additions."""
 
     def __init__(self, recognizers_for: RecognizerFactory, languages: Sequence[str], *,
-                 spacy_models: Mapping[str, str] | None = None) -> None:
+                 spacy_models: Mapping[str, str] | None = None, second_opinion: str | None = None,
+                 second_opinion_languages: Iterable[str] = ()) -> None:
         self._recognizers_for = recognizers_for
         self._lock = threading.Lock()
         self._natasha: NatashaRecognizer | None = None
+        self._second = SharedSpacyModel(second_opinion) if second_opinion else None
+        self._second_languages = frozenset(second_opinion_languages) if second_opinion else frozenset()
         langs = list(dict.fromkeys([*languages, *(spacy_models or {})]))
         self.nlp_engine = LightSpacyNlpEngine(langs, models=spacy_models)
         self.nlp_engine.load()
@@ -288,6 +346,8 @@ class PresidioAnalyzer:
         recs: list[EntityRecognizer] = list(self._recognizers_for(lang))
         if lang in self.nlp_engine.model_languages:
             recs.append(SpacyRecognizer(supported_language=lang, supported_entities=list(NER_ENTITIES)))
+        if self._second is not None and lang in self._second_languages:
+            recs.append(SecondOpinionRecognizer(self._second, language=lang))
         if lang == "ru" and natasha_available():
             self._natasha = NatashaRecognizer(language=lang)
             recs.append(self._natasha)
@@ -296,7 +356,8 @@ class PresidioAnalyzer:
     @property
     def models_loaded(self) -> bool:
         """Every model is in memory (``serve`` after warm-up): nothing can load on a request's path."""
-        return self.nlp_engine.models_loaded and (self._natasha is None or self._natasha.loaded)
+        return (self.nlp_engine.models_loaded and (self._natasha is None or self._natasha.loaded)
+                and (self._second is None or self._second.loaded))
 
     def load_models(self, languages: Iterable[str] | None = None) -> None:
         """The models of ``languages`` (default: all) now — ``serve`` before readiness, the CLI before a
@@ -305,6 +366,8 @@ class PresidioAnalyzer:
         self.nlp_engine.load_models(langs)
         if self._natasha is not None and (langs is None or self._natasha.supported_language in langs):
             self._natasha.load_now()
+        if self._second is not None and (langs is None or self._second_languages.intersection(langs)):
+            self._second.load_now()
 
     def ensure_language(self, lang: str) -> None:
         """Register recognizers and a tokenizer for a language first seen at run time."""
@@ -327,6 +390,9 @@ class PresidioAnalyzer:
 
 
 def _source(result: RecognizerResult) -> str:
-    """"model" for the NER model's entities, "rules" for ours (the combination step reads it)."""
+    """"model" for the language's NER model, "model2" for the second opinion, "rules" for ours (the
+    combination step reads it)."""
     name = (result.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
+    if name == SecondOpinionRecognizer.NAME:
+        return "model2"
     return "model" if name in MODEL_RECOGNIZERS else "rules"

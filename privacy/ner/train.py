@@ -33,6 +33,7 @@ MODELS = HERE / "models"
 DEFAULT_CORPUS = HERE.parents[2] / "shared" / "datasets" / "ner"
 # Russian trains too (--langs ru), but natasha's model measured far better there and is what ships
 LANGS = ("pl", "da", "ro", "de", "en")
+ALL_MODELS = (*LANGS, "xx")  # "xx": the pooled multilingual model over the five (train_pooled)
 LABELS = ("PER", "LOC", "ORG", "MISC")
 SEED = 20261121
 FAKER_LOCALE = {"pl": "pl_PL", "da": "da_DK", "ro": "ro_RO", "ru": "ru_RU", "de": "de_DE", "en": "en_GB"}
@@ -228,6 +229,8 @@ LICENCES = {  # the training sources' licences (NOTICE): share-alike sources mak
     "en": ("CC BY-SA 4.0", ["Universal NER English-EWT (first release), CC BY-SA 4.0",
                             "Universal NER English-PUD, CC BY-SA 3.0", "WNUT 2017, CC BY 4.0"]),
 }
+# the pooled model learns from all five: share-alike (BY-SA 3.0 material may be adapted under 4.0)
+LICENCES["xx"] = ("CC BY-SA 4.0", [src for lang in LANGS for src in LICENCES[lang][1]])
 
 
 def stamp_meta(out: Path, lang: str) -> None:
@@ -284,14 +287,71 @@ def train_language(lang: str, corpus: Path, out: Path) -> dict[str, Any]:
     return meta
 
 
+POOLED = "xx"  # the multilingual second-opinion model (privacy.ner.SECOND_OPINION)
+POOLED_MAX_SENTENCES = 25_000  # Polish share of the pooled model: all person sentences plus others
+POOLED_EPOCHS = 6
+POOLED_ROWS = [40000, 5000, 10000, 2500]  # NORM/PREFIX/SUFFIX/SHAPE: five languages share the tables
+
+
+def train_pooled(corpus: Path, out: Path, epochs: int = POOLED_EPOCHS) -> dict[str, Any]:
+    """One model over all five languages' training rows (each prepared as for its own model, Polish
+    capped at POOLED_MAX_SENTENCES): thin languages borrow from the others. The epoch is picked by the
+    mean person F over the languages' held-back rows."""
+    import spacy
+    from spacy.util import fix_random_seed  # type: ignore[attr-defined]
+
+    global MAX_SENTENCES
+    fix_random_seed(SEED)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(SEED)
+    started = time.perf_counter()
+    saved, MAX_SENTENCES = MAX_SENTENCES, POOLED_MAX_SENTENCES
+    try:
+        rows: list[Row] = []
+        vals: dict[str, list[Row]] = {}
+        for lang in LANGS:
+            lang_rows, vals[lang] = training_rows(lang, corpus, rng)
+            rows += lang_rows
+    finally:
+        MAX_SENTENCES = saved
+    rng.shuffle(rows)
+    config = json.loads(json.dumps(NER_CONFIG))
+    config["model"]["tok2vec"]["embed"]["rows"] = POOLED_ROWS
+    nlp = spacy.blank(POOLED)
+    ner: Any = nlp.add_pipe("ner", config=config)
+    for label in LABELS:
+        ner.add_label(label)
+    train = to_examples(nlp, rows)
+    val = {lang: to_examples(nlp, v) for lang, v in vals.items()}
+    optimizer = nlp.initialize(lambda: train[:3000])
+    best: dict[str, Any] = {"f": -1.0}
+    for epoch in range(epochs):
+        losses: dict[str, float] = {}
+        for batch in batches(train, rng):
+            nlp.update(batch, drop=0.25, sgd=optimizer, losses=losses)
+        with nlp.use_params(optimizer.averages):
+            per_lang = {lang: person_scores(nlp, v) for lang, v in val.items()}
+            mean = sum(sc["f"] for sc in per_lang.values()) / len(per_lang)
+            print(f"{POOLED} epoch {epoch + 1}: loss {losses.get('ner', 0):.0f} mean PER f {mean:.3f} "
+                  + " ".join(f"{lang} {sc['f']:.3f}" for lang, sc in per_lang.items()), flush=True)
+            if mean > best["f"]:
+                best = {"f": mean, "per_language": per_lang, "epoch": epoch + 1}
+                save(nlp, out)
+    meta = {"lang": POOLED, "languages": list(LANGS), "sentences": len(rows),
+            "validation_sentences": sum(map(len, vals.values())), "best": best,
+            "seconds": round(time.perf_counter() - started, 1), "seed": SEED}
+    (out / "training.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return meta
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--langs", default=",".join(LANGS))
+    ap.add_argument("--langs", default=",".join(ALL_MODELS), help="languages to train; xx = the pooled model")
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--out", type=Path, default=MODELS)
     a = ap.parse_args()
     for lang in a.langs.split(","):
-        meta = train_language(lang, a.corpus, a.out / lang)
+        meta = train_pooled(a.corpus, a.out / lang) if lang == POOLED else train_language(lang, a.corpus, a.out / lang)
         print(json.dumps(meta), flush=True)
 
 

@@ -36,6 +36,24 @@ def test_model_person_alone_and_with_rule_agreement() -> None:
     assert _persons(both) == [(0, 10, 0.95)]
 
 
+def test_the_second_opinion_model_votes() -> None:
+    rules = CombinationRules.model_validate({"default": {"model_person": 0.45, "second_person": 0.45,
+                                                         "agreement": 0.95, "rule_alone_min": 0.7}})
+
+    def persons(findings: list[Finding]) -> list[tuple[int, int, float, str]]:
+        out = combine_persons("x" * 100, "en", findings, judge=Judge(), rules=rules)
+        return [(f.start, f.end, f.score, f.source) for f in out if f.entity_type == "PERSON"]
+
+    own, second = Finding("PERSON", 0, 4, 1.0, source="model"), Finding("PERSON", 0, 10, 1.0, source="model2")
+    assert persons([own]) == [(0, 4, 0.45, "model")]  # one model alone stays below the verdict here
+    assert persons([second]) == [(0, 10, 0.45, "model2")]
+    assert persons([own, second]) == [(0, 10, 0.95, "model")]  # both models: agreement, the wider span
+    rule = Finding("PERSON", 0, 10, 0.8, source="rules")
+    assert persons([second, rule]) == [(0, 10, 0.95, "model2")]  # a model and the rules agree
+    other = Finding("ORGANIZATION", 0, 10, 1.0, source="model2")
+    assert persons([Finding("PERSON", 0, 10, 0.8, source="rules"), other]) == []  # needs rule_over_other_min
+
+
 def test_model_person_that_is_a_known_thing_is_dropped() -> None:
     assert _persons([Finding("PERSON", 0, 10, 1.0, source="model")], Judge({(0, 10)})) == []
 
