@@ -3,9 +3,10 @@
     .venv/bin/python bench/eval_ner.py [../shared/datasets/ner] [--langs pl,da,ro,ru,de,en]
 
 Span level: a predicted PER span is correct when it overlaps a gold person string's occurrence; a
-gold person is found when a predicted PER span overlaps it. "model" is the spaCy pipeline alone
-(for Russian also natasha alone); "detector" is the whole privacy analyzer (model + rules +
-combination), whose PERSON findings are scored the same way.
+gold person is found when a predicted PER span overlaps it. "model" is the language's spaCy pipeline
+alone, "pooled" the multilingual second-opinion model alone (for Russian: natasha alone); "detector"
+is the whole privacy analyzer (both models + rules + combination), whose PERSON findings are scored the
+same way.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import spacy
 
 from privacy import build_privacy_engine
-from privacy.ner import shipped_models
+from privacy.ner import NER_LANGUAGES, second_opinion_model, shipped_models
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ner"
 Spans = list[tuple[int, int]]
@@ -64,6 +65,8 @@ def main() -> None:
     engine = build_privacy_engine(cache_size=0)
     engine.warm_up()
     models = shipped_models()
+    second = second_opinion_model()
+    pooled = spacy.load(second) if second else None
     print(f"{'lang':4} {'predictor':10} {'P':>6} {'R':>6} {'ms/sent':>8}")
     for lang in a.langs.split(","):
         rows = [json.loads(x) for x in (Path(a.corpus) / f"{lang}.dev.jsonl").read_text(encoding="utf-8").splitlines()
@@ -73,6 +76,9 @@ def main() -> None:
             nlp = spacy.load(models[lang])
             predictors["model"] = lambda t, nlp=nlp: [(e.start_char, e.end_char) for e in nlp(t).ents
                                                       if e.label_ == "PER"]
+        if lang in NER_LANGUAGES and pooled is not None:
+            predictors["pooled"] = lambda t, nlp=pooled: [(e.start_char, e.end_char) for e in nlp(t).ents
+                                                          if e.label_ == "PER"]
         if lang == "ru":
             from privacy.ru_ner import NatashaNer
 

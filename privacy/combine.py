@@ -1,12 +1,15 @@
 """How the trained model's entities and the rule recognizer's findings become PERSON findings.
 
-Two detectors look for persons: the statistical NER model (privacy.ner, through Presidio's
-``SpacyRecognizer``; it also tags places, organisations and other names) and the rule recognizer
-(privacy.names: honorifics, roles and verbs of addressing, patronymics, word lists). The rule that
-combines them is data (``privacy/data/combination.yaml``, documented there) and a pure function:
+Three detectors look for persons: the language's statistical NER model (privacy.ner, through
+Presidio's ``SpacyRecognizer``, source "model"; natasha for Russian; it also tags places,
+organisations and other names), a second opinion — the pooled multilingual model trained on all five
+languages' corpora (source "model2") — and the rule recognizer (privacy.names: honorifics, roles and
+verbs of addressing, patronymics, word lists). The rule that combines them is data
+(``privacy/data/combination.yaml``, documented there) and a pure function:
 
-1. A model PERSON span is a person (score ``model_person``; ``agreement`` when the rules also found
-   it; ``model_unsupported_single`` for one word no rule finding touches — a village, a brand),
+1. A model PERSON span is a person (score ``model_person`` for the own model alone, ``second_person``
+   for the second opinion alone; ``agreement`` when both models or a model and the rules found it;
+   ``model_unsupported_single`` for one word nothing else touches — a village, a brand),
    unless the rule layer calls it a thing (a decoy such as "Curie room", a brand, a month, an
    imperative opening the message, a one-letter word), every word is a known place or organisation
    (privacy.gazetteer), or a legal form stands next to it ("Novo Nordisk A/S", "ООО «Ромашка»").

@@ -30,6 +30,8 @@ _ARTICLES = frozenset({"der", "den"})  # particles only after another ("von der"
 _PATRONYMIC = re.compile(r"(ович|евич|ич|овна|евна|ична|инична)(а|у|ем|ом|ой|е|ы|ем)?$|(овн|евн|ичн)(е|у|ой|ы)$")
 _UNCASED_MAX_ZIPF = 5.0
 _DECLINED_MAX_ZIPF = 5.0  # a word this frequent is the word, not a declined first name
+_FUNCTION_WORD_ZIPF = 5.0  # "Hvilke", "Dabei", "Which": no name is this frequent a word
+_GERMAN_WORD_ZIPF = 3.5  # a lone German word this frequent is a noun ("Betriebsrat", "Meines"), not a name
 _DIMINUTIVE = re.compile(
     r"(sia|sio|cia|nia|ka|ek|uś|usia|unia|ątko|uț|uța|ica|el|ela|ică|ușa|ша|ня|ся|шка|енька|очка|ечка|чик|ёк|ik|chen|le|li|i|ie|y)$"
 )
@@ -111,8 +113,13 @@ class PersonRecognizer:
             if any(c.isdigit() for c in text[s:e]):  # "Auftrag SO-2024": codes and numbers are no names
                 out.append(None)
                 continue
-            named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words)
-            opening_verb = len(toks) == 1 and toks[0].initial and self._imperative(toks[0], lang)
+            named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words) or (
+                lang == "de" and len(toks) == 1 and self._common(toks[0], lang, _GERMAN_WORD_ZIPF)
+                and not self._is_first(toks[0], lang) and toks[0].text not in self._lex.last_names)
+            # a message-opening verb ("Bekræft") or function word ("Hvilke", "Dabei"), unless a listed name
+            opening_verb = len(toks) == 1 and toks[0].initial and (self._imperative(toks[0], lang) or (
+                self._common(toks[0], lang, _FUNCTION_WORD_ZIPF) and not self._is_first(toks[0], lang)
+                and toks[0].text not in self._lex.last_names))
             if named_thing or opening_verb or self._decoy(toks, tokens[max(0, a - 3):a], tokens[b:b + 3], lang, text):
                 out.append(None)
                 continue

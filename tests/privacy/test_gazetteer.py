@@ -278,4 +278,4 @@ def test_gazetteer_files(lang: str) -> None:
 
 
 def test_gazetteer_size() -> None:
-    assert sum(p.stat().st_size for p in DIRECTORY.glob("*.txt")) < 3 * 1024 * 1024
+    assert sum(p.stat().st_size for p in DIRECTORY.glob("*.txt")) < 5 * 1024 * 1024  # GeoNames cities: 4.2 MB

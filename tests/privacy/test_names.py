@@ -89,6 +89,9 @@ def test_own_tables_leak_and_overpin(engine: PrivacyEngine, name: str) -> None:
     ("en", "Hendricks asked for the figures yesterday."),
     ("ru", "Нургалиев уволил начальника отдела."),
     ("pl", "Kowalczyk wysłał dane wczoraj."),
+    ("en", "Did Perpetua send her timesheet yet?"),
+    ("de", "Bitte frag Frau von der Heydt nach dem Vertrag."),
+    ("de", "Herr van der Bellen kommt morgen um neun."),
 ])
 def test_uncased_names_initials_and_titles(types_in: Any, lang: str, text: str) -> None:
     assert "PERSON" in types_in(text, language=lang)
@@ -106,6 +109,10 @@ def test_uncased_names_initials_and_titles(types_in: Any, lang: str, text: str) 
     ("en", "How can I reset my VPN password?"),
     ("de", "Was kann ich tun, wenn der Drucker streikt?"),
     ("da", "Se https://t.co/Ea9MOsl5VY og skriv til @PSkipperEL om leveringen."),
+    ("ro", "Dosarele se depun la sediul A.J.O.F.M. Timiș până vineri."),
+    ("de", "Die Weiche liegt am Ende der Einfahrgruppe."),
+    ("de", "Ein Element fehlt noch in der Lieferung."),
+    ("de", "Der Betriebsrat hat bei den Ethikregeln mitzubestimmen."),
 ])
 def test_imperatives_units_and_links_are_not_persons(types_in: Any, lang: str, text: str) -> None:
     assert "PERSON" not in types_in(text, language=lang)

@@ -16,6 +16,7 @@ from privacy.analyzer import TextAnalysis
 from privacy.engine import AnalysisCache
 from privacy.ner import NER_LANGUAGES
 from privacy.presidio import CORE_LANGUAGES, OwnContextEnhancer, SwitchboardRecognizer
+from privacy.verdict import Finding
 
 OURS = {
     "SwitchboardEmailRecognizer", "SwitchboardIbanRecognizer", "SwitchboardCardRecognizer",
@@ -25,7 +26,9 @@ OURS = {
 }
 
 
-MODELS = {lang: {"SpacyRecognizer"} for lang in NER_LANGUAGES} | {"ru": {"NatashaRecognizer"}}
+# each core language: its own model and the pooled second opinion; Russian: natasha
+MODELS = {lang: {"SpacyRecognizer", "SecondOpinionRecognizer"} for lang in NER_LANGUAGES}
+MODELS["ru"] = {"NatashaRecognizer"}
 
 
 @pytest.mark.parametrize("lang", [*CORE_LANGUAGES, "nl", "sv", "uk", "fr", "cs"])
@@ -107,6 +110,10 @@ def test_language_first_seen_at_run_time_is_registered(engine: PrivacyEngine) ->
     assert {r.name for r in engine.presidio.get_recognizers("is")} == OURS
 
 
+def presidio_findings(eng: PrivacyEngine) -> list[Finding]:
+    return eng.analyzer.presidio.analyze("Yesterday I met Barack Obama in Paris.", "en")
+
+
 def test_configured_spacy_model_adds_presidio_spacy_recognizer() -> None:
     from privacy.engine import spacy_model_path
 
@@ -114,13 +121,17 @@ def test_configured_spacy_model_adds_presidio_spacy_recognizer() -> None:
     eng.warm_up()
     presidio = eng.presidio
     names = {r.name for r in presidio.get_recognizers("en")}
-    assert names == OURS | {"SpacyRecognizer"}
+    assert names == OURS | {"SpacyRecognizer", "SecondOpinionRecognizer"}
     assert "core_web_sm" in presidio.nlp_engine.get_nlp("en").meta["name"]  # the configured model replaced ours
     assert presidio.nlp_engine.get_nlp("pl").meta["name"] != presidio.nlp_engine.get_nlp("en").meta["name"]
     results = presidio.analyze(text="Yesterday I met Barack Obama in Paris.", language="en")
     spacy_hits = [r for r in results if r.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY]
                   == "SpacyRecognizer"]
     assert sorted(r.entity_type for r in spacy_hits) == ["LOCATION", "PERSON"]  # GPE "Paris" → LOCATION
+    second = [r for r in results if r.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY]
+              == "SecondOpinionRecognizer"]
+    assert "SECOND_OPINION_PERSON" in {r.entity_type for r in second}  # the pooled model votes too
+    assert {(f.entity_type, f.source) for f in presidio_findings(eng)} >= {("PERSON", "model"), ("PERSON", "model2")}
     found = {f.entity_type for f in eng.analyze("Yesterday I met Barack Obama in Paris.").findings}
     assert found == {"PERSON"}  # places are evidence for the combination, never findings
 
