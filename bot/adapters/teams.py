@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -379,8 +380,13 @@ def _tenant(activity: Activity) -> str:
     return str(getattr(activity.conversation, "tenant_id", None) or "")
 
 
+_AT = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+
+
 def strip_bot_mention(activity: Activity) -> str:
-    """The text without the `<at>Bot</at>` mention of this bot.
+    """The text without the `<at>Bot</at>` mention of this bot; every other mention as the plain name
+    ("please ask <at>Pranav Smith</at>" → "please ask Pranav Smith"), so the privacy check reads the
+    colleague's name as the prose it is and the model can address them.
 
     Not `TurnContext.remove_recipient_mention`: it uses the bot's display name as a regex and so
     also deletes that name wherever else it appears in the message.
@@ -393,6 +399,7 @@ def strip_bot_mention(activity: Activity) -> str:
         if entity.type == "mention" and isinstance(mentioned, dict) and mentioned.get("id") == bot_id:
             mention_text = props.get("text") or f"<at>{mentioned.get('name', '')}</at>"
             text = text.replace(str(mention_text), " ")
+    text = _AT.sub(lambda m: m.group(1), text)
     return " ".join(text.replace("&nbsp;", " ").split())
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from bot.adapters.teams import TeamsOptions
 from bot.memory.models import AuditEntry, Feedback
 from tests.fakes.openai_server import FakeOpenAI
-from tests.teams.conftest import ADMIN, TeamsFactory
+from tests.teams.conftest import ADMIN, BOT_ID, TeamsFactory
 from tests.teams.fake_connector import FakeConnector
 
 
@@ -79,6 +79,22 @@ async def test_personal_data_is_answered_by_an_eu_model(make_teams: TeamsFactory
     assert fake_llm.models_called() == ["eu-small"]
     [message] = connector.messages()
     assert "openai/eu-small · eu ·" in message.cards[0]["body"][0]["text"]
+
+
+async def test_a_colleagues_mention_is_a_name_the_privacy_check_reads(
+        make_teams: TeamsFactory, fake_llm: FakeOpenAI) -> None:
+    teams = await make_teams()
+    body = teams.activity("<at>Switchboard</at> please ask <at>Pranav Smith</at> to review the Q3 offer",
+                          conv="channel")
+    body["entities"] = [
+        {"type": "mention", "text": "<at>Switchboard</at>", "mentioned": {"id": BOT_ID, "name": "Switchboard"}},
+        {"type": "mention", "text": "<at>Pranav Smith</at>",
+         "mentioned": {"id": "29:colleague", "name": "Pranav Smith"}},
+    ]
+    status, _ = await teams.post(body)
+    assert status == 200
+    assert fake_llm.models_called() == ["eu-small"]  # a person is named: never a US model
+    assert fake_llm.requests[0]["messages"][-1]["content"] == "please ask Pranav Smith to review the Q3 offer"
 
 
 async def test_card_vote_and_feedback_loop_are_stored(make_teams: TeamsFactory, connector: FakeConnector) -> None:
