@@ -207,7 +207,8 @@ class PersonRecognizer:
         if firsts and len(toks) >= 2:
             return 0.85
         if not self._determined(before, lang) and not self._quoted(toks, text):
-            if len(toks) == 1 and (self._verb_after(toks[-1], after, lang) or _inverted_question(before, after, lang)) \
+            if len(toks) == 1 and (self._verb_after(toks[-1], after, lang) or _inverted_question(before, after, lang)
+                                   or self._verb_before(toks[0], before, lang)) \
                     and not self._common(toks[0], lang, 4.5 if toks[0].text in self._lex.last_names else 3.5) \
                     and not _GERMAN_NOUN_SUFFIX.search(normalise(toks[0].text)):
                 # "Kowalczyk sent…", "Нургалиев уволил…", "Middelhoff habe…": a rare capitalised word
@@ -280,7 +281,20 @@ class PersonRecognizer:
         if lang in _AUXILIARY_AFTER_OK and w in self._lex.words.get("person_context_after", lang) \
                 and w not in _DEPARTMENT_LINKS and w not in _WEAK_BEFORE:
             return True
+        if lang == "ro" and w in ("a", "au") and len(after) > 1 and after[1].start - after[0].end == 1:
+            # the compound past: "Olmert a propus", "Bolt a devenit", "Popescu a trimis"
+            nxt = after[1].lower
+            return len(nxt) > 3 and nxt.endswith(_RO_PARTICIPLE)
         return (w.endswith(_PAST_TENSE.get(lang, ())) and len(w) > 3) or w in _REPORTING.get(lang, ())
+
+    @staticmethod
+    def _verb_before(first: Token, before: list[Token], lang: str) -> bool:
+        """German verb-second: a past-tense verb straight before the name ("erklärte Gates", "startete
+        Sampras") — the name is the inverted subject."""
+        if lang != "de" or not before or first.start - before[-1].end != 1:
+            return False
+        w = before[-1].text
+        return w.islower() and len(w) > 4 and w.endswith(("te", "ten"))
 
     def _imperative(self, tok: Token, lang: str) -> bool:
         """A message-opening verb ("Bekræft", "Подтверди", "Zapytaj", "Bestätige"), not a name: the
@@ -380,6 +394,7 @@ _PAST_TENSE = {"en": ("ed",), "pl": ("ł", "ła", "li", "ło"), "ru": ("ил", "
                "da": ("ede",), "de": ("te",), "ro": ()}
 # Danish opens sentences with rare compounds before "er"/"har" ("Fondsbørsen har"): only reporting verbs
 _AUXILIARY_AFTER_OK = frozenset({"en", "pl", "ru", "ro", "de"})
+_RO_PARTICIPLE = ("at", "it", "ut", "ât", "às", "as", "is", "us", "os", "rs", "ns", "pt", "ct")
 _REPORTING = {"da": frozenset({"sagde", "siger", "skrev", "skriver", "mener", "fortæller", "forklarer", "svarede"})}
 
 

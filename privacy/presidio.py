@@ -46,9 +46,15 @@ _NER_LABELS = {"PERSON": "PERSON", "PER": "PERSON", "LOC": "LOCATION", "GPE": "L
                "ORG": "ORGANIZATION", "MISC": "MISC", "NORP": "MISC", "PRODUCT": "MISC", "EVENT": "MISC",
                "WORK_OF_ART": "MISC"}
 NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION", "MISC")
+# Inside Presidio each statistical detector's entities carry their own names (MODEL_PERSON for the
+# language's model, SECOND_OPINION_PERSON for the second opinion, PERSON for our rules): Presidio's
+# de-duplication drops a result that another of the *same type* contains at an equal or higher score,
+# and a model and the rules (or both models) agreeing on a span is what the combination must see.
+# ``PresidioAnalyzer.analyze`` gives every finding its plain name back, with its source.
+MODEL_PREFIX = "MODEL_"
+SECOND_PREFIX = "SECOND_OPINION_"
 MODEL_RECOGNIZERS = frozenset({"SpacyRecognizer", "NatashaRecognizer"})  # statistical, not rules
-# what the models' results carry inside Presidio: 1.0 so that Presidio's de-duplication never drops a
-# model span contained in a longer rule span; privacy.combine gives PERSON findings their real score
+# what the models' results carry inside Presidio; privacy.combine gives PERSON findings their real score
 MODEL_RAW_SCORE = 1.0
 
 
@@ -120,7 +126,8 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
         super().__init__(
             models=[{"lang_code": lang, "model_name": path} for lang, path in self._model_paths.items()],
             ner_model_configuration=NerModelConfiguration(
-                model_to_presidio_entity_mapping=dict(_NER_LABELS), labels_to_ignore=[],
+                model_to_presidio_entity_mapping={k: MODEL_PREFIX + v for k, v in _NER_LABELS.items()},
+                labels_to_ignore=[],
                 low_score_entity_names=[], default_score=MODEL_RAW_SCORE,
             ),
         )
@@ -168,7 +175,7 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
             self.nlp = nlp  # swap whole dict: readers never see a half-built mapping
 
     def get_supported_entities(self) -> list[str]:
-        return list(NER_ENTITIES)
+        return [MODEL_PREFIX + e for e in NER_ENTITIES]
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         self._ensure_model(language)
@@ -213,12 +220,13 @@ class NatashaRecognizer(EntityRecognizer):
     or with ``load_now()`` (``serve`` warm-up), about 0.7 s and 110 MB.
     """
 
-    _LABELS: ClassVar[dict[str, str]] = {"PER": "PERSON", "LOC": "LOCATION", "ORG": "ORGANIZATION"}
+    _LABELS: ClassVar[dict[str, str]] = {"PER": MODEL_PREFIX + "PERSON", "LOC": MODEL_PREFIX + "LOCATION",
+                                         "ORG": MODEL_PREFIX + "ORGANIZATION"}
 
     def __init__(self, *, language: str = "ru") -> None:
         self._ner: Any = None
         self._load_lock = threading.Lock()
-        super().__init__(supported_entities=["PERSON", "LOCATION", "ORGANIZATION"], supported_language=language,
+        super().__init__(supported_entities=list(self._LABELS.values()), supported_language=language,
                          name="NatashaRecognizer", version="1")
 
     def load(self) -> None:  # Presidio calls this at construction: stay cheap, load on first use
@@ -276,17 +284,10 @@ class SharedSpacyModel:
         return out
 
 
-SECOND_PREFIX = "SECOND_OPINION_"  # Presidio entity names of the second opinion (see below)
-
-
 class SecondOpinionRecognizer(EntityRecognizer):
     """A second NER model for one language (the pooled multilingual one, privacy.ner), run on the
-    text by itself next to the language's own model; its results are the combination's "model2".
-
-    Inside Presidio its entities carry their own names (``SECOND_OPINION_PERSON``, …): Presidio drops
-    a result of the same type that another one contains at an equal score, and the two models
-    agreeing on the same span is exactly what the combination must see. ``PresidioAnalyzer.analyze``
-    turns them back into PERSON, LOCATION, … with source "model2"."""
+    text by itself next to the language's own model; its results are the combination's "model2"
+    (``SECOND_OPINION_PERSON``, … inside Presidio: see MODEL_PREFIX)."""
 
     NAME = "SecondOpinionRecognizer"
 
@@ -353,7 +354,8 @@ class PresidioAnalyzer:
     def _language_recognizers(self, lang: str) -> list[EntityRecognizer]:
         recs: list[EntityRecognizer] = list(self._recognizers_for(lang))
         if lang in self.nlp_engine.model_languages:
-            recs.append(SpacyRecognizer(supported_language=lang, supported_entities=list(NER_ENTITIES)))
+            recs.append(SpacyRecognizer(supported_language=lang,
+                                        supported_entities=[MODEL_PREFIX + e for e in NER_ENTITIES]))
         if self._second is not None and lang in self._second_languages:
             recs.append(SecondOpinionRecognizer(self._second, language=lang))
         if lang == "ru" and natasha_available():
@@ -394,8 +396,8 @@ class PresidioAnalyzer:
     def analyze(self, text: str, language: str) -> list[Finding]:
         self.ensure_language(language)
         results = self.engine.analyze(text=text, language=language)
-        return [Finding(r.entity_type.removeprefix(SECOND_PREFIX), r.start, r.end, r.score, source=_source(r))
-                for r in results]
+        return [Finding(r.entity_type.removeprefix(MODEL_PREFIX).removeprefix(SECOND_PREFIX), r.start, r.end,
+                        r.score, source=_source(r)) for r in results]
 
 
 def _source(result: RecognizerResult) -> str:
