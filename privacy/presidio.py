@@ -224,8 +224,7 @@ class NatashaRecognizer(EntityRecognizer):
                                          "ORG": MODEL_PREFIX + "ORGANIZATION"}
 
     def __init__(self, *, language: str = "ru") -> None:
-        self._ner: Any = None
-        self._load_lock = threading.Lock()
+        self._ner = Lazy(_natasha)
         super().__init__(supported_entities=list(self._LABELS.values()), supported_language=language,
                          name="NatashaRecognizer", version="1")
 
@@ -234,16 +233,10 @@ class NatashaRecognizer(EntityRecognizer):
 
     @property
     def loaded(self) -> bool:
-        return self._ner is not None
+        return self._ner.loaded
 
     def load_now(self) -> Any:
-        if self._ner is None:
-            with self._load_lock:
-                if self._ner is None:
-                    from privacy.ru_ner import NatashaNer
-
-                    self._ner = NatashaNer()
-        return self._ner
+        return self._ner.get()
 
     def analyze(self, text: str, entities: list[str] | None,
                 nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
@@ -259,29 +252,54 @@ class SharedSpacyModel:
     def __init__(self, path: str, *, max_vocab: int = 50_000) -> None:
         self.path = path
         self._max_vocab = max_vocab
-        self._nlp: Any = None
-        self._lock = threading.Lock()
+        self._nlp = Lazy(lambda: spacy.load(path))
 
     @property
     def loaded(self) -> bool:
-        return self._nlp is not None
+        return self._nlp.loaded
 
     def load_now(self) -> Any:
-        if self._nlp is None:
-            with self._lock:
-                if self._nlp is None:
-                    self._nlp = spacy.load(self.path)
-        return self._nlp
+        return self._nlp.get()
 
     def entities(self, text: str) -> list[tuple[int, int, str]]:
         nlp = self.load_now()
         doc = nlp(text)
         out = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
         if len(nlp.vocab) > self._max_vocab:
-            with self._lock:
-                if self._nlp is nlp:
-                    self._nlp = spacy.load(self.path)
+            self._nlp.rebuild(nlp)
         return out
+
+
+class Lazy:
+    """A value built on first use (or ``get()`` at warm-up) exactly once, however many threads ask;
+    ``rebuild(old)`` replaces it unless another thread already has."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> Any:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+        return self._value
+
+    def rebuild(self, old: Any) -> None:
+        with self._lock:
+            if self._value is old:
+                self._value = self._build()
+
+
+def _natasha() -> Any:
+    from privacy.ru_ner import NatashaNer
+
+    return NatashaNer()
 
 
 class SecondOpinionRecognizer(EntityRecognizer):

@@ -224,3 +224,20 @@ def test_model_pipeline_does_not_keep_every_name_it_saw() -> None:
     assert nlp_engine.get_nlp("da") is not first
     assert nlp_engine.get_nlp("da").pipe_names == ["ner"]  # reloaded from the package, still the model
     assert len(nlp_engine.get_nlp("da").vocab) <= base + 300
+
+
+def test_second_opinion_model_does_not_keep_every_name_it_saw() -> None:
+    from privacy.ner import second_opinion_model
+    from privacy.presidio import SharedSpacyModel
+
+    path = second_opinion_model()
+    assert path is not None
+    base = len(spacy.load(path).vocab)
+    shared = SharedSpacyModel(path, max_vocab=base + 300)
+    first = shared.load_now()
+    spans = []
+    for i in range(200):
+        spans = shared.entities(f"Ring til Fornavn{i} Efternavn{i} om ordre {i}")
+    assert shared.load_now() is not first and shared.loaded
+    assert len(shared.load_now().vocab) <= base + 300
+    assert any(label == "PER" for _, _, label in spans)  # still the model after the reload
