@@ -235,9 +235,9 @@ def test_second_opinion_model_does_not_keep_every_name_it_saw() -> None:
     base = len(spacy.load(path).vocab)
     shared = SharedSpacyModel(path, max_vocab=base + 300)
     first = shared.load_now()
-    spans = []
     for i in range(200):
-        spans = shared.entities(f"Ring til Fornavn{i} Efternavn{i} om ordre {i}")
+        shared.entities(f"Ring til Fornavn{i} Efternavn{i} om ordre {i}")
     assert shared.load_now() is not first and shared.loaded
     assert len(shared.load_now().vocab) <= base + 300
+    spans = shared.entities("Ring til Mette Frederiksen om ordren.")
     assert any(label == "PER" for _, _, label in spans)  # still the model after the reload
