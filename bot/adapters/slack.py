@@ -101,7 +101,7 @@ class SlackAdapter:
         raw = await request.read()
         try:
             valid = self._verifier.is_valid_request(raw, request.headers)
-        except ValueError:  # a timestamp that is not a number
+        except (ValueError, OverflowError, TypeError):  # a timestamp that is no (sane) number, a non-ASCII signature
             valid = False
         if not valid:
             return web.json_response({"error": "invalid signature or stale timestamp"}, status=401)
@@ -111,7 +111,8 @@ class SlackAdapter:
                 return web.json_response({"error": "malformed body: not a Slack payload"}, status=400)
             # bolt reads ids out of the payload here; odd shapes fail as Attribute/Type/Key/IndexErrors
             bolt_request = await to_bolt_request(request)
-        except (ValueError, AttributeError, TypeError, KeyError, IndexError) as exc:
+        except (ValueError, AttributeError, TypeError, KeyError, IndexError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than Python's parser goes
             return web.json_response({"error": f"malformed body: {type(exc).__name__}"}, status=400)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
@@ -364,6 +365,10 @@ def _well_formed(payload: dict[str, Any]) -> bool:
     if kind == "event_callback":
         event = payload.get("event")
         return isinstance(event, dict) and isinstance(event.get("type"), str)
+    if kind in ("block_actions", "block_suggestion") and "actions" in payload:
+        # bolt's matchers index every action as a dict
+        actions = payload["actions"]
+        return isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
     if kind in ("url_verification", "block_actions", "view_submission", "view_closed", "shortcut",
                 "message_action", "block_suggestion"):
         return True

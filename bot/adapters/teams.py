@@ -161,7 +161,10 @@ class TeamsAdapter:
     async def handle(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
             return web.json_response({"error": "expected application/json"}, status=415)
-        body = await request.json()
+        try:
+            body = await request.json()
+        except RecursionError:  # nested deeper than Python's JSON parser goes: refused before any auth work
+            return web.json_response({"error": "malformed request: JSON nested too deeply"}, status=400)
         activity = parse_activity(body)
         try:
             auth = await self._auth.authenticate_request(activity, request.headers.get("Authorization", ""))
@@ -222,7 +225,8 @@ class TeamsAdapter:
         activity: Activity = turn.activity
         value = activity.value if isinstance(activity.value, dict) else {}
         if activity.name == FEEDBACK_INVOKE and value.get("actionName") == "feedback":
-            reaction = (value.get("actionValue") or {}).get("reaction")
+            action = value.get("actionValue")
+            reaction = action.get("reaction") if isinstance(action, dict) else None
             decision_id = self._sent.get(activity.reply_to_id or "")
             if decision_id is not None and reaction in ("like", "dislike"):
                 user = activity.from_property.aad_object_id or activity.from_property.id

@@ -167,14 +167,20 @@ async def test_stale_timestamp_is_401(slack: SlackHarness) -> None:
     assert (await slack.post(body, signed_headers(body, timestamp=int(time.time()) - 6 * 60)))[0] == 401
     headers = signed_headers(body) | {"X-Slack-Request-Timestamp": "yesterday"}
     assert (await slack.post(body, headers))[0] == 401
+    headers = signed_headers(body) | {"X-Slack-Request-Timestamp": "9" * 400}  # OverflowError inside the check
+    assert (await slack.post(body, headers))[0] == 401
+    raw_headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": str(int(time.time())),
+                   "X-Slack-Signature": "v0=\u00e9\u00e9"}  # non-ASCII: TypeError inside compare_digest
+    assert (await slack.post(body, raw_headers))[0] == 401
     await slack.settle()
     assert slack.api.calls_to("chat.postMessage") == []
 
 
 @pytest.mark.parametrize("body", [
     "{not json", "[1, 2, 3]", '{"type": "event_callback"}', '{"type": "event_callback", "event": "x"}',
-    '{"type": "surprise"}', "payload=%7Bbroken", '"\\ud800"', "",
-], ids=["json", "list", "no-event", "event-str", "unknown-type", "form", "string", "empty"])
+    '{"type": "surprise"}', "payload=%7Bbroken", '"\\ud800"', "", "[" * 100_000 + "]" * 100_000,
+    '{"type": "block_actions", "actions": "x"}',
+], ids=["json", "list", "no-event", "event-str", "unknown-type", "form", "string", "empty", "deep", "actions-str"])
 async def test_malformed_signed_bodies_are_4xx(slack: SlackHarness, body: str) -> None:
     content_type = "application/x-www-form-urlencoded" if body.startswith("payload") else "application/json"
     status, _ = await slack.post(body, signed_headers(body, content_type=content_type))

@@ -175,6 +175,9 @@ async def test_malformed_activities_get_400_and_unknown_types_are_ignored(
     teams = await make_teams()
     resp = await teams.client.post("/api/messages", data=b"{not json", headers={"Content-Type": "application/json"})
     assert resp.status == 400
+    deep = b"[" * 100_000 + b"]" * 100_000  # RecursionError in the parser, before authentication
+    resp = await teams.client.post("/api/messages", data=deep, headers={"Content-Type": "application/json"})
+    assert resp.status == 400
     for body in ([1, 2], {"text": "no type"}, teams.activity("x", serviceUrl="ftp://x"),
                  teams.activity("x", conversation="c1"), teams.activity("x", **{"from": {"name": "no id"}}),
                  teams.activity("x", entities="nope"), {**teams.activity(None), "text": 42}):
@@ -185,6 +188,9 @@ async def test_malformed_activities_get_400_and_unknown_types_are_ignored(
         assert (await teams.post(teams.activity(None, kind=kind)))[0] == 200
     status, _ = await teams.post(teams.activity(None, kind="invoke", name="unknown/thing"))
     assert status == 200
+    for value in ("x", 42, ["a"], {"actionName": "feedback", "actionValue": "up"}):  # odd shapes: ignored, no 5xx
+        status, _ = await teams.post(teams.activity(None, kind="invoke", name="message/submitAction", value=value))
+        assert 200 <= status < 500, value
     assert [c.type for c in connector.calls] == []
 
 
