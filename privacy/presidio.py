@@ -179,7 +179,9 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         self._ensure_model(language)
-        artifacts: NlpArtifacts = super().process_text(text, language)
+        if not self.nlp:
+            raise ValueError("NLP engine is not loaded. Consider calling .load()")
+        artifacts: NlpArtifacts = self._doc_to_nlp_artifact(run_ner(self.nlp[language], text), language)
         nlp = self.nlp
         if nlp is not None and len(nlp[language].vocab) > self._max_vocab:
             self._recycle(language)
@@ -263,11 +265,27 @@ class SharedSpacyModel:
 
     def entities(self, text: str) -> list[tuple[int, int, str]]:
         nlp = self.load_now()
-        doc = nlp(text)
+        doc = run_ner(nlp, text)
         out = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
         if len(nlp.vocab) > self._max_vocab:
             self._nlp.rebuild(nlp)
         return out
+
+
+# spaCy tokens per character above which a text is symbols, not prose ("____", "A-A-A-", ASCII art):
+# prose has 0.15-0.35 (emoticon-laden tweets at the top), code about 0.5. The models' cost grows with
+# tokens, so such a chunk is tokenized but not tagged: the rules still read it.
+MAX_TOKEN_DENSITY = 0.5
+
+
+def run_ner(nlp: Any, text: str) -> Any:
+    """``nlp(text)``, except that a text denser in tokens than MAX_TOKEN_DENSITY only gets tokenized."""
+    doc = nlp.make_doc(text)
+    if len(doc) > MAX_TOKEN_DENSITY * max(1, len(text)):
+        return doc
+    for _, component in nlp.pipeline:
+        doc = component(doc)
+    return doc
 
 
 class Lazy:

@@ -241,3 +241,14 @@ def test_second_opinion_model_does_not_keep_every_name_it_saw() -> None:
     assert len(shared.load_now().vocab) <= base + 300
     spans = shared.entities("Ring til Mette Frederiksen om ordren.")
     assert any(label == "PER" for _, _, label in spans)  # still the model after the reload
+
+
+def test_symbol_runs_are_tokenized_but_not_tagged() -> None:
+    from privacy.ner import shipped_models
+    from privacy.presidio import MAX_TOKEN_DENSITY, run_ner
+
+    nlp = spacy.load(shipped_models()["en"])
+    dense = "_" * 2_000
+    doc = run_ner(nlp, dense)
+    assert len(doc) > MAX_TOKEN_DENSITY * len(dense) and not doc.has_annotation("ENT_IOB")
+    assert [e.label_ for e in run_ner(nlp, "Ask Barack Obama about the offer.").ents] == ["PER"]
