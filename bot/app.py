@@ -54,9 +54,13 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", healthz)
     if services.settings.slack_bot_token and services.settings.slack_signing_secret:
         mount_slack(app, services)
-    from bot.adapters.teams import mount_teams  # botbuilder loads inside bot/adapters only
+    mode = services.settings.teams_mode
+    if mode != "off":  # POST /api/messages only when Teams is configured (or the development switch is on)
+        from bot.adapters.teams import mount_teams  # botbuilder loads inside bot/adapters only
 
-    mount_teams(app, services)  # POST /api/messages; anonymous when no Teams app id is set
+        if mode == "anonymous":
+            log.warning("Teams accepts UNAUTHENTICATED requests (SWITCHBOARD_TEAMS_ANONYMOUS): development only")
+        mount_teams(app, services)
     return app
 
 

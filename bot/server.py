@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings, *, host: str, port: int) -> int:
+    settings.check_teams_bind(host)
     services = await build_services(settings)
     await services.warm_up()
     runner = web.AppRunner(build_app(services), access_log=None)

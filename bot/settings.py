@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigurationError
 
 
 def _default_data_dir() -> Path:
@@ -51,6 +54,35 @@ class Settings(BaseSettings):
     teams_app_type: str = Field(
         default="MultiTenant", validation_alias=AliasChoices("TEAMS_APP_TYPE", "MicrosoftAppType"),
     )
+    # development only: accept unauthenticated Bot Framework activities ("true"; "force" also on a
+    # non-loopback address)
+    teams_anonymous: str = Field(default="false", alias="SWITCHBOARD_TEAMS_ANONYMOUS")
+
+    @property
+    def teams_mode(self) -> str:
+        """"auth" (app id and password set), "anonymous" (the development switch) or "off"."""
+        if self.teams_app_id and self.teams_app_password:
+            return "auth"
+        if self.teams_anonymous.strip().lower() in ("true", "1", "yes", "force"):
+            return "anonymous"
+        return "off"
+
+    def check_teams_bind(self, host: str) -> None:
+        """Refuse anonymous Teams on an address others can reach, unless forced; a half-configured
+        app (id without password or the reverse) is an error, not a silent anonymous door."""
+        if bool(self.teams_app_id) != bool(self.teams_app_password):
+            raise ConfigurationError("Teams needs both MicrosoftAppId and MicrosoftAppPassword (or neither).")
+        if self.teams_mode != "anonymous" or self.teams_anonymous.strip().lower() == "force":
+            return
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConfigurationError(
+                f"SWITCHBOARD_TEAMS_ANONYMOUS accepts unauthenticated Teams requests: refused on {host}. "
+                "Set MicrosoftAppId and MicrosoftAppPassword, bind to 127.0.0.1, or set "
+                "SWITCHBOARD_TEAMS_ANONYMOUS=force.")
 
     @property
     def resolved_database_url(self) -> str:

@@ -74,6 +74,8 @@ async def make_teams(make_services: ServicesFactory, connector: FakeConnector) -
 
     async def make(*, options: TeamsOptions = FAST, **settings: Any) -> TeamsHarness:
         settings.setdefault("SWITCHBOARD_ADMINS", ADMIN)
+        if "TEAMS_APP_ID" not in settings:  # the fake connector sends no tokens: the development switch
+            settings.setdefault("SWITCHBOARD_TEAMS_ANONYMOUS", "true")
         services = await make_services(**settings)
         app = build_app(services)
         app[TEAMS].options = options

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
 from bot.adapters.teams import TeamsOptions
@@ -79,6 +81,41 @@ async def test_personal_data_is_answered_by_an_eu_model(make_teams: TeamsFactory
     assert fake_llm.models_called() == ["eu-small"]
     [message] = connector.messages()
     assert "openai/eu-small · eu ·" in message.cards[0]["body"][0]["text"]
+
+
+async def test_teams_is_not_mounted_unless_configured(make_services: Any) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import build_app
+
+    services = await make_services(SWITCHBOARD_ADMINS=ADMIN)  # no app id, no development switch
+    async with TestClient(TestServer(build_app(services), host="127.0.0.1")) as client:
+        admin_command = {"type": "message", "id": "1", "channelId": "msteams", "serviceUrl": "http://127.0.0.1:9/",
+                         "from": {"id": "29:x", "aadObjectId": ADMIN}, "recipient": {"id": BOT_ID},
+                         "conversation": {"id": "a:1"}, "text": "model disable openai/us-small"}
+        resp = await client.post("/api/messages", json=admin_command)
+        assert resp.status == 404  # no anonymous door: the admin command never ran
+        assert (await client.get("/healthz")).status == 200
+
+
+@pytest.mark.parametrize(("env", "host", "refused"), [
+    ({"SWITCHBOARD_TEAMS_ANONYMOUS": "true"}, "0.0.0.0", True),
+    ({"SWITCHBOARD_TEAMS_ANONYMOUS": "true"}, "127.0.0.1", False),
+    ({"SWITCHBOARD_TEAMS_ANONYMOUS": "force"}, "0.0.0.0", False),
+    ({"TEAMS_APP_ID": "id-only"}, "127.0.0.1", True),
+    ({"TEAMS_APP_ID": "id", "TEAMS_APP_PASSWORD": "pw"}, "0.0.0.0", False),
+    ({}, "0.0.0.0", False),
+])
+def test_anonymous_teams_is_refused_on_a_public_address(env: dict[str, str], host: str, refused: bool) -> None:
+    from bot.errors import ConfigurationError
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
+    if refused:
+        with pytest.raises(ConfigurationError):
+            settings.check_teams_bind(host)
+    else:
+        settings.check_teams_bind(host)
 
 
 async def test_a_colleagues_mention_is_a_name_the_privacy_check_reads(
