@@ -33,8 +33,16 @@ class Services:
     pipeline: Pipeline
 
     async def warm_up(self, *, all_models: bool = True) -> None:
-        """Load the NLP components now rather than on the first staff message. ``all_models=False`` (the
-        CLI) leaves each language's NER model to load when that language is first met."""
+        """Load the NLP components now, in threads, rather than on the event loop at the first staff
+        message; ``serve`` (``all_models``) also loads every NER model and imports LiteLLM (3-6 s with
+        its cost map). ``all_models=False`` (the CLI) leaves each language's NER model to load when that
+        language is first met, and LiteLLM to the first call that needs it (a `route` never does)."""
+        if all_models:
+            from routing.litellm_env import import_litellm
+
+            # alone first: imports running side by side with other libraries' warning filters (process-
+            # wide, not thread-safe) let LiteLLM's pydantic warnings through to the terminal
+            await asyncio.to_thread(import_litellm)
         await asyncio.gather(asyncio.to_thread(self.privacy.warm_up, models=all_models),
                              asyncio.to_thread(getattr(self.classifier, "warm_up", lambda: None)))
 

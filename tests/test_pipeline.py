@@ -179,3 +179,15 @@ async def test_semantic_cache_serves_a_paraphrase_once_and_obeys_the_policy(
     assert (await commands.execute(admin, f"policy cache {task} off")).ok
     again = await services.pipeline.handle(msg("How do I reset my VPN password?", thread="d"))
     assert not again.cached
+
+
+
+async def test_warm_up_imports_litellm(make_services: ServicesFactory) -> None:
+    """LiteLLM's import (3-6 s with its cost map) is part of warm-up (run in a thread, before readiness),
+    not left to the first staff message on the event loop."""
+    from routing.litellm_env import import_litellm
+
+    services = await make_services()
+    import_litellm.cache_clear()
+    await services.warm_up(all_models=True)  # what serve does before it binds its port
+    assert import_litellm.cache_info().currsize == 1
