@@ -138,6 +138,8 @@ class Analyzer:
 
         configured = dict(spacy_models or {})
         second = second_opinion_model(configured)
+        if second is None:
+            self._combination = self._combination.without_second_opinion()
         configured.pop(SECOND_OPINION, None)
         models = {**shipped_models(), **configured}
         self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=models,

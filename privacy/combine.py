@@ -54,10 +54,16 @@ class Thresholds(BaseModel):
 class CombinationRules(BaseModel):
     default: Thresholds = Thresholds()
     languages: dict[str, dict[str, float]] = {}
+    # the per-language overrides when no second opinion runs (SWITCHBOARD_SPACY_MODELS=xx=): tuned apart
+    single_model: dict[str, dict[str, float]] = {}
 
     def for_language(self, lang: str) -> Thresholds:
         override = self.languages.get(lang)
         return self.default.model_copy(update=override) if override else self.default
+
+    def without_second_opinion(self) -> CombinationRules:
+        """The rules for an analyzer with its language's own model only."""
+        return self.model_copy(update={"languages": self.single_model})
 
 
 @lru_cache(maxsize=1)

@@ -115,3 +115,20 @@ def test_places_and_companies_are_not_persons(engine: PrivacyEngine, lang: str, 
 ])
 def test_persons_the_issue_names(engine: PrivacyEngine, lang: str, text: str) -> None:
     assert "PERSON" in {f.entity_type for f in engine.analyze(text, language=lang).findings}
+
+
+def test_without_the_second_opinion_its_own_thresholds_apply() -> None:
+    rules = load_combination_rules()
+    single = rules.without_second_opinion()
+    assert single.languages == rules.single_model and set(single.languages) == set(rules.languages)
+    assert single.for_language("ro").rule_alone_min != rules.for_language("ro").rule_alone_min
+
+
+def test_second_opinion_can_be_turned_off() -> None:
+    from privacy import build_privacy_engine
+
+    eng = build_privacy_engine(spacy_models={"xx": ""}, cache_size=0)
+    eng.warm_up(models=False)
+    names = {r.name for r in eng.presidio.get_recognizers("pl")}
+    assert "SecondOpinionRecognizer" not in names and "SpacyRecognizer" in names
+    assert "PERSON" in {f.entity_type for f in eng.analyze("Zadzwoń do pani Anny Nowak.").findings}
