@@ -114,12 +114,10 @@ class PersonRecognizer:
                 out.append(None)
                 continue
             named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words) or (
-                lang == "de" and len(toks) == 1 and self._common(toks[0], lang, _GERMAN_WORD_ZIPF)
-                and not self._is_first(toks[0], lang) and toks[0].text not in self._lex.last_names)
+                lang == "de" and len(toks) == 1 and self._everyday(toks[0], lang, _GERMAN_WORD_ZIPF))
             # a message-opening verb ("Bekræft") or function word ("Hvilke", "Dabei"), unless a listed name
-            opening_verb = len(toks) == 1 and toks[0].initial and (self._imperative(toks[0], lang) or (
-                self._common(toks[0], lang, _FUNCTION_WORD_ZIPF) and not self._is_first(toks[0], lang)
-                and toks[0].text not in self._lex.last_names))
+            opening_verb = len(toks) == 1 and toks[0].initial and (
+                self._imperative(toks[0], lang) or self._everyday(toks[0], lang, _FUNCTION_WORD_ZIPF))
             if named_thing or opening_verb or self._decoy(toks, tokens[max(0, a - 3):a], tokens[b:b + 3], lang, text):
                 out.append(None)
                 continue
@@ -127,8 +125,7 @@ class PersonRecognizer:
                 toks = toks[1:]  # "h. Co powinno": a unit letter the tagger took in
             # "Спроси Петрова": a verb opening the message, taken into the name (never the whole span:
             # word frequency cannot tell "Спроси" from "Миллер")
-            while (len(toks) > 1 and toks[0].initial and self._common(toks[0], lang)
-                   and not self._is_first(toks[0], lang) and toks[0].text not in self._lex.last_names):
+            while len(toks) > 1 and toks[0].initial and self._everyday(toks[0], lang):
                 toks = toks[1:]
             # everyday lower-case words ("powinno", "palle"); a pair the name lists know stays ("ивана петрова")
             listed = len(toks) > 1 and all(t.text.title() in self._lex.first_names
@@ -299,7 +296,7 @@ class PersonRecognizer:
     def _imperative(self, tok: Token, lang: str) -> bool:
         """A message-opening verb ("Bekræft", "Подтверди", "Zapytaj", "Bestätige"), not a name: the
         infinitive rebuilt from it is a frequent word, which a name's rebuilt form almost never is."""
-        if self._is_first(tok, lang) or tok.text in self._lex.last_names:
+        if self._listed(tok, lang):
             return False
         w = normalise(tok.text)
         return any(self._lex.freq.zipf(c, lang) >= _VERB_ZIPF for c in _infinitives(w, lang) if c != w)
@@ -314,6 +311,14 @@ class PersonRecognizer:
 
     def _common(self, tok: Token, lang: str, threshold: float = 3.0) -> bool:
         return self._lex.freq.zipf(tok.text, lang) >= threshold
+
+    def _listed(self, tok: Token, lang: str) -> bool:
+        """In the first-name list (declined forms included) or the surname list."""
+        return self._is_first(tok, lang) or tok.text in self._lex.last_names
+
+    def _everyday(self, tok: Token, lang: str, threshold: float = 3.0) -> bool:
+        """A word at least this frequent that no name list holds."""
+        return self._common(tok, lang, threshold) and not self._listed(tok, lang)
 
     def _namelike(self, tok: Token, lang: str) -> bool:
         return bool(_DIMINUTIVE.search(normalise(tok.text))) or self._lex.freq.zipf(tok.text, lang) < 2.0

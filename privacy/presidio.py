@@ -179,11 +179,11 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         self._ensure_model(language)
-        if not self.nlp:
-            raise ValueError("NLP engine is not loaded. Consider calling .load()")
-        artifacts: NlpArtifacts = self._doc_to_nlp_artifact(run_ner(self.nlp[language], text), language)
         nlp = self.nlp
-        if nlp is not None and len(nlp[language].vocab) > self._max_vocab:
+        if not nlp:
+            raise ValueError("NLP engine is not loaded. Consider calling .load()")
+        artifacts: NlpArtifacts = self._doc_to_nlp_artifact(run_ner(nlp[language], text), language)
+        if len(nlp[language].vocab) > self._max_vocab:
             self._recycle(language)
         return artifacts
 

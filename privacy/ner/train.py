@@ -21,7 +21,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,11 +159,12 @@ def swap_names(row: Row, filler: Filler) -> Row | None:
     return Row("".join(out), tuple(spans))
 
 
-def training_rows(lang: str, corpus: Path, rng: random.Random) -> tuple[list[Row], list[Row]]:
+def training_rows(lang: str, corpus: Path, rng: random.Random,
+                  limit: int = MAX_SENTENCES) -> tuple[list[Row], list[Row]]:
     real = read_rows(corpus / f"{lang}.train.jsonl")
     rng.shuffle(real)
     n_val = min(800, len(real) // 20)
-    val, train = real[:n_val], subsample(real[n_val:], rng, MAX_SENTENCES)
+    val, train = real[:n_val], subsample(real[n_val:], rng, limit)
     extra = template_rows(lang, TEMPLATE_SENTENCES, SEED)
     if lang == "de":
         filler = Filler(lang, SEED + 1)
@@ -254,8 +255,45 @@ def save(nlp: Any, out: Path) -> None:
     stamp_meta(out, nlp.lang)
 
 
-def train_language(lang: str, corpus: Path, out: Path) -> dict[str, Any]:
+def _pipeline(lang: str, config: dict[str, Any]) -> Any:
+    """A blank pipeline of ``lang`` with one untrained NER component for LABELS."""
     import spacy
+
+    nlp = spacy.blank(lang)
+    ner: Any = nlp.add_pipe("ner", config=config)
+    for label in LABELS:
+        ner.add_label(label)
+    return nlp
+
+
+Evaluation = Callable[[Any], tuple[float, dict[str, Any], str]]  # nlp → (F to select by, record, log line)
+
+
+def _fit(nlp: Any, train: list[Any], rng: random.Random, epochs: int, evaluate: Evaluation,
+         out: Path, tag: str, init_examples: int) -> dict[str, Any]:
+    """Train for ``epochs``, evaluating the averaged weights after each; the best epoch is saved to ``out``."""
+    optimizer = nlp.initialize(lambda: train[:init_examples])
+    best: dict[str, Any] = {"f": -1.0}
+    for epoch in range(epochs):
+        losses: dict[str, float] = {}
+        for batch in batches(train, rng):
+            nlp.update(batch, drop=0.25, sgd=optimizer, losses=losses)
+        with nlp.use_params(optimizer.averages):
+            f, record, line = evaluate(nlp)
+            print(f"{tag} epoch {epoch + 1}: loss {losses.get('ner', 0):.0f} {line}", flush=True)
+            if f > best["f"]:
+                best = {**record, "epoch": epoch + 1}
+                save(nlp, out)
+    return best
+
+
+def _write_meta(out: Path, meta: dict[str, Any], started: float) -> dict[str, Any]:
+    meta = {**meta, "seconds": round(time.perf_counter() - started, 1), "seed": SEED}
+    (out / "training.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return meta
+
+
+def train_language(lang: str, corpus: Path, out: Path) -> dict[str, Any]:
     from spacy.util import fix_random_seed  # type: ignore[attr-defined]
 
     fix_random_seed(SEED)
@@ -263,28 +301,17 @@ def train_language(lang: str, corpus: Path, out: Path) -> dict[str, Any]:
     rng = random.Random(SEED)
     started = time.perf_counter()
     rows, val_rows = training_rows(lang, corpus, rng)
-    nlp = spacy.blank(lang)
-    ner: Any = nlp.add_pipe("ner", config=NER_CONFIG)
-    for label in LABELS:
-        ner.add_label(label)
+    nlp = _pipeline(lang, NER_CONFIG)
     train, val = to_examples(nlp, rows), to_examples(nlp, val_rows)
-    optimizer = nlp.initialize(lambda: train[:2000])
-    best: dict[str, Any] = {"f": -1.0}
-    for epoch in range(EPOCHS.get(lang, DEFAULT_EPOCHS)):
-        losses: dict[str, float] = {}
-        for batch in batches(train, rng):
-            nlp.update(batch, drop=0.25, sgd=optimizer, losses=losses)
-        with nlp.use_params(optimizer.averages):
-            scores = person_scores(nlp, val)
-            print(f"{lang} epoch {epoch + 1}: loss {losses.get('ner', 0):.0f} PER p {scores['p']:.3f} "
-                  f"r {scores['r']:.3f} f {scores['f']:.3f} (all ents f {scores['ents_f']:.3f})", flush=True)
-            if scores["f"] > best["f"]:
-                best = {**scores, "epoch": epoch + 1}
-                save(nlp, out)
-    meta = {"lang": lang, "sentences": len(rows), "validation_sentences": len(val_rows), "best": best,
-            "seconds": round(time.perf_counter() - started, 1), "seed": SEED}
-    (out / "training.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    return meta
+
+    def evaluate(nlp: Any) -> tuple[float, dict[str, Any], str]:
+        sc = person_scores(nlp, val)
+        return sc["f"], sc, (f"PER p {sc['p']:.3f} r {sc['r']:.3f} f {sc['f']:.3f} "
+                             f"(all ents f {sc['ents_f']:.3f})")
+
+    best = _fit(nlp, train, rng, EPOCHS.get(lang, DEFAULT_EPOCHS), evaluate, out, lang, 2000)
+    return _write_meta(out, {"lang": lang, "sentences": len(rows), "validation_sentences": len(val_rows),
+                             "best": best}, started)
 
 
 POOLED = "xx"  # the multilingual second-opinion model (privacy.ner.SECOND_OPINION)
@@ -297,51 +324,33 @@ def train_pooled(corpus: Path, out: Path, epochs: int = POOLED_EPOCHS) -> dict[s
     """One model over all five languages' training rows (each prepared as for its own model, Polish
     capped at POOLED_MAX_SENTENCES): thin languages borrow from the others. The epoch is picked by the
     mean person F over the languages' held-back rows."""
-    import spacy
     from spacy.util import fix_random_seed  # type: ignore[attr-defined]
 
-    global MAX_SENTENCES
     fix_random_seed(SEED)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
     started = time.perf_counter()
-    saved, MAX_SENTENCES = MAX_SENTENCES, POOLED_MAX_SENTENCES
-    try:
-        rows: list[Row] = []
-        vals: dict[str, list[Row]] = {}
-        for lang in LANGS:
-            lang_rows, vals[lang] = training_rows(lang, corpus, rng)
-            rows += lang_rows
-    finally:
-        MAX_SENTENCES = saved
+    rows: list[Row] = []
+    vals: dict[str, list[Row]] = {}
+    for lang in LANGS:
+        lang_rows, vals[lang] = training_rows(lang, corpus, rng, limit=POOLED_MAX_SENTENCES)
+        rows += lang_rows
     rng.shuffle(rows)
     config = json.loads(json.dumps(NER_CONFIG))
     config["model"]["tok2vec"]["embed"]["rows"] = POOLED_ROWS
-    nlp = spacy.blank(POOLED)
-    ner: Any = nlp.add_pipe("ner", config=config)
-    for label in LABELS:
-        ner.add_label(label)
+    nlp = _pipeline(POOLED, config)
     train = to_examples(nlp, rows)
     val = {lang: to_examples(nlp, v) for lang, v in vals.items()}
-    optimizer = nlp.initialize(lambda: train[:3000])
-    best: dict[str, Any] = {"f": -1.0}
-    for epoch in range(epochs):
-        losses: dict[str, float] = {}
-        for batch in batches(train, rng):
-            nlp.update(batch, drop=0.25, sgd=optimizer, losses=losses)
-        with nlp.use_params(optimizer.averages):
-            per_lang = {lang: person_scores(nlp, v) for lang, v in val.items()}
-            mean = sum(sc["f"] for sc in per_lang.values()) / len(per_lang)
-            print(f"{POOLED} epoch {epoch + 1}: loss {losses.get('ner', 0):.0f} mean PER f {mean:.3f} "
-                  + " ".join(f"{lang} {sc['f']:.3f}" for lang, sc in per_lang.items()), flush=True)
-            if mean > best["f"]:
-                best = {"f": mean, "per_language": per_lang, "epoch": epoch + 1}
-                save(nlp, out)
-    meta = {"lang": POOLED, "languages": list(LANGS), "sentences": len(rows),
-            "validation_sentences": sum(map(len, vals.values())), "best": best,
-            "seconds": round(time.perf_counter() - started, 1), "seed": SEED}
-    (out / "training.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    return meta
+
+    def evaluate(nlp: Any) -> tuple[float, dict[str, Any], str]:
+        per_lang = {lang: person_scores(nlp, v) for lang, v in val.items()}
+        mean = sum(sc["f"] for sc in per_lang.values()) / len(per_lang)
+        line = f"mean PER f {mean:.3f} " + " ".join(f"{lang} {sc['f']:.3f}" for lang, sc in per_lang.items())
+        return mean, {"f": mean, "per_language": per_lang}, line
+
+    best = _fit(nlp, train, rng, epochs, evaluate, out, POOLED, 3000)
+    return _write_meta(out, {"lang": POOLED, "languages": list(LANGS), "sentences": len(rows),
+                             "validation_sentences": sum(map(len, vals.values())), "best": best}, started)
 
 
 def main() -> None:
