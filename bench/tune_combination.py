@@ -16,21 +16,25 @@ import argparse
 import itertools
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from privacy import build_privacy_engine
 from privacy.analyzer import PERSONAL_MIN, Analyzer, words_language
-from privacy.combine import CombinationRules, combine_persons
+from privacy.combine import CombinationRules, ThingJudge, combine_persons
 from privacy.ner import model_paths
 from privacy.verdict import Finding
 
-GRID = {
+GRID: dict[str, list[float | None]] = {
     "rule_alone_min": [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95],
     "rule_over_other_min": [0.75, 0.8, 0.85, 0.9, 0.95],
     "model_unsupported_single": [0.8, 0.45],
     "model_person": [0.8, 0.45],
     "second_person": [0.8, 0.45],
+    "contested": [0.8, 0.45],
+    "contested_rule_min": [0.5, 0.75, 0.9],
+    "rule_over_one_other_min": [None, 0.85],
 }
 
 
@@ -40,6 +44,7 @@ class Row:
     text: str
     pii: bool
     raw: tuple[Finding, ...]
+    words_lang: str  # the language the rules read the row in
 
 
 def load_rows(paths: list[str], analyzer: Analyzer) -> list[Row]:
@@ -50,13 +55,34 @@ def load_rows(paths: list[str], analyzer: Analyzer) -> list[Row]:
                 obj = json.loads(line)
                 lang = analyzer.detect(obj["text"])
                 raw = analyzer.presidio.analyze(obj["text"], lang)
-                rows.append(Row(obj.get("lang") or lang, obj["text"], bool(obj["pii"]), tuple(raw)))
+                rows.append(Row(obj.get("lang") or lang, obj["text"], bool(obj["pii"]), tuple(raw),
+                                words_language(lang)))
     return rows
 
 
-def flagged(row: Row, analyzer: Analyzer, rules: CombinationRules) -> bool:
-    lang = words_language(analyzer.detect(row.text))
-    found = combine_persons(row.text, lang, row.raw, judge=analyzer.judge, rules=rules)
+class CachedJudge:
+    """The rule layer's opinion of each row's candidate spans is the same under every setting."""
+
+    def __init__(self, judge: ThingJudge) -> None:
+        self._judge = judge
+        self._seen: dict[tuple[str, tuple[tuple[int, int], ...], str], list[tuple[int, int] | None]] = {}
+        self._named: dict[tuple[str, tuple[int, int], str], bool] = {}
+
+    def refine(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[tuple[int, int] | None]:
+        key = (text, tuple(spans), language)
+        if key not in self._seen:
+            self._seen[key] = self._judge.refine(text, spans, language)
+        return self._seen[key]
+
+    def named(self, text: str, span: tuple[int, int], language: str) -> bool:
+        key = (text, span, language)
+        if key not in self._named:
+            self._named[key] = self._judge.named(text, span, language)
+        return self._named[key]
+
+
+def flagged(row: Row, judge: ThingJudge, rules: CombinationRules) -> bool:
+    found = combine_persons(row.text, row.words_lang, row.raw, judge=judge, rules=rules)
     return any(f.score >= PERSONAL_MIN and f.entity_type != "SPECIAL_CATEGORY" for f in found)
 
 
@@ -84,6 +110,7 @@ def main() -> None:
     engine.warm_up()
     analyzer = engine.analyzer
     rows = load_rows(a.sets, analyzer)
+    judge = CachedJudge(analyzer.judge)
     by_lang: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_lang[row.lang].append(row)
@@ -94,8 +121,8 @@ def main() -> None:
             rules = CombinationRules.model_validate({"default": setting})
             pos = [r for r in lrows if r.pii]
             neg = [r for r in lrows if not r.pii]
-            leak = sum(not flagged(r, analyzer, rules) for r in pos) / max(1, len(pos))
-            over = sum(flagged(r, analyzer, rules) for r in neg) / max(1, len(neg))
+            leak = sum(not flagged(r, judge, rules) for r in pos) / max(1, len(pos))
+            over = sum(flagged(r, judge, rules) for r in neg) / max(1, len(neg))
             results.append((leak, over, setting))
         best = choose(results, a.leak_goal, a.overpin_goal, a.max_leak)
         frontier = sorted({(round(r[0], 3), round(r[1], 3)) for r in results})

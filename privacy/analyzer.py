@@ -115,6 +115,9 @@ class RuleThingJudge:
             out.append(span)
         return out
 
+    def named(self, text: str, span: tuple[int, int], language: str) -> bool:
+        return self._persons.named(text, span, language)
+
 
 class Analyzer:
     """Our recognizers, run through Presidio's AnalyzerEngine, then our overlap and special-category rules."""

@@ -9,7 +9,10 @@ verbs of addressing, patronymics, word lists). The rule that combines them is da
 
 1. A model PERSON span is a person (score ``model_person`` for the own model alone, ``second_person``
    for the second opinion alone; ``agreement`` when both models or a model and the rules found it;
-   ``model_unsupported_single`` for one word nothing else touches — a village, a brand),
+   ``model_unsupported_single`` for one word nothing else touches — a village, a brand; at most
+   ``contested`` when the other model tags the words a place, organisation or other name and no
+   word is a listed first name or surname, and then
+   the rules back it only from ``contested_rule_min``),
    unless the rule layer calls it a thing (a decoy such as "Curie room", a brand, a month, an
    imperative opening the message, a one-letter word), every word is a known place or organisation
    (privacy.gazetteer), or a legal form stands next to it ("Novo Nordisk A/S", "ООО «Ромашка»").
@@ -49,6 +52,9 @@ class Thresholds(BaseModel):
     rule_over_other_min: float = 0.9
     model_unsupported_single: float = 0.8
     second_person: float = 0.8
+    contested: float = 0.8
+    contested_rule_min: float = 0.5
+    rule_over_one_other_min: float | None = None  # when only one of two models disagrees; None: rule_over_other_min
 
 
 class CombinationRules(BaseModel):
@@ -77,6 +83,10 @@ class ThingJudge(Protocol):
 
     def refine(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[tuple[int, int] | None]: ...
 
+    def named(self, text: str, span: tuple[int, int], language: str) -> bool:
+        """Is a word of the span a listed first name or surname?"""
+        ...
+
 
 def _overlaps(a: Finding, b: Finding) -> bool:
     return a.start < b.end and b.start < a.end
@@ -98,19 +108,25 @@ def combine_persons(text: str, language: str, findings: Sequence[Finding], *, ju
     opinion = dict(zip(map(id, candidates), refined, strict=True))
     seconds = [f for f in second if opinion[id(f)] is not None]
     # the language's own model's persons, then the second opinion's where the own model saw none
-    spans = [(f, t.model_person) for f in own] + [(f, t.second_person) for f in seconds
-                                                    if not any(_overlaps(f, o) for o in own)]
+    spans = [(f, t.model_person) for f in own] + [(f, t.second_person) for f in seconds if not any(
+        _overlaps(f, o) and opinion[id(o)] is not None for o in own)]
     for f, alone in spans:
         span = opinion[id(f)]
         if span is None:
             continue
         backing = [r for r in rule_persons if _overlaps(f, r) and opinion[id(r)] is not None]
         twins = [m for m in seconds if m is not f and _overlaps(f, m)]
-        agreed = bool(twins) or any(r.score >= t.rule_alone_min for r in backing)
+        # the other model calls these words a place, organisation or other name, and no name list knows them
+        contested = any(_overlaps(f, o) and o.source != f.source for o in model_other) \
+            and not judge.named(text, span, language)
+        rule_min = max(t.rule_alone_min, t.contested_rule_min) if contested else t.rule_alone_min
+        agreed = bool(twins) or any(r.score >= rule_min for r in backing)
         supported = agreed or bool(backing) or " " in text[span[0]:span[1]].strip()
+        if contested:
+            alone = min(alone, t.contested)
         score = t.agreement if agreed else alone if supported else min(alone, t.model_unsupported_single)
         # the widest reading wins: pseudonymising "Anna" of "Anna Nowak" would still send "Nowak"
-        wider = [*twins, *(r for r in backing if r.score >= t.rule_alone_min)]
+        wider = [*twins, *(r for r in backing if r.score >= rule_min)]
         start = min([span[0], *(w.start for w in wider)])
         end = max([span[1], *(w.end for w in wider)])
         persons.append(Finding("PERSON", start, end, score, source=f.source))
@@ -119,8 +135,10 @@ def combine_persons(text: str, language: str, findings: Sequence[Finding], *, ju
             continue
         if opinion[id(r)] is None:  # a known place or company, a legal form, a decoy: only an honorific wins
             needed = max(t.rule_over_other_min, HONORIFIC)
-        elif any(_overlaps(r, o) for o in model_other):
-            needed = t.rule_over_other_min
+        elif others := {o.source for o in model_other if _overlaps(r, o)}:
+            # a model calls the words a place or organisation: outweighed only by a high rule score
+            one = t.rule_over_other_min if t.rule_over_one_other_min is None else t.rule_over_one_other_min
+            needed = one if len(others) == 1 else t.rule_over_other_min
         else:
             needed = t.rule_alone_min
         if r.score >= needed:

@@ -17,7 +17,7 @@ import bisect
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from privacy.lexicon import SUPPORTED, Lexicon, StemIndex, stem_candidates
 from privacy.text import Token, mask_non_prose, normalise, tokenize
@@ -69,7 +69,7 @@ class PersonRecognizer:
         tokens = tokenize(mask_non_prose(text))
         findings = []
         for span, before, after in self._spans(tokens, lang):
-            toks = self._trim(span, lang)
+            toks = self._trim(span, lang, before)
             if not toks:
                 continue
             before = (before + list(span.tokens[: len(span.tokens) - len(toks)]))[-3:]  # "Remind Zebedee"
@@ -113,12 +113,17 @@ class PersonRecognizer:
             if any(c.isdigit() for c in text[s:e]):  # "Auftrag SO-2024": codes and numbers are no names
                 out.append(None)
                 continue
+            before, after = tokens[max(0, a - 3):a], tokens[b:b + 3]
+            titled = self._titled(before, lang)  # "Kanzlerin Merkel": a frequent word, but titled
             named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words) or (
-                lang == "de" and len(toks) == 1 and self._everyday(toks[0], lang, _GERMAN_WORD_ZIPF))
+                lang == "de" and len(toks) == 1 and not self._listed(toks[0], lang) and not titled and (
+                    self._everyday(toks[0], lang, _GERMAN_WORD_ZIPF)
+                    or (self._article_before(before, lang) or 0) > 0))  # "der gesamte Lagerbestand"
             # a message-opening verb ("Bekræft") or function word ("Hvilke", "Dabei"), unless a listed name
             opening_verb = len(toks) == 1 and toks[0].initial and (
                 self._imperative(toks[0], lang) or self._everyday(toks[0], lang, _FUNCTION_WORD_ZIPF))
-            if named_thing or opening_verb or self._decoy(toks, tokens[max(0, a - 3):a], tokens[b:b + 3], lang, text):
+            if named_thing or opening_verb or self._thing_head(toks, before, after, lang) \
+                    or self._decoy(toks, before, after, lang, text):
                 out.append(None)
                 continue
             while len(toks) > 1 and len(toks[0].text) == 1 and not toks[0].abbreviated:
@@ -136,6 +141,16 @@ class PersonRecognizer:
                 continue
             out.append((max(s, toks[0].start), e))
         return out
+
+    def named(self, text: str, span: tuple[int, int], language: str) -> bool:
+        """Does a word of the span (or of a double-barrelled one) stand in the first-name or surname
+        list ("Vestergaard-Holm", "MARGUERITE OYELARAN")?"""
+        lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
+        for tok in tokenize(text[span[0]:span[1]]):
+            for part in tok.text.split("-"):
+                if len(part) > 1 and (self._listed(replace(tok, text=part.title()), lang)):
+                    return True
+        return False
 
     # candidates -------------------------------------------------------------------------------
     def _spans(self, tokens: list[Token], lang: str) -> list[tuple[Span, list[Token], list[Token]]]:
@@ -211,17 +226,25 @@ class PersonRecognizer:
                 # "Kowalczyk sent…", "Нургалиев уволил…", "Middelhoff habe…": a rare capitalised word
                 # right before a finite verb is the sentence's subject, and that is a person far more
                 # often than not (the model's LOC/ORG opinion still outweighs this 0.6)
-                return 0.6
-            score = self._single_or_unknown(toks, firsts, cue, initial, lang)
+                return max(0.6, cue) if cue >= 0.8 else 0.6
+            score = self._single_or_unknown(toks, firsts, cue, initial, lang, self._titled(before, lang))
             # a strong cue ("Ziemowit z działu zakupów", "ask Becker") is evidence of its own
             return max(score, cue) if score > 0 and cue >= 0.8 else score
         return 0.0
 
-    def _trim(self, span: Span, lang: str) -> list[Token]:
+    def _trim(self, span: Span, lang: str, before: list[Token]) -> list[Token]:
         toks = list(span.tokens)
         # sentence-initial verbs/common words that happen to stand before a name: "Sollte Lilija Bien"
         while (len(toks) > 1 and toks[0].initial and not toks[0].abbreviated and self._common(toks[0], lang)
                and not self._is_first(toks[0], lang)):
+            toks = toks[1:]
+        # a capitalised role or title opening the span is the cue, not the name: "Ritter Lyvet", "Kanzlerin Merkel"
+        # (a surname too — "Ritter", "Graf", "König" — only after an article: "Der Ritter Lyvet")
+        roles = self._lex.words.get("person_context_before", lang)
+        while len(toks) > 1 and toks[0].lower in roles and toks[0].lower not in _WEAK_BEFORE:
+            preceding = [*before, *span.tokens[:span.tokens.index(toks[0])]]
+            if self._listed(toks[0], lang) and not self._determined(preceding, lang):
+                break
             toks = toks[1:]
         # a place right before or after the name: "Мэр Харькова Геннадий Кернес", "Anna Nowak Kraków"
         while len(toks) > 1 and self._is_place(toks[0].text):
@@ -231,7 +254,7 @@ class PersonRecognizer:
         return toks
 
     def _single_or_unknown(self, toks: list[Token], firsts: list[Token], cue: float,
-                           initial: bool, lang: str) -> float:
+                           initial: bool, lang: str, titled: bool = False) -> float:
         if firsts:  # one known first name
             tok = firsts[0]
             if self._common(tok, lang, threshold=4.0):
@@ -244,7 +267,9 @@ class PersonRecognizer:
             return 0.0
         surname = any(t.text in self._lex.last_names for t in toks)
         if lang == "de":
-            if any(self._german_noun(t) and t.text not in self._lex.last_names for t in toks):
+            # a word shaped like a German noun is one — unless a title or role stands right before it
+            # ("Kanzlerin Merkel", "Ritter Lyvet")
+            if not titled and any(self._german_noun(t) and t.text not in self._lex.last_names for t in toks):
                 return 0.0
             if len(toks) >= 2:
                 return 0.75
@@ -257,6 +282,8 @@ class PersonRecognizer:
             return 0.0
         if len(toks) == 1 and lang == "en" and not cue:  # English capitalises more than names
             return 0.0
+        if len(toks) == 1 and cue < 0.8 and self._everyday(toks[0], lang, _FUNCTION_WORD_ZIPF):
+            return 0.0  # one of the language's commonest words, capitalised in a title: "в День работника"
         return 0.8 if len(toks) >= 2 else 0.65
 
     # signals ----------------------------------------------------------------------------------
@@ -365,14 +392,64 @@ class PersonRecognizer:
                 return True
         return False
 
+    def _thing_head(self, toks: Sequence[Token], before: Sequence[Token], after: Sequence[Token],
+                    lang: str) -> bool:
+        """Does a word that opens or closes names of places, venues, firms and titles bound the name
+        ("Via Roma", "Railroad Hotel", "Nine News"), or stand capitalised right next to it ("Fyens
+        Stiftstidende", "Place Pigalle" of which a tagger took one word)? A German or Danish compound
+        ending in one counts ("Rejsebureau"). A lone head says nothing: "Hotel" alone is no name."""
+        words = self._lex.words
+        first, last = words.get("thing_first", lang), words.get("thing_last", lang)
+        names = [normalise(t.text) for t in toks if t.lower not in _PARTICLES]
+        if not names:
+            return False
+
+        def compound(word: str) -> bool:
+            return lang in ("de", "da") and any(
+                len(h) >= 5 and len(word) > len(h) + 2 and word.endswith(h) for h in last)
+
+        def closing(word: str) -> bool:
+            return word in last or compound(word)
+
+        if (len(names) >= 2 and (names[0] in first or names[-1] in last)) or compound(names[-1]):
+            return True
+        nxt = [t for t in after[:2] if t.is_capitalised or t.lower in _PARTICLES]
+        prv = before[-1:]
+        if nxt and nxt[0].start - toks[-1].end <= 1:
+            if nxt[0].is_capitalised and closing(normalise(nxt[0].text)):
+                return True  # "Fyens | Stiftstidende"
+            if len(names) == 1 and names[0] in first and (nxt[0].is_capitalised or len(nxt) == 2):
+                return True  # "Boulevard | de Clichy"
+        return bool(prv) and toks[0].start - prv[0].end <= 1 and prv[0].is_capitalised \
+            and normalise(prv[0].text) in first  # "Place | Pigalle"
+
     def _decoys(self, lang: str) -> StemIndex:
         if lang not in self._decoy_index:
             words = self._lex.words
             self._decoy_index[lang] = StemIndex.build(words.get("decoys", lang) | words.get("decoys", "en"))
         return self._decoy_index[lang]
 
-    def _determined(self, before: list[Token], lang: str) -> bool:
-        return bool(before) and normalise(before[-1].text) in self._lex.words.get("determiners", lang)
+    def _titled(self, before: Sequence[Token], lang: str) -> bool:
+        """A title or role word right before ("Kanzlerin Merkel", "Ritter Lyvet"), not a preposition."""
+        return bool(before) and before[-1].lower in self._lex.words.get("person_context_before", lang) \
+            and before[-1].lower not in _WEAK_BEFORE
+
+    def _determined(self, before: Sequence[Token], lang: str) -> bool:
+        return self._article_before(before, lang) is not None
+
+    def _article_before(self, before: Sequence[Token], lang: str) -> int | None:
+        """How many words stand between the capitalised word and the article or possessive before it —
+        in German inflected adjectives ("der gesamte Weichenkopf", "den roten Partisanen", "dem letzten
+        Gruppenspiel"): a noun, not a name — or ``None`` when there is none. Not across words from a
+        sentence-initial pronoun, where the word between is the verb ("Das bestätigte Schmidt")."""
+        determiners = self._lex.words.get("determiners", lang)
+        for k, tok in enumerate(reversed(before)):
+            w = normalise(tok.text)
+            if w in determiners:
+                return k if k == 0 or not tok.initial else None
+            if not (lang == "de" and tok.text.islower() and len(w) > 3 and w.endswith(_GERMAN_ADJECTIVE)):
+                return None
+        return None
 
     @staticmethod
     def _quoted(toks: list[Token], text: str) -> bool:
@@ -394,6 +471,7 @@ _LINKS = frozenset({"lui", "of", "de", "des", "der", "von", "имени"})
 _DEPARTMENT_LINKS = frozenset({"from", "of", "in", "z", "ze", "fra", "i", "på", "de", "din", "aus", "von", "vom",
                                "im", "из", "от"})
 _VERB_ZIPF = 3.0
+_GERMAN_ADJECTIVE = ("e", "en", "er", "es", "em")  # the strong and weak adjective endings
 # regular past-tense endings: "sent"-like irregulars come from person_context_after in lexicon.yaml
 _PAST_TENSE = {"en": ("ed",), "pl": ("ł", "ła", "li", "ło"), "ru": ("ил", "ила", "ал", "ала", "ел", "ела", "ли"),
                "da": ("ede",), "de": ("te",), "ro": ()}

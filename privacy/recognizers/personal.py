@@ -49,6 +49,10 @@ _POSTCODE = re.compile(r"\b(?:\d{2}-\d{3}|\d{4,6}|[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2
 ADDRESS_CONTEXT = frozenset({
     "address", "adres", "adresse", "adresa", "anschrift", "адрес", "lives", "mieszka", "zamieszka", "bor",
     "locuiește", "domicili", "wohnt", "wohnhaft", "прожива", "home", "domow", "hjem", "acasă", "zuhause",
+    # who lives there and where: a tenant's or a neighbour's flat is a private address
+    "tenant", "resident", "neighbour", "neighbor", "flat", "apartment", "najemc", "lokator", "mieszkani",
+    "sąsiad", "lejer", "beboer", "nabo", "lejlighed", "chiriaș", "locatar", "vecin", "apartament", "mieter",
+    "bewohner", "nachbar", "wohnung", "жилец", "жильц", "арендатор", "сосед", "квартир",
 })
 
 

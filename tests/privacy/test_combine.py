@@ -12,11 +12,16 @@ from privacy.verdict import Finding
 
 
 class Judge:
-    def __init__(self, things: set[tuple[int, int]] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(self, things: set[tuple[int, int]] = frozenset(),  # type: ignore[assignment]
+                 names: set[tuple[int, int]] = frozenset()) -> None:  # type: ignore[assignment]
         self._things = things
+        self._names = names
 
     def refine(self, text: str, spans: Sequence[tuple[int, int]], language: str) -> list[tuple[int, int] | None]:
         return [None if span in self._things else span for span in spans]
+
+    def named(self, text: str, span: tuple[int, int], language: str) -> bool:
+        return span in self._names
 
 
 RULES = CombinationRules.model_validate({
@@ -132,3 +137,25 @@ def test_second_opinion_can_be_turned_off() -> None:
     names = {r.name for r in eng.presidio.get_recognizers("pl")}
     assert "SecondOpinionRecognizer" not in names and "SpacyRecognizer" in names
     assert "PERSON" in {f.entity_type for f in eng.analyze("Zadzwoń do pani Anny Nowak.").findings}
+
+
+def test_contested_span_scores_low_unless_a_name_list_knows_it() -> None:
+    rules = CombinationRules.model_validate({"default": {
+        "model_person": 0.8, "second_person": 0.8, "agreement": 0.95, "rule_alone_min": 0.5,
+        "contested": 0.45, "contested_rule_min": 0.75}})
+
+    def persons(findings: list[Finding], judge: Judge) -> list[tuple[int, int, float]]:
+        out = combine_persons("x" * 100, "da", findings, judge=judge, rules=rules)
+        return [(f.start, f.end, f.score) for f in out if f.entity_type == "PERSON"]
+
+    second = Finding("PERSON", 0, 9, 1.0, source="model2")
+    own_org = Finding("ORGANIZATION", 0, 9, 1.0, source="model")
+    weak_rule = Finding("PERSON", 0, 9, 0.65, source="rules")
+    # the own model says organisation ("Gyldendal"): the second opinion alone counts for little
+    assert persons([second, own_org], Judge()) == [(0, 9, 0.45)]
+    # and a weak rule finding no longer makes it an agreement
+    assert persons([second, own_org, weak_rule], Judge()) == [(0, 9, 0.45)]
+    # a listed name ("Vestergaard-Holm") keeps the second opinion's own score
+    assert persons([second, own_org], Judge(names={(0, 9)})) == [(0, 9, 0.8)]
+    # uncontested, the weak rule finding agrees
+    assert persons([second, weak_rule], Judge()) == [(0, 9, 0.95)]

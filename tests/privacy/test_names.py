@@ -116,3 +116,43 @@ def test_uncased_names_initials_and_titles(types_in: Any, lang: str, text: str) 
 ])
 def test_imperatives_units_and_links_are_not_persons(types_in: Any, lang: str, text: str) -> None:
     assert "PERSON" not in types_in(text, language=lang)
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    # a name a head word opens or closes is a place, venue, firm or title
+    ("en", "Book two rooms at Seaside Hotel for the fair in March."),
+    ("en", "Meet the supplier at Villa Pelucca on Friday."),
+    ("de", "Wir treffen den Lieferanten an der Via Roma um zehn Uhr."),
+    ("de", "Gestern berichtete die Brisbaner Zeitung über den Streik."),
+    ("da", "Vi bor på Strand Hotel under messen i Herning."),
+    ("da", "Annoncen kommer i Vestkysten Tidende på fredag."),
+    ("da", "Vi har booket turen gennem Nordisk Rejsebureau i år."),
+    ("ro", "Concertul formației Blue Doctors începe la ora opt."),
+    ("pl", "Umowę podpisaliśmy wczoraj z firmą Delta Marconi."),
+    # German: an article across inflected adjectives makes the capitalised word a noun
+    ("de", "Nach der Inventur wurde der gesamte Lagerbestand gestern gezählt."),
+    ("de", "Die Umstellung auf die gesamte Produktpalette ist teuer."),
+    ("de", "Im Sommer hat die neue Kantinenleitung eingeladen."),
+])
+def test_heads_and_german_noun_phrases_are_not_persons(types_in: Any, lang: str, text: str) -> None:
+    assert "PERSON" not in types_in(text, language=lang)
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("da", "Det mener Steen Gade, som sidder i udvalget."),
+    ("en", "Ask Grace Park whether the budget is final."),
+    ("de", "Das bestätigte Schmidt am Montag der Personalabteilung."),
+    ("de", "Bitte frag Frau Villa, ob der Vertrag da ist."),
+])
+def test_surnames_that_are_no_heads_stay_persons(types_in: Any, lang: str, text: str) -> None:
+    assert "PERSON" in types_in(text, language=lang)
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    # a capitalised title opening the name is its cue, also before a word shaped like a German noun
+    ("de", "Der Ritter Lyvet wurde am Montag freigelassen."),
+    ("de", "Kanzlerin Merkel sprach gestern mit den Betriebsräten."),
+    ("da", "Hertug Valdemar åbnede udstillingen i går."),
+])
+def test_titles_before_a_name(types_in: Any, lang: str, text: str) -> None:
+    assert "PERSON" in types_in(text, language=lang)

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from privacy import PrivacyEngine, PrivacyRules
+
 NATIONAL_IDS = [  # (language, text with a valid id, entity type, same text with the check digit broken)
     ("pl", "PESEL pracownika: 44051401359", "NATIONAL_ID_PESEL", "PESEL pracownika: 44051401358"),
     ("da", "CPR-nummer 211062-5629", "NATIONAL_ID_CPR", "CPR-nummer 321362-5629"),
@@ -131,6 +133,16 @@ def test_date_of_birth(types_in: Any, lang: str, text: str, found: bool) -> None
 ])
 def test_address(types_in: Any, lang: str, text: str) -> None:
     assert "ADDRESS" in types_in(text, language=lang)
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("en", "The tenant at 14 Harrow Road complained about the heating."),
+    ("de", "Der Mieter in der Lindenstraße 8 meldet einen Wasserschaden."),
+    ("pl", "Lokator z ul. Polnej 7 zgłosił awarię ogrzewania."),
+])
+def test_a_residents_address_is_personal_without_a_name(engine: PrivacyEngine, lang: str, text: str) -> None:
+    analysis = engine.analyze(text, language=lang)
+    assert PrivacyRules().verdict(analysis.findings, language=lang).contains_pii
 
 
 @pytest.mark.parametrize(("lang", "text", "special"), [
