@@ -118,7 +118,9 @@ class PersonRecognizer:
             named_thing = all(self._not_name(w, not_names) or self._is_place(w) for w in words) or (
                 lang == "de" and len(toks) == 1 and not self._listed(toks[0], lang) and not titled and (
                     self._everyday(toks[0], lang, _GERMAN_WORD_ZIPF)
-                    or (self._article_before(before, lang) or 0) > 0))  # "der gesamte Lagerbestand"
+                    or (self._article_before(before, lang) or 0) > 0)) or (  # "der gesamte Lagerbestand"
+                lang == "pl" and len(toks) == 1 and not self._listed(toks[0], lang)
+                and words[0].endswith(_POLISH_DEMONYM))  # "Sosnowiczanin", "Portorykańczyk"
             # a message-opening verb ("Bekræft") or function word ("Hvilke", "Dabei"), unless a listed name
             opening_verb = len(toks) == 1 and toks[0].initial and (
                 self._imperative(toks[0], lang) or self._everyday(toks[0], lang, _FUNCTION_WORD_ZIPF))
@@ -472,6 +474,9 @@ _DEPARTMENT_LINKS = frozenset({"from", "of", "in", "z", "ze", "fra", "i", "på",
                                "im", "из", "от"})
 _VERB_ZIPF = 3.0
 _GERMAN_ADJECTIVE = ("e", "en", "er", "es", "em")  # the strong and weak adjective endings
+# Polish inhabitants and nationals ("Sosnowiczanin", "Amerykanie", "Portorykańczyk", "Kanadyjczyk"); the
+# "-czyk" of surnames (Kowalczyk) only after "-ań"/"-yj"/"-ij", which no common surname has
+_POLISH_DEMONYM = ("anin", "anie", "anka", "ańczyk", "ańczycy", "yjczyk", "yjczycy", "ijczyk", "ijczycy")
 # regular past-tense endings: "sent"-like irregulars come from person_context_after in lexicon.yaml
 _PAST_TENSE = {"en": ("ed",), "pl": ("ł", "ła", "li", "ło"), "ru": ("ил", "ила", "ал", "ала", "ел", "ела", "ли"),
                "da": ("ede",), "de": ("te",), "ro": ()}

@@ -129,6 +129,9 @@ def test_imperatives_units_and_links_are_not_persons(types_in: Any, lang: str, t
     ("da", "Vi har booket turen gennem Nordisk Rejsebureau i år."),
     ("ro", "Concertul formației Blue Doctors începe la ora opt."),
     ("pl", "Umowę podpisaliśmy wczoraj z firmą Delta Marconi."),
+    ("en", "We signed the framework deal with Bomina Corporation last week."),
+    ("pl", "Pismo wysłało Ministerstwo Finansów w piątek."),
+    ("pl", "Zwycięzcą został Kanadyjczyk, a drugi był Sosnowiczanin."),
     # German: an article across inflected adjectives makes the capitalised word a noun
     ("de", "Nach der Inventur wurde der gesamte Lagerbestand gestern gezählt."),
     ("de", "Die Umstellung auf die gesamte Produktpalette ist teuer."),
