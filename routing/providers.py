@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from bot.errors import MissingCredentialsError, NoModelAvailableError, ProviderError
 from routing.litellm_env import import_litellm
 from routing.policy import ModelSpec
+from routing.retry_after import retry_after_from_headers
 from routing.stats import LiveStats
 
 log = logging.getLogger(__name__)
@@ -155,19 +156,13 @@ def translate_error(exc: BaseException, model: str) -> ProviderError:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    headers: Any = None
+    """What the provider's response asked for (`Retry-After` in either form, or `retry-after-ms`)."""
     for attr in ("litellm_response_headers", "headers"):
-        headers = getattr(exc, attr, None) or headers
+        headers = getattr(exc, attr, None)
+        if headers:
+            return retry_after_from_headers(headers)
     response = getattr(exc, "response", None)
-    if headers is None and response is not None:
-        headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
-        return min(float(value), 30.0) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    return retry_after_from_headers(getattr(response, "headers", None)) if response is not None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,9 @@
 """A fake OpenAI-compatible server on loopback: real HTTP, programmable faults.
 
 Each model name answers with `reply_for(model, messages)`; faults are queued per model and
-consumed one per request: an HTTP status (with optional Retry-After), a delay, malformed
-JSON, or a stream that dies after its first chunk.
+consumed one per request: an HTTP status (with an optional Retry-After, as seconds or as an
+HTTP date, and `retry-after-ms`), a delay, malformed JSON, or a stream that dies after its
+first chunk.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tests.fakes.loopback import LoopbackServer
 @dataclass
 class Fault:
     status: int | None = None
-    retry_after: float | None = None
+    retry_after: float | str | None = None  # a number: delta-seconds; a string: sent as it is (an HTTP date)
+    retry_after_ms: float | None = None  # OpenAI's and Azure's `retry-after-ms`
     delay_s: float = 0.0
     malformed: bool = False
     die_midstream: bool = False
@@ -34,6 +36,7 @@ class FakeOpenAI(LoopbackServer):
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     answers: dict[str, str] = field(default_factory=dict)
+    arrivals: list[tuple[str, float]] = field(default_factory=list)  # (model, time.monotonic()) per request
 
     @property
     def base_url(self) -> str:
@@ -58,13 +61,13 @@ class FakeOpenAI(LoopbackServer):
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        self.arrivals.append((body["model"], time.monotonic()))
         model = body["model"]
         fault = self.faults[model].popleft() if self.faults[model] else Fault()
         await asyncio.sleep(self.delay_s + fault.delay_s)
         if fault.status is not None:
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return web.json_response({"error": {"message": f"injected {fault.status}", "type": "server_error"}},
-                                     status=fault.status, headers=headers)
+                                     status=fault.status, headers=_retry_headers(fault))
         if fault.malformed:
             return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
         text = self.reply_for(model, body["messages"])
@@ -91,6 +94,15 @@ class FakeOpenAI(LoopbackServer):
         await resp.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
         await resp.write_eof()
         return resp
+
+
+def _retry_headers(fault: Fault) -> dict[str, str]:
+    headers = {}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after)
+    if fault.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(fault.retry_after_ms)
+    return headers
 
 
 def _completion(model: str, text: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
