@@ -105,7 +105,7 @@ async def bench(args: argparse.Namespace) -> None:
         classifier.classify(TEXTS[i % len(TEXTS)])
     classify_ms = (time.perf_counter() - started) * 10
     allowed = tuple(allowed_models(policy, verdict))
-    runner = StrategyRunner(client=LiteLLMClient(timeout_s=30, environ={"K": "sk-bench"}),
+    runner = StrategyRunner(client=LiteLLMClient(environ={"K": "sk-bench"}),
                             retry=RetryPolicy(), cooldowns=Cooldowns(), stats=LiveStats())
 
     async def plain(text: str) -> None:

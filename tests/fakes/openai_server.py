@@ -2,8 +2,10 @@
 
 Each model name answers with `reply_for(model, messages)`; faults are queued per model and
 consumed one per request: an HTTP status (with an optional Retry-After, as seconds or as an
-HTTP date, and `retry-after-ms`), a delay, malformed JSON, or a stream that dies after its
-first chunk.
+HTTP date), a hang before the headers, a hang after the headers before the first chunk, a
+stall after some chunks, a slow trickle of chunks, malformed JSON, or a stream that dies after
+its first chunk. While it hangs, the server watches the connection: when the client gives up
+and closes it, the hang ends and the hang-up is recorded in `hangups`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ class Fault:
     status: int | None = None
     retry_after: float | str | None = None  # a number: delta-seconds; a string: sent as it is (an HTTP date)
     retry_after_ms: float | None = None  # OpenAI's and Azure's `retry-after-ms`
-    delay_s: float = 0.0
+    delay_s: float = 0.0  # before the status line and headers: a hung provider when long
+    first_chunk_delay_s: float = 0.0  # streams: after the headers, before the first chunk
+    stall_after_chunks: int | None = None  # streams: after this many chunks, stall for `stall_s`
+    stall_s: float = 0.0
+    chunk_interval_s: float = 0.0  # streams: pause between chunks (a slow but live stream)
     malformed: bool = False
     die_midstream: bool = False
 
@@ -37,6 +43,8 @@ class FakeOpenAI(LoopbackServer):
     faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     answers: dict[str, str] = field(default_factory=dict)
     arrivals: list[tuple[str, float]] = field(default_factory=list)  # (model, time.monotonic()) per request
+    peers: list[Any] = field(default_factory=list)  # the client's address per request (connection reuse)
+    hangups: list[tuple[str, float]] = field(default_factory=list)  # (model, time.monotonic()) per hang-up seen
 
     @property
     def base_url(self) -> str:
@@ -62,30 +70,59 @@ class FakeOpenAI(LoopbackServer):
         body = await request.json()
         self.requests.append(body)
         self.arrivals.append((body["model"], time.monotonic()))
+        self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         model = body["model"]
         fault = self.faults[model].popleft() if self.faults[model] else Fault()
-        await asyncio.sleep(self.delay_s + fault.delay_s)
+        if not await self._hold(request, model, self.delay_s + fault.delay_s):
+            return web.Response(status=499)  # nobody is listening any more
         if fault.status is not None:
             return web.json_response({"error": {"message": f"injected {fault.status}", "type": "server_error"}},
                                      status=fault.status, headers=_retry_headers(fault))
-        if fault.malformed:
+        if fault.malformed and not body.get("stream"):
             return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
         text = self.reply_for(model, body["messages"])
         if body.get("stream"):
-            return await self._stream(request, model, text, die=fault.die_midstream)
+            return await self._stream(request, model, text, fault)
         return web.json_response(_completion(model, text, body["messages"]))
 
-    async def _stream(self, request: web.Request, model: str, text: str, *, die: bool) -> web.StreamResponse:
+    async def _hold(self, request: web.Request, model: str, seconds: float) -> bool:
+        """Wait `seconds` unless the client hangs up first (recorded); False when it did.
+
+        aiohttp's test server cancels a handler whose client closed the connection: that is a hang-up too.
+        """
+        if seconds <= 0:
+            return True
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            self.hangups.append((model, time.monotonic()))
+            raise
+        if request.transport is None or request.transport.is_closing():
+            self.hangups.append((model, time.monotonic()))
+            return False
+        return True
+
+    async def _stream(self, request: web.Request, model: str, text: str, fault: Fault) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        if not await self._hold(request, model, fault.first_chunk_delay_s):
+            return resp
+        if fault.malformed:
+            await resp.write(b'data: {"id": "x", "choices": [\n\n')
+            await resp.write_eof()
+            return resp
         words = text.split(" ")
         for i, word in enumerate(words):
+            if i and not await self._hold(request, model, fault.chunk_interval_s):
+                return resp
+            if i == fault.stall_after_chunks and not await self._hold(request, model, fault.stall_s):
+                return resp
             chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
                      "model": model, "choices": [{"index": 0, "delta": {"content": word + (" " if i < len(words) - 1
                                                                                         else "")},
                                                   "finish_reason": None}]}
             await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            if die and i == 0:
+            if fault.die_midstream and i == 0:
                 request.transport.close() if request.transport else None
                 return resp
         final = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
