@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from bot.commands import CommandContext, CommandProcessor
 from bot.errors import DeadlineExceededError, PolicyValidationError
 from bot.memory.models import Decision
 from bot.services import Services
@@ -248,7 +249,7 @@ async def test_retry_after_beyond_the_answers_deadline_is_not_waited(fake_llm: F
     assert time.monotonic() - started < 0.5  # a 2 s wait would not fit in 1.5 s: the next model answers
 
 
-# --- the deadlines are policy: defaults, validation ------------------------------------------------
+# --- the deadlines are policy: defaults, validation, the admin command ---------------------------
 
 
 def test_default_deadlines_bound_a_hung_provider_to_15_seconds() -> None:
@@ -270,6 +271,22 @@ def test_invalid_deadlines_are_refused_with_the_reason(deadlines: dict[str, floa
     with pytest.raises(PolicyValidationError, match=r"deadlines") as refused:
         policy_from_data({**fake_policy("http://127.0.0.1:9/v1"), "deadlines": deadlines}, source="test")
     assert problem in str(refused.value)
+
+
+async def test_admins_change_deadlines_with_a_command(make_services: ServicesFactory) -> None:
+    services = await make_services()
+    commands = CommandProcessor(memory=services.memory, policies=services.policies)
+    admin = CommandContext(platform="test", tenant="T", channel="C", user="boss", is_admin=True)
+    changed = await commands.execute(admin, "policy deadline first-token 4")
+    assert changed.ok and "first-token deadline → 4 s" in changed.text
+    assert (await commands.execute(admin, "policy deadline total_s 30")).ok
+    refused = await commands.execute(admin, "policy deadline stall 20")
+    assert not refused.ok and "stall_s (20) must be at most half of total_s (30)" in refused.text
+    assert not (await commands.execute(admin, "policy deadline lunch 5")).ok
+    policy = await services.policies.current()
+    assert (policy.deadlines.first_token_s, policy.deadlines.total_s, policy.version) == (4, 30, 3)
+    shown = await commands.execute(admin, "policy show")
+    assert "first token 4 s" in shown.text and "30 s per answer" in shown.text
 
 
 @contextmanager
