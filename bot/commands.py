@@ -28,6 +28,9 @@ Admin:
   policy set TASK MODEL [MODEL…]        candidate models for a task, in order
   policy strategy TASK task|cascade|ensemble|dynamic
   policy cache TASK on|off              serve this task's answers from the semantic cache or not
+  policy deadline connect|first-token|stall|total SECONDS
+                                        time limits: per attempt (a timed-out model hands over
+                                        to the next one) and per answer (then an apology)
   policy pin personal|special|ENTITY pin|pseudonymise|block
                                         what happens to personal data
   policy history                        versions, authors, comments
@@ -40,6 +43,7 @@ Admin:
   audit                                 the latest admin actions"""
 
 STAFF_COMMANDS = frozenset({"help", "why", "forget"})
+DEADLINES = {"connect": "connect", "first_token": "first-token", "stall": "stall", "total": "total"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,10 +141,11 @@ class CommandProcessor:
             return CommandResult(text=f"Policy v{new.version} is now in force (copy of v{version}).",
                                  data={"version": new.version})
         changes = {"set": self._policy_set, "strategy": self._policy_strategy, "pin": self._policy_pin,
-                   "cache": self._policy_cache}
+                   "cache": self._policy_cache, "deadline": self._policy_deadline}
         change = changes.get(sub)
         if change is None:
-            raise CommandError(f"Unknown `policy {sub}`; use show, set, strategy, pin, cache, history or rollback.")
+            raise CommandError(f"Unknown `policy {sub}`; use show, set, strategy, pin, cache, deadline, history or "
+                               "rollback.")
         policy = await self._policies.current()
         data, comment = change(policy, rest)
         new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=ctx.user,
@@ -184,6 +189,19 @@ class CommandProcessor:
         data = policy.model_dump(mode="json")
         data["rules"][task]["cache"] = state.lower() == "on"
         return data, f"{task} cache → {state.lower()}"
+
+    def _policy_deadline(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
+        name, value = _need(args, 2, "policy deadline connect|first-token|stall|total SECONDS")[:2]
+        key = name.lower().replace("-", "_").removesuffix("_s")
+        if key not in DEADLINES:
+            raise CommandError(f"Unknown deadline {name!r}; use {', '.join(DEADLINES.values())}.")
+        try:
+            seconds = float(value.lower().removesuffix("s"))
+        except ValueError:
+            raise CommandError(f"SECONDS must be a number, not {value!r}.") from None
+        data = policy.model_dump(mode="json")
+        data["deadlines"][f"{key}_s"] = seconds  # bounds and consistency: the policy's validation
+        return data, f"{DEADLINES[key]} deadline → {seconds:g} s"
 
     def _policy_pin(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
         target, action_name = _need(args, 2, "policy pin personal|special|ENTITY pin|pseudonymise|block")[:2]
@@ -278,6 +296,9 @@ def describe_policy(policy: Policy) -> str:
              + ", ".join(f"{k} → {v.value}" for k, v in policy.privacy.actions.items())]
     lines += [f"  {task}: {rule.strategy.value} → {', '.join(rule.candidates)}"
               for task, rule in policy.rules.items()]
+    d = policy.deadlines
+    lines.append(f"Deadlines: connect {d.connect_s:g} s, first token {d.first_token_s:g} s, stall {d.stall_s:g} s "
+                 f"per attempt; {d.total_s:g} s per answer")
     lines.append(describe_models(policy))
     return "\n".join(lines)
 

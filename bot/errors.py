@@ -44,6 +44,19 @@ class ProviderError(SwitchboardError):
         self.retry_after = retry_after
 
 
+class ProviderTimeoutError(ProviderError):
+    """An attempt ran out of time: `phase` is "connect", "first token", "stall" or "deadline" (the
+    answer's total time ran out while this attempt was running)."""
+
+    def __init__(self, message: str, *, model: str, phase: str) -> None:
+        super().__init__(message, model=model, retryable=True)
+        self.phase = phase
+
+
+class DeadlineExceededError(SwitchboardError):
+    """The answer's total deadline (the policy's `deadlines.total_s`) passed; its work was cancelled."""
+
+
 class NoModelAvailableError(SwitchboardError):
     """Every model the privacy verdict allows is down, disabled or unconfigured."""
 

@@ -69,6 +69,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Entschuldigung — alle Modelle, die ich für diese Anfrage nutzen darf, sind gerade nicht "
               "erreichbar. Bitte versuche es in ein paar Minuten erneut.",
     },
+    "too_slow": {
+        "en": "Sorry — no model I may use for this request finished an answer within {seconds} seconds, so I "
+              "stopped waiting. Please try again in a few minutes.",
+        "pl": "Przepraszam — żaden z modeli dozwolonych dla tej prośby nie udzielił odpowiedzi w ciągu {seconds} "
+              "sekund, więc przestałem czekać. Spróbuj ponownie za kilka minut.",
+        "da": "Beklager — ingen af de modeller, jeg må bruge til denne forespørgsel, nåede at svare inden for "
+              "{seconds} sekunder, så jeg holdt op med at vente. Prøv igen om et par minutter.",
+        "ro": "Îmi pare rău — niciun model permis pentru această cerere nu a terminat răspunsul în {seconds} "
+              "secunde, așa că am încetat să aștept. Încearcă din nou în câteva minute.",
+        "de": "Entschuldigung — keines der Modelle, die ich für diese Anfrage nutzen darf, hat innerhalb von "
+              "{seconds} Sekunden geantwortet, deshalb habe ich aufgehört zu warten. Bitte versuche es in ein "
+              "paar Minuten erneut.",
+    },
     "credentials": {
         "en": "The model chosen for this request ({model}) is not configured: an administrator must set "
               "{env}.",

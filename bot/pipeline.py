@@ -15,6 +15,7 @@ from typing import Protocol
 
 from bot.errors import (
     BudgetExceededError,
+    DeadlineExceededError,
     MissingCredentialsError,
     NoModelAvailableError,
     SwitchboardError,
@@ -223,7 +224,8 @@ class Pipeline:
             messages = await self._pseudonymiser.prepare(tenant=msg.tenant, conversation=scope, messages=messages)
             on_partial = self._pseudonymiser.restoring(msg.tenant, scope, on_partial)
         request = StrategyRequest(decision=decision, messages=messages, allowed=tuple(allowed),
-                                  on_partial=on_partial, budget_left=budget.left_fraction)
+                                  on_partial=on_partial, budget_left=budget.left_fraction,
+                                  deadlines=policy.deadlines)
         try:
             done = await self.runner.run(request)
         except MissingCredentialsError as exc:
@@ -232,6 +234,10 @@ class Pipeline:
         except BudgetExceededError as exc:
             text = t("budget", msg.locale, detail=exc.user_message)
             return await self._finish(record, Reply(text=text, kind=ReplyKind.REFUSAL), "refused", started)
+        except DeadlineExceededError as exc:
+            record.reason = f"{record.reason}; {exc}"
+            text = t("too_slow", msg.locale, seconds=f"{policy.deadlines.total_s:g}")
+            return await self._finish(record, Reply(text=text, kind=ReplyKind.ERROR), "failed", started)
         except SwitchboardError:
             return await self._finish(record, Reply(text=t("unavailable", msg.locale), kind=ReplyKind.ERROR),
                                       "failed", started)

@@ -58,7 +58,7 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
     privacy = privacy or build_privacy_engine(timeout_s=settings.privacy_timeout_s,
                                              spacy_models=settings.spacy_model_paths)
     classifier = classifier or build_task_classifier()
-    client = llm or LiteLLMClient(timeout_s=settings.llm_timeout_s, environ=env)
+    client = llm or LiteLLMClient(environ=env)
     pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,
                         environ=env, max_message_chars=settings.max_message_chars,
                         history_turns=settings.history_turns, offline=settings.offline,

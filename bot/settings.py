@@ -29,7 +29,6 @@ class Settings(BaseSettings):
 
     max_message_chars: int = Field(default=16_000, alias="SWITCHBOARD_MAX_MESSAGE_CHARS")
     history_turns: int = Field(default=20, alias="SWITCHBOARD_HISTORY_TURNS")
-    llm_timeout_s: float = Field(default=60.0, alias="SWITCHBOARD_LLM_TIMEOUT_S")
     llm_retries: int = Field(default=2, alias="SWITCHBOARD_LLM_RETRIES")
     retry_base_s: float = Field(default=0.5, alias="SWITCHBOARD_RETRY_BASE_S")
     privacy_timeout_s: float = Field(default=2.0, alias="SWITCHBOARD_PRIVACY_TIMEOUT_S")

@@ -80,11 +80,42 @@ class TaskRule(BaseModel, frozen=True):
     cache: bool = True  # may answers for this task be served from the semantic cache
 
 
+class Deadlines(BaseModel, frozen=True):
+    """How long an answer may take, in seconds.
+
+    Per attempt (one request to one model): `connect_s` to open the connection (applied where
+    LiteLLM passes httpx timeouts through: OpenAI-compatible, Azure, Bedrock; elsewhere
+    `first_token_s` bounds the connect too), `first_token_s` from sending the request to the first
+    streamed chunk, `stall_s` between two chunks. A timed-out model is not retried while another
+    model can answer: the next one starts at once. `total_s` bounds the whole answer: every retry, fallback,
+    cascade tier, ensemble member, judge and verifier; when it passes the work is cancelled and
+    staff get an apology.
+    """
+
+    connect_s: float = Field(default=3.0, ge=0.1, le=60)
+    first_token_s: float = Field(default=10.0, ge=0.1, le=300)
+    stall_s: float = Field(default=10.0, ge=0.1, le=300)
+    total_s: float = Field(default=120.0, ge=0.5, le=900)
+
+    @model_validator(mode="after")
+    def _check(self) -> Deadlines:
+        if self.connect_s > self.first_token_s:
+            raise ValueError(f"connect_s ({self.connect_s:g}) must not exceed first_token_s ({self.first_token_s:g}): "
+                             "the first token cannot come before the connection")
+        for name in ("first_token_s", "stall_s"):
+            value = getattr(self, name)
+            if 2 * value > self.total_s:
+                raise ValueError(f"{name} ({value:g}) must be at most half of total_s ({self.total_s:g}), so a "
+                                 "fallback still has time after a hung model; lower it or raise total_s")
+        return self
+
+
 class Policy(BaseModel, frozen=True):
     version: int = 1
     models: tuple[ModelSpec, ...]
     rules: dict[str, TaskRule]
     privacy: PrivacyRules = Field(default_factory=PrivacyRules)
+    deadlines: Deadlines = Field(default_factory=Deadlines)
     system_prompt: str = ""
 
     @model_validator(mode="after")

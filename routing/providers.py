@@ -1,7 +1,8 @@
-"""Provider calls through LiteLLM: credentials, retries with backoff, fallbacks, streaming.
+"""Provider calls through LiteLLM: credentials, timeouts, retries with backoff, fallbacks, streaming.
 
 Provider exceptions are translated into `ProviderError` here and nowhere else. A chain only
-ever contains models the privacy verdict allowed, so a fallback can never cross regions.
+ever contains models the privacy verdict allowed, so a fallback can never cross regions. Every
+attempt obeys the answer's `CallLimits` (connect, first token, stall, the answer's end).
 """
 
 from __future__ import annotations
@@ -10,13 +11,24 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.errors import MissingCredentialsError, NoModelAvailableError, ProviderError
+import httpx
+
+from bot.errors import (
+    DeadlineExceededError,
+    MissingCredentialsError,
+    NoModelAvailableError,
+    ProviderError,
+    ProviderTimeoutError,
+)
+from routing.deadlines import CallLimits
 from routing.litellm_env import import_litellm
-from routing.policy import ModelSpec
+from routing.policy import Deadlines, ModelSpec
+from routing.retry_after import retry_after_from_headers
 from routing.stats import LiveStats
 
 log = logging.getLogger(__name__)
@@ -50,9 +62,9 @@ class Completion:
 
 
 class LLMClient(Protocol):
-    """Calls one model once; raises ProviderError on failure."""
+    """Calls one model once within `limits`; raises ProviderError (ProviderTimeoutError) on failure."""
 
-    async def complete(self, *, model: ModelSpec, messages: ChatMessages,
+    async def complete(self, *, model: ModelSpec, messages: ChatMessages, limits: CallLimits,
                        on_partial: PartialCallback | None = None) -> Completion: ...
 
 
@@ -66,56 +78,68 @@ def any_credentials(models: Sequence[ModelSpec], environ: Mapping[str, str]) -> 
 
 
 class LiteLLMClient:
-    """The production client: `litellm.acompletion`, one attempt per call (we retry ourselves)."""
+    """The production client: `litellm.acompletion`, one attempt per call (we retry ourselves).
 
-    def __init__(self, *, timeout_s: float, environ: Mapping[str, str]) -> None:
-        self._timeout_s = timeout_s
+    Every call streams, also when nobody shows partial answers: only a stream tells a provider
+    that is working (chunks arrive) from one that hangs, so the first-token and stall timeouts of
+    `limits` apply to every call. The stream is closed whenever the attempt ends, so a timeout or
+    a cancelled answer also ends the HTTP request.
+    """
+
+    def __init__(self, *, environ: Mapping[str, str]) -> None:
         self._environ = environ
 
-    async def complete(self, *, model: ModelSpec, messages: ChatMessages,
+    async def complete(self, *, model: ModelSpec, messages: ChatMessages, limits: CallLimits,
                        on_partial: PartialCallback | None = None) -> Completion:
         missing = missing_credentials(model, self._environ)
         if missing:
             raise MissingCredentialsError(model.id, missing)
         litellm = import_litellm()
-        kwargs: dict[str, Any] = {"model": model.id, "messages": list(messages), "timeout": self._timeout_s,
-                                  "num_retries": 0}
+        kwargs: dict[str, Any] = {"model": model.id, "messages": list(messages), "timeout": _http_timeout(limits),
+                                  "num_retries": 0, "stream": True, "stream_options": {"include_usage": True}}
         if model.api_base:
             kwargs["api_base"] = model.api_base
         if model.api_key_env:
             kwargs["api_key"] = self._environ.get(model.api_key_env)
-        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        watch = _Watch(limits, started)
         try:
-            if on_partial is None:
-                resp = await asyncio.wait_for(litellm.acompletion(**kwargs), self._timeout_s)
-                text = resp.choices[0].message.content or ""
-                usage = getattr(resp, "usage", None)
-                prompt, completion = _usage(usage, litellm, model.id, messages, text)
-            else:
-                text, prompt, completion = await asyncio.wait_for(
-                    self._stream(litellm, kwargs, messages, on_partial), self._timeout_s)
+            async with asyncio.timeout_at(watch.first_token_by) as timer:
+                watch.timer = timer
+                text, prompt, completion = await self._stream(litellm, kwargs, messages, on_partial, watch)
+        except TimeoutError as exc:
+            if watch.timer is not None and watch.timer.expired():
+                raise watch.timed_out(model.id) from exc
+            raise translate_error(exc, model.id) from exc
         except ProviderError:
             raise
         except Exception as exc:
             raise translate_error(exc, model.id) from exc
         return Completion(text=text, model=model, prompt_tokens=prompt, completion_tokens=completion,
-                          latency_ms=(time.perf_counter() - started) * 1000)
+                          latency_ms=(loop.time() - started) * 1000)
 
     async def _stream(self, litellm: Any, kwargs: dict[str, Any], messages: ChatMessages,
-                      on_partial: PartialCallback) -> tuple[str, int, int]:
-        stream = await litellm.acompletion(**kwargs, stream=True, stream_options={"include_usage": True})
-        parts: list[str] = []
-        usage = None
-        finished = False
-        async for chunk in stream:
-            usage = getattr(chunk, "usage", None) or usage
-            if not chunk.choices:
-                continue
-            finished = finished or bool(chunk.choices[0].finish_reason)
-            delta = chunk.choices[0].delta.content or ""
-            if delta:
-                parts.append(delta)
-                await on_partial("".join(parts))
+                      on_partial: PartialCallback | None, watch: _Watch) -> tuple[str, int, int]:
+        stream = await litellm.acompletion(**kwargs)
+        try:
+            parts: list[str] = []
+            usage = None
+            finished = False
+            async for chunk in stream:
+                watch.chunk()
+                usage = getattr(chunk, "usage", None) or usage
+                if not chunk.choices:
+                    continue
+                finished = finished or bool(chunk.choices[0].finish_reason)
+                delta = chunk.choices[0].delta.content or ""
+                if delta:
+                    parts.append(delta)
+                    if on_partial is not None:
+                        with watch.ours():  # a slow chat platform is no stalled provider
+                            await on_partial("".join(parts))
+        finally:
+            await _close(stream)
         text = "".join(parts)
         if not text:
             raise ProviderError(f"{kwargs['model']} returned an empty stream", model=kwargs["model"],
@@ -125,6 +149,69 @@ class LiteLLMClient:
                                 model=kwargs["model"], retryable=True)
         prompt, completion = _usage(usage, litellm, kwargs["model"], messages, text)
         return text, prompt, completion
+
+
+class _Watch:
+    """The timers of one attempt: first token, then stall between chunks, never past the answer's end.
+
+    One `asyncio.timeout` is moved forward at each chunk; while our own `on_partial` runs only the
+    answer's end applies. When it fires, `phase` says which limit it was.
+    """
+
+    def __init__(self, limits: CallLimits, started: float) -> None:
+        self.limits = limits
+        self.timer: asyncio.Timeout | None = None
+        self.first_token_by = limits.clip(started + limits.first_token_s)
+        self.chunks = 0
+
+    def chunk(self) -> None:
+        self.chunks += 1
+        self._move(asyncio.get_running_loop().time() + self.limits.stall_s)
+
+    @contextmanager
+    def ours(self) -> Iterator[None]:
+        self._move(self.limits.ends_at)
+        try:
+            yield
+        finally:
+            self._move(asyncio.get_running_loop().time() + self.limits.stall_s)
+
+    def _move(self, at: float) -> None:
+        if self.timer is not None:
+            self.timer.reschedule(self.limits.clip(at))
+
+    def timed_out(self, model: str) -> ProviderTimeoutError:
+        when = self.timer.when() if self.timer is not None else None
+        if when is not None and when >= self.limits.ends_at:
+            return ProviderTimeoutError(f"{model} was cut off: the answer's deadline passed", model=model,
+                                        phase="deadline")
+        if self.chunks == 0:
+            return ProviderTimeoutError(f"{model} sent no first token within {self.limits.first_token_s:g} s",
+                                        model=model, phase="first token")
+        return ProviderTimeoutError(f"{model} stalled: no chunk for {self.limits.stall_s:g} s", model=model,
+                                    phase="stall")
+
+
+def _http_timeout(limits: CallLimits) -> httpx.Timeout:
+    """httpx's own timeouts: the connect limit, and a read gap only as a backstop behind our timers.
+
+    The same for every call under one policy: LiteLLM keys its cached clients (and their connection
+    pools) by the timeout, so a value that changed per call would build a new client each time.
+    LiteLLM applies an httpx.Timeout for OpenAI-compatible, Azure and Bedrock models; for other
+    providers it keeps the read value for everything, so there the first-token timer bounds the connect.
+    """
+    return httpx.Timeout(max(limits.first_token_s, limits.stall_s) + 1.0, connect=limits.connect_s)
+
+
+async def _close(stream: Any) -> None:
+    """End the HTTP request behind a stream, also while the attempt is being cancelled."""
+    close = getattr(stream, "aclose", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception:  # closing is best effort; the attempt's own outcome is what counts
+        log.debug("closing a provider stream failed", exc_info=True)
 
 
 def _usage(usage: Any, litellm: Any, model: str, messages: ChatMessages, text: str) -> tuple[int, int]:
@@ -139,15 +226,17 @@ def _usage(usage: Any, litellm: Any, model: str, messages: ChatMessages, text: s
 
 def translate_error(exc: BaseException, model: str) -> ProviderError:
     """The one place provider exceptions become ours."""
+    name = type(exc).__name__
+    if name == "Timeout":  # httpx's own limit: our timers fire before its read backstop, so the connect
+        return ProviderTimeoutError(f"{model} did not connect in time ({exc})", model=model, phase="connect")
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return ProviderError(f"{model} timed out", model=model, retryable=True, status=408)
     status = getattr(exc, "status_code", None)
-    name = type(exc).__name__
     if status in (401, 403) or name in ("AuthenticationError", "PermissionDeniedError"):
         return ProviderError(f"{model} rejected the credentials ({name}); check its API key", model=model,
                              retryable=False, status=status)
     retryable = status in _RETRYABLE_STATUS or name in (
-        "Timeout", "APIConnectionError", "ServiceUnavailableError", "InternalServerError", "RateLimitError",
+        "APIConnectionError", "ServiceUnavailableError", "InternalServerError", "RateLimitError",
         "APIError", "JSONDecodeError", "MidStreamFallbackError",
     )
     return ProviderError(f"{model} failed: {name} {status or ''}".strip(), model=model, retryable=retryable,
@@ -155,19 +244,13 @@ def translate_error(exc: BaseException, model: str) -> ProviderError:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    headers: Any = None
+    """What the provider's response asked for (`Retry-After` in either form, or `retry-after-ms`)."""
     for attr in ("litellm_response_headers", "headers"):
-        headers = getattr(exc, attr, None) or headers
+        headers = getattr(exc, attr, None)
+        if headers:
+            return retry_after_from_headers(headers)
     response = getattr(exc, "response", None)
-    if headers is None and response is not None:
-        headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
-        return min(float(value), 30.0) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    return retry_after_from_headers(getattr(response, "headers", None)) if response is not None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,38 +309,53 @@ class Cooldowns:
 
 
 async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpec], messages: ChatMessages,
-                                  retry: RetryPolicy, cooldowns: Cooldowns,
-                                  on_partial: PartialCallback | None = None,
-                                  stats: LiveStats | None = None) -> Completion:
+                                  retry: RetryPolicy, cooldowns: Cooldowns, limits: CallLimits | None = None,
+                                  on_partial: PartialCallback | None = None, stats: LiveStats | None = None,
+                                  retry_timeouts: bool = True) -> Completion:
     """Try each model of `chain` in order, retrying transient failures with backoff.
 
-    Cooling models are skipped. A Retry-After longer than `retry.max_s` is not waited out: the
-    model cools down for that long and the next one answers. When a stream dies midway, the retry
-    (or fallback) starts the answer again from the beginning and `on_partial` receives the new
-    accumulated text, which is shorter than what was shown before: adapters must overwrite the
-    message they are editing, never append.
+    Cooling models are skipped. A timed-out attempt (connect, first token, stall) is not retried
+    while a later model of the chain can take over: a hung provider costs one `first_token_s`, not
+    three; `retry_timeouts=False` says someone else answers anyway (ensemble members, judge,
+    verifier, a cascade tier below the last). A wait (backoff or the provider's Retry-After) is not
+    taken when it is longer than `retry.max_s` or than the time `limits` leave: the model cools down
+    for at least the Retry-After and the next one answers. When the answer's time is up,
+    `DeadlineExceededError`. When a stream dies midway, the retry (or fallback) starts the answer
+    again from the beginning and `on_partial` receives the new accumulated text, which is shorter
+    than what was shown before: adapters must overwrite the message they are editing, never append.
     """
+    limits = limits or CallLimits.starting_now(Deadlines())
     failures: list[str] = []
     missing: list[MissingCredentialsError] = []
     tried = 0
-    for model in chain:
+    for index, model in enumerate(chain):
         if not cooldowns.acquire(model.id):
             failures.append(f"{model.id} cooling down")
             continue
         tried += 1
         attempts = 0
         while True:
+            if limits.remaining() <= 0:
+                raise _out_of_time(failures)
             attempts += 1
             try:
-                done = await _attempt(client, model, messages, on_partial, stats)
+                done = await _attempt(client, model, messages, limits, on_partial, stats)
             except MissingCredentialsError as exc:
                 missing.append(exc)
                 break
+            except ProviderTimeoutError as exc:
+                failures.append(str(exc))
+                if exc.phase == "deadline":
+                    raise _out_of_time(failures) from exc
+                successor = any(not cooldowns.cooling(m.id) for m in chain[index + 1:])
+                if retry_timeouts and not successor and await _backed_off(retry, attempts, None, limits):
+                    continue
+                cooldowns.trip(model.id)
+                log.warning("model %s timed out (%s) after %d attempt(s)", model.id, exc.phase, attempts)
+                break
             except ProviderError as exc:
                 failures.append(str(exc))
-                long_wait = exc.retry_after is not None and exc.retry_after > retry.max_s
-                if exc.retryable and attempts <= retry.retries and not long_wait:
-                    await asyncio.sleep(retry.delay(attempts - 1, exc.retry_after))
+                if exc.retryable and await _backed_off(retry, attempts, exc.retry_after, limits):
                     continue
                 cooldowns.trip(model.id, retry_after=exc.retry_after)
                 log.warning("model %s failed after %d attempt(s): %s", model.id, attempts, exc)
@@ -275,16 +373,37 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
     )
 
 
-async def _attempt(client: LLMClient, model: ModelSpec, messages: ChatMessages, on_partial: PartialCallback | None,
-                   stats: LiveStats | None) -> Completion:
+async def _backed_off(retry: RetryPolicy, attempts: int, retry_after: float | None, limits: CallLimits) -> bool:
+    """Sleep before retrying the same model; False when no retry is due or the wait does not fit."""
+    if attempts > retry.retries or (retry_after is not None and retry_after > retry.max_s):
+        return False
+    wait = retry.delay(attempts - 1, retry_after)
+    if wait >= limits.remaining():
+        return False
+    await asyncio.sleep(wait)
+    return True
+
+
+def _out_of_time(failures: list[str]) -> DeadlineExceededError:
+    return DeadlineExceededError("the answer's deadline passed: " + ("; ".join(failures[-4:]) or "no attempt left"))
+
+
+async def _attempt(client: LLMClient, model: ModelSpec, messages: ChatMessages, limits: CallLimits,
+                   on_partial: PartialCallback | None, stats: LiveStats | None) -> Completion:
     if stats is None:
-        return await client.complete(model=model, messages=messages, on_partial=on_partial)
+        return await client.complete(model=model, messages=messages, limits=limits, on_partial=on_partial)
     started = time.perf_counter()
     stats.started(model.id)
     try:
-        done = await client.complete(model=model, messages=messages, on_partial=on_partial)
-    except MissingCredentialsError:
-        stats.abandoned(model.id)  # not the provider's fault: no sample
+        done = await client.complete(model=model, messages=messages, limits=limits, on_partial=on_partial)
+    except (MissingCredentialsError, asyncio.CancelledError):
+        stats.abandoned(model.id)  # not the provider's fault (no key, the answer was cancelled): no sample
+        raise
+    except ProviderTimeoutError as exc:
+        if exc.phase == "deadline":  # cut off by the answer's deadline, not by its own limits
+            stats.abandoned(model.id)
+        else:
+            stats.finished(model.id, latency_ms=(time.perf_counter() - started) * 1000, ok=False)
         raise
     except BaseException:
         stats.finished(model.id, latency_ms=(time.perf_counter() - started) * 1000, ok=False)

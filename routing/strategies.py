@@ -8,6 +8,9 @@ Streaming: the task and dynamic strategies stream the answering model through `o
 cascade streams only its last tier; a cheaper tier's answer is held back until it passed the
 sufficiency check and is then sent in one piece. An ensemble sends the final answer in one piece.
 After a fallback restart `on_partial` receives the new accumulated text: adapters overwrite.
+
+Time: `StrategyRunner.run` gives every provider call of one answer the same `CallLimits` (the
+policy's `deadlines`) and cancels whatever still runs when `total_s` has passed.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import asyncio
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
 import yaml
 
-from bot.errors import NoModelAvailableError, SwitchboardError
-from routing.policy import ModelSpec, Strategy
+from bot.errors import DeadlineExceededError, NoModelAvailableError, SwitchboardError
+from routing.deadlines import CallLimits
+from routing.policy import Deadlines, ModelSpec, Strategy
 from routing.providers import (
     ChatMessages,
     Completion,
@@ -45,6 +49,7 @@ class StrategyRequest:
     allowed: tuple[ModelSpec, ...]  # every model the verdict allows: the verifier/judge pool
     on_partial: PartialCallback | None = None
     budget_left: float | None = None  # fraction of the tightest budget left; None: no budget applies
+    deadlines: Deadlines = field(default_factory=Deadlines)  # the policy's time limits for this answer
 
 
 # --- sufficiency (cascade) -------------------------------------------------------------------
@@ -60,7 +65,8 @@ class Sufficiency:
 class SufficiencyCheck(Protocol):
     """Decides whether a cheaper tier's answer is good enough or the cascade escalates."""
 
-    async def check(self, *, question: str, answer: Completion, pool: Sequence[ModelSpec]) -> Sufficiency: ...
+    async def check(self, *, question: str, answer: Completion, pool: Sequence[ModelSpec],
+                    limits: CallLimits) -> Sufficiency: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +122,8 @@ class VerifiedSufficiency:
         self._threshold = threshold
         self._use_verifier = use_verifier
 
-    async def check(self, *, question: str, answer: Completion, pool: Sequence[ModelSpec]) -> Sufficiency:
+    async def check(self, *, question: str, answer: Completion, pool: Sequence[ModelSpec],
+                    limits: CallLimits) -> Sufficiency:
         first = heuristic_sufficiency(question, answer.text)
         if not first.ok or not self._use_verifier:
             return first
@@ -127,7 +134,8 @@ class VerifiedSufficiency:
                     {"role": "user", "content": f"Question:\n{question}\n\nAnswer:\n{answer.text}"}]
         try:
             graded = await complete_with_fallbacks(client=self._client, chain=verifiers[:2], messages=messages,
-                                                   retry=self._retry, cooldowns=self._cooldowns, stats=self._stats)
+                                                   retry=self._retry, cooldowns=self._cooldowns, stats=self._stats,
+                                                   limits=limits, retry_timeouts=False)
         except SwitchboardError:
             return replace(first, reason=f"{first.reason}; verifier unavailable")
         verdict = _json_object(graded.text)
@@ -173,23 +181,42 @@ class StrategyRunner:
         self.weights = weights or DynamicWeights()
 
     async def run(self, request: StrategyRequest) -> Completion:
+        """The answer, or `DeadlineExceededError` once `request.deadlines.total_s` has passed.
+
+        Provider attempts end a little before the deadline (`_wrap_up_s`), so a strategy can still
+        keep what it has (an ensemble member's answer, the heuristic's verdict); whatever runs at
+        the deadline itself is cancelled, which closes its HTTP requests.
+        """
+        total = request.deadlines.total_s
+        stop_at = asyncio.get_running_loop().time() + total
+        limits = CallLimits.until(request.deadlines, stop_at - _wrap_up_s(total))
+        try:
+            async with asyncio.timeout_at(stop_at) as hard_stop:
+                return await self._run(request, limits)
+        except TimeoutError as exc:
+            if not hard_stop.expired():
+                raise
+            raise DeadlineExceededError(f"the answer's deadline ({total:g} s) passed; its work was cancelled") from exc
+
+    async def _run(self, request: StrategyRequest, limits: CallLimits) -> Completion:
         strategy = request.decision.strategy
         if strategy is Strategy.CASCADE:
-            return await self.cascade(request)
+            return await self.cascade(request, limits)
         if strategy is Strategy.ENSEMBLE:
-            return await self.ensemble(request)
+            return await self.ensemble(request, limits)
         if strategy is Strategy.DYNAMIC:
-            return await self.dynamic(request)
-        return await self._chain(request.decision.chain, request.messages, request.on_partial)
+            return await self.dynamic(request, limits)
+        return await self._chain(request.decision.chain, request.messages, limits, request.on_partial)
 
-    async def _chain(self, chain: Sequence[ModelSpec], messages: ChatMessages,
-                     on_partial: PartialCallback | None = None) -> Completion:
+    async def _chain(self, chain: Sequence[ModelSpec], messages: ChatMessages, limits: CallLimits,
+                     on_partial: PartialCallback | None = None, *, retry_timeouts: bool = True) -> Completion:
         return await complete_with_fallbacks(client=self.client, chain=chain, messages=messages, retry=self.retry,
-                                             cooldowns=self.cooldowns, on_partial=on_partial, stats=self.stats)
+                                             cooldowns=self.cooldowns, limits=limits, on_partial=on_partial,
+                                             stats=self.stats, retry_timeouts=retry_timeouts)
 
     # --- cascade ---------------------------------------------------------------------------
 
-    async def cascade(self, request: StrategyRequest) -> Completion:
+    async def cascade(self, request: StrategyRequest, limits: CallLimits) -> Completion:
         """Cheapest tier first; escalate when its answer fails the sufficiency check (or it is down)."""
         tiers = _tiers(request.decision.chain)
         question = _last_user_text(request.messages)
@@ -197,7 +224,8 @@ class StrategyRunner:
         for i, tier in enumerate(tiers):
             last = i == len(tiers) - 1
             try:
-                done = await self._chain(tier, request.messages, request.on_partial if last else None)
+                done = await self._chain(tier, request.messages, limits, request.on_partial if last else None,
+                                         retry_timeouts=last)
             except NoModelAvailableError:
                 if last:
                     raise
@@ -207,7 +235,8 @@ class StrategyRunner:
             if last:
                 return _final(done, extra=spent, escalated=escalated, notes=notes, strategy="cascade",
                               fallback=done.fallback or down)
-            verdict = await self.sufficiency.check(question=question, answer=done, pool=request.allowed)
+            verdict = await self.sufficiency.check(question=question, answer=done, pool=request.allowed,
+                                                   limits=limits)
             spent += verdict.cost_usd
             if verdict.ok:
                 if request.on_partial is not None:
@@ -222,30 +251,33 @@ class StrategyRunner:
 
     # --- ensemble --------------------------------------------------------------------------
 
-    async def ensemble(self, request: StrategyRequest) -> Completion:
+    async def ensemble(self, request: StrategyRequest, limits: CallLimits) -> Completion:
         """Several models answer in parallel; a judge from the allowed models picks or merges."""
         chain = request.decision.chain
         members = [m for m in chain if not self.cooldowns.cooling(m.id)][: self.ensemble_size] or list(chain[:1])
-        results = await asyncio.gather(*(self._chain([m], request.messages) for m in members),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(self._chain([m], request.messages, limits, retry_timeouts=False)
+                                         for m in members), return_exceptions=True)
         answers = [r for r in results if isinstance(r, Completion)]
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, SwitchboardError):
                 raise r
         failed = len(members) - len(answers)
+        out_of_time = next((r for r in results if isinstance(r, DeadlineExceededError)), None)
+        if not answers and out_of_time is not None:
+            raise out_of_time
         if not answers:  # every member failed: the rest of the chain, one after another
             rest = [m for m in chain if m not in members]
             if not rest:
                 raise NoModelAvailableError("every ensemble member failed",
                                             user_message="Sorry — every model I may use for this request is "
                                                          "unavailable right now. Please try again in a few minutes.")
-            done = await self._chain(rest, request.messages, request.on_partial)
+            done = await self._chain(rest, request.messages, limits, request.on_partial)
             return replace(done, fallback=True, note=f"ensemble: all {len(members)} members failed; fallback")
         notes = [f"{len(answers)}/{len(members)} members answered"] + ([f"{failed} failed"] if failed else [])
         if len(answers) == 1:
             picked, extra, judge_note = answers[0], 0.0, "no judge needed"
         else:
-            picked, extra, judge_note = await self._judge(request, answers)
+            picked, extra, judge_note = await self._judge(request, answers, limits)
         notes.append(judge_note)
         if request.on_partial is not None:
             await request.on_partial(picked.text)
@@ -253,7 +285,8 @@ class StrategyRunner:
         return _final(picked, extra=extra + others, escalated=False, notes=notes, strategy="ensemble",
                       calls=len(members) + (1 if len(answers) > 1 else 0), fallback=failed > 0)
 
-    async def _judge(self, request: StrategyRequest, answers: list[Completion]) -> tuple[Completion, float, str]:
+    async def _judge(self, request: StrategyRequest, answers: list[Completion],
+                     limits: CallLimits) -> tuple[Completion, float, str]:
         question = _last_user_text(request.messages)
         judges = _strongest_first([m for m in request.allowed if not self.cooldowns.cooling(m.id)])
         listing = "\n\n".join(f"Answer {i}:\n{a.text}" for i, a in enumerate(answers, 1))
@@ -263,7 +296,7 @@ class StrategyRunner:
         if not judges:
             return fallback, 0.0, "no judge available; strongest sufficient answer kept"
         try:
-            verdict = await self._chain(judges[:2], messages)
+            verdict = await self._chain(judges[:2], messages, limits, retry_timeouts=False)
         except SwitchboardError:
             return fallback, 0.0, "judge unavailable; strongest sufficient answer kept"
         parsed = _json_object(verdict.text)
@@ -280,12 +313,12 @@ class StrategyRunner:
 
     # --- dynamic ---------------------------------------------------------------------------
 
-    async def dynamic(self, request: StrategyRequest) -> Completion:
+    async def dynamic(self, request: StrategyRequest, limits: CallLimits) -> Completion:
         """Candidates ordered by a live score (price, p95 latency, errors, load, budget, quality)."""
         ranked = score_candidates(request.decision.chain, [self.stats.snapshot(m.id) for m in request.decision.chain],
                                   budget_left=request.budget_left, critical=request.decision.critical,
                                   weights=self.weights)
-        done = await self._chain([m for m, _ in ranked], request.messages, request.on_partial)
+        done = await self._chain([m for m, _ in ranked], request.messages, limits, request.on_partial)
         top = ", ".join(f"{m.id}={s:.2f}" for m, s in ranked[:3])
         return replace(done, note=f"dynamic: {top}")
 
@@ -326,6 +359,11 @@ def score_candidates(models: Sequence[ModelSpec], live: Sequence[ModelLive], *, 
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _wrap_up_s(total_s: float) -> float:
+    """Time kept back after the last provider attempt, for the strategy to finish with what it has."""
+    return min(1.0, 0.05 * total_s)
 
 
 def _tiers(chain: Sequence[ModelSpec]) -> list[list[ModelSpec]]:

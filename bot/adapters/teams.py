@@ -40,6 +40,7 @@ from bot.errors import ConfigurationError
 from bot.i18n import t
 from bot.services import Services
 from bot.types import ChatMessage, Reply
+from routing.retry_after import retry_after_from_headers
 
 log = logging.getLogger(__name__)
 
@@ -439,11 +440,8 @@ def render_command(result: CommandResult, *, line: str, is_admin: bool, locale: 
 
 
 def _retry_after(exc: HttpOperationError) -> float | None:
-    value = exc.response.headers.get("Retry-After") if exc.response is not None else None
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+    """The connector's Retry-After, as seconds or as an HTTP date (capped by `retry_max_s` at the caller)."""
+    return retry_after_from_headers(exc.response.headers) if exc.response is not None else None
 
 
 def build_teams_adapter(services: Services, options: TeamsOptions | None = None) -> TeamsAdapter:

@@ -1,8 +1,11 @@
 """A fake OpenAI-compatible server on loopback: real HTTP, programmable faults.
 
 Each model name answers with `reply_for(model, messages)`; faults are queued per model and
-consumed one per request: an HTTP status (with optional Retry-After), a delay, malformed
-JSON, or a stream that dies after its first chunk.
+consumed one per request: an HTTP status (with an optional Retry-After, as seconds or as an
+HTTP date), a hang before the headers, a hang after the headers before the first chunk, a
+stall after some chunks, a slow trickle of chunks, malformed JSON, or a stream that dies after
+its first chunk. While it hangs, the server watches the connection: when the client gives up
+and closes it, the hang ends and the hang-up is recorded in `hangups`.
 """
 
 from __future__ import annotations
@@ -22,8 +25,13 @@ from tests.fakes.loopback import LoopbackServer
 @dataclass
 class Fault:
     status: int | None = None
-    retry_after: float | None = None
-    delay_s: float = 0.0
+    retry_after: float | str | None = None  # a number: delta-seconds; a string: sent as it is (an HTTP date)
+    retry_after_ms: float | None = None  # OpenAI's and Azure's `retry-after-ms`
+    delay_s: float = 0.0  # before the status line and headers: a hung provider when long
+    first_chunk_delay_s: float = 0.0  # streams: after the headers, before the first chunk
+    stall_after_chunks: int | None = None  # streams: after this many chunks, stall for `stall_s`
+    stall_s: float = 0.0
+    chunk_interval_s: float = 0.0  # streams: pause between chunks (a slow but live stream)
     malformed: bool = False
     die_midstream: bool = False
 
@@ -34,6 +42,9 @@ class FakeOpenAI(LoopbackServer):
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     answers: dict[str, str] = field(default_factory=dict)
+    arrivals: list[tuple[str, float]] = field(default_factory=list)  # (model, time.monotonic()) per request
+    peers: list[Any] = field(default_factory=list)  # the client's address per request (connection reuse)
+    hangups: list[tuple[str, float]] = field(default_factory=list)  # (model, time.monotonic()) per hang-up seen
 
     @property
     def base_url(self) -> str:
@@ -58,31 +69,60 @@ class FakeOpenAI(LoopbackServer):
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        self.arrivals.append((body["model"], time.monotonic()))
+        self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         model = body["model"]
         fault = self.faults[model].popleft() if self.faults[model] else Fault()
-        await asyncio.sleep(self.delay_s + fault.delay_s)
+        if not await self._hold(request, model, self.delay_s + fault.delay_s):
+            return web.Response(status=499)  # nobody is listening any more
         if fault.status is not None:
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return web.json_response({"error": {"message": f"injected {fault.status}", "type": "server_error"}},
-                                     status=fault.status, headers=headers)
-        if fault.malformed:
+                                     status=fault.status, headers=_retry_headers(fault))
+        if fault.malformed and not body.get("stream"):
             return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
         text = self.reply_for(model, body["messages"])
         if body.get("stream"):
-            return await self._stream(request, model, text, die=fault.die_midstream)
+            return await self._stream(request, model, text, fault)
         return web.json_response(_completion(model, text, body["messages"]))
 
-    async def _stream(self, request: web.Request, model: str, text: str, *, die: bool) -> web.StreamResponse:
+    async def _hold(self, request: web.Request, model: str, seconds: float) -> bool:
+        """Wait `seconds` unless the client hangs up first (recorded); False when it did.
+
+        aiohttp's test server cancels a handler whose client closed the connection: that is a hang-up too.
+        """
+        if seconds <= 0:
+            return True
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            self.hangups.append((model, time.monotonic()))
+            raise
+        if request.transport is None or request.transport.is_closing():
+            self.hangups.append((model, time.monotonic()))
+            return False
+        return True
+
+    async def _stream(self, request: web.Request, model: str, text: str, fault: Fault) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        if not await self._hold(request, model, fault.first_chunk_delay_s):
+            return resp
+        if fault.malformed:
+            await resp.write(b'data: {"id": "x", "choices": [\n\n')
+            await resp.write_eof()
+            return resp
         words = text.split(" ")
         for i, word in enumerate(words):
+            if i and not await self._hold(request, model, fault.chunk_interval_s):
+                return resp
+            if i == fault.stall_after_chunks and not await self._hold(request, model, fault.stall_s):
+                return resp
             chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
                      "model": model, "choices": [{"index": 0, "delta": {"content": word + (" " if i < len(words) - 1
                                                                                         else "")},
                                                   "finish_reason": None}]}
             await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            if die and i == 0:
+            if fault.die_midstream and i == 0:
                 request.transport.close() if request.transport else None
                 return resp
         final = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
@@ -91,6 +131,15 @@ class FakeOpenAI(LoopbackServer):
         await resp.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
         await resp.write_eof()
         return resp
+
+
+def _retry_headers(fault: Fault) -> dict[str, str]:
+    headers = {}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after)
+    if fault.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(fault.retry_after_ms)
+    return headers
 
 
 def _completion(model: str, text: str, messages: list[dict[str, Any]]) -> dict[str, Any]:

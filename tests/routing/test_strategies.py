@@ -41,7 +41,7 @@ def ensemble_policy(base_url: str, strategy: str = "ensemble") -> Policy:
 
 def runner(**kw: Any) -> StrategyRunner:
     retry = RetryPolicy(retries=1, base_s=0.01)
-    return StrategyRunner(client=LiteLLMClient(timeout_s=2.0, environ={"K": "sk"}), retry=retry,
+    return StrategyRunner(client=LiteLLMClient(environ={"K": "sk"}), retry=retry,
                           cooldowns=Cooldowns(), stats=kw.pop("stats", None) or LiveStats(), **kw)
 
 
