@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
 from bot.commands import CommandContext, CommandProcessor
 from bot.errors import SwitchboardError
 from bot.pipeline import DryRun
@@ -54,7 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # a bad value in the environment or .env: say which, no traceback
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            print(f"switchboard: setting {name}: {msg} (got {err.get('input')!r})" if name else f"switchboard: {msg}",
+                  file=sys.stderr)
+        return 2
+    except SwitchboardError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("presidio-analyzer", "presidio-anonymizer", "LiteLLM", "httpx", "sentence_transformers"):

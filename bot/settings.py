@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError
@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # development only: accept unauthenticated Bot Framework activities ("true"; "force" also on a
     # non-loopback address)
     teams_anonymous: str = Field(default="false", alias="SWITCHBOARD_TEAMS_ANONYMOUS")
+    # removed settings: named, so a deployment that still sets one hears of it instead of being ignored
+    removed_llm_timeout: str | None = Field(default=None, alias="SWITCHBOARD_LLM_TIMEOUT_S")
+
+    @model_validator(mode="after")
+    def _no_removed_settings(self) -> Settings:
+        if self.removed_llm_timeout is not None:
+            raise ValueError("SWITCHBOARD_LLM_TIMEOUT_S was removed: provider deadlines are policy now "
+                             "(`policy deadline connect|first-token|stall|total SECONDS`, `policy help`)")
+        return self
 
     @property
     def teams_mode(self) -> str:

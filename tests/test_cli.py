@@ -87,9 +87,10 @@ async def test_healthz_on_a_real_server(make_services: ServicesFactory) -> None:
         assert (await client.get("/nope")).status == 404
 
 
-def _cli(*args: str, tmp_path: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, tmp_path: Path, stdin: str | None = None,
+         env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_BASE"))}
-    env.update(SWITCHBOARD_DATA_DIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    env.update(SWITCHBOARD_DATA_DIR=str(tmp_path), HF_HUB_OFFLINE="1", **(env_extra or {}))
     return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, input=stdin, timeout=180)
 
 
@@ -107,3 +108,12 @@ def test_installed_cli_rejects_unknown_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
     missing = _cli("route", "--jsonl", str(tmp_path / "absent.jsonl"), tmp_path=tmp_path)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"SWITCHBOARD_HISTORY_TURNS": "twenty"}, "setting SWITCHBOARD_HISTORY_TURNS: Input should be a valid integer"),
+    ({"SWITCHBOARD_LLM_TIMEOUT_S": "30"}, "SWITCHBOARD_LLM_TIMEOUT_S was removed"),
+])
+def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path, env: dict[str, str], says: str) -> None:
+    done = _cli("route", "hello", tmp_path=tmp_path, env_extra=env)
+    assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr
