@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.pipeline import Classifier, Pipeline
 from bot.policy_store import PolicyStore
 from bot.pseudonymising import PromptPseudonymiser
+from bot.readiness import Readiness
 from bot.settings import Settings, provider_environment
 from privacy.engine import PrivacyEngine, build_privacy_engine
 from privacy.pseudonymise import PseudonymVault
@@ -31,12 +32,14 @@ class Services:
     privacy: PrivacyEngine
     classifier: Classifier
     pipeline: Pipeline
+    readiness: Readiness = field(default_factory=Readiness)
 
     async def warm_up(self, *, all_models: bool = True) -> None:
         """Load the NLP components now, in threads, rather than on the event loop at the first staff
-        message; ``serve`` (``all_models``) also loads every NER model and imports LiteLLM (3-6 s with
-        its cost map). ``all_models=False`` (the CLI) leaves each language's NER model to load when that
-        language is first met, and LiteLLM to the first call that needs it (a `route` never does)."""
+        message; then `readiness` says warm. ``serve`` (``all_models``) also loads every NER model and
+        imports LiteLLM (3-6 s with its cost map). ``all_models=False`` (the CLI) leaves each language's
+        NER model to load when that language is first met, and LiteLLM to the first call that needs it
+        (a `route` never does)."""
         if all_models:
             from routing.litellm_env import import_litellm
 
@@ -45,6 +48,7 @@ class Services:
             await asyncio.to_thread(import_litellm)
         await asyncio.gather(asyncio.to_thread(self.privacy.warm_up, models=all_models),
                              asyncio.to_thread(getattr(self.classifier, "warm_up", lambda: None)))
+        self.readiness.warm = True
 
 
 async def build_services(settings: Settings, *, environ: Mapping[str, str] | None = None,

@@ -68,15 +68,18 @@ ServicesFactory = Callable[..., Awaitable[Services]]
 def make_services(tmp_path: Path, privacy_engine: PrivacyEngine, classifier: TaskClassifier,
                   fake_llm: FakeOpenAI) -> ServicesFactory:
     async def make(*, environ: dict[str, str] | None = None, policy: dict[str, Any] | None = None,
-                   **settings: Any) -> Services:
+                   warm: bool = True, **settings: Any) -> Services:
         policy_file = tmp_path / "policy.yaml"
         policy_file.write_text(yaml.safe_dump(policy or fake_policy(fake_llm.base_url)), encoding="utf-8")
         values: dict[str, Any] = {"SWITCHBOARD_DATABASE_URL": "sqlite://", "SWITCHBOARD_POLICY_FILE": policy_file,
                                   "SWITCHBOARD_RETRY_BASE_S": 0.01, "SWITCHBOARD_LLM_TIMEOUT_S": 10}
         values.update(settings)
-        return await build_services(Settings(_env_file=None, **values),
-                                    environ=FAKE_KEYS if environ is None else environ,
-                                    privacy=privacy_engine, classifier=classifier)
+        services = await build_services(Settings(_env_file=None, **values),
+                                        environ=FAKE_KEYS if environ is None else environ,
+                                        privacy=privacy_engine, classifier=classifier)
+        if warm:
+            await services.warm_up()  # what serve does before /readyz says ready
+        return services
 
     return make
 
