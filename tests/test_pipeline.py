@@ -217,5 +217,5 @@ async def test_warm_up_imports_litellm(make_services: ServicesFactory) -> None:
 
     services = await make_services()
     import_litellm.cache_clear()
-    await services.warm_up(all_models=True)  # what serve does before it binds its port
+    await services.warm_up(all_models=True)  # what serve does before /readyz says ready
     assert import_litellm.cache_info().currsize == 1
