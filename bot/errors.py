@@ -15,6 +15,11 @@ class InvalidInputError(SwitchboardError):
     """The message or payload cannot be processed as sent (empty, oversized, malformed)."""
 
 
+class DatabaseUnavailableError(SwitchboardError):
+    """The database did not answer (down, unreachable, locked): nothing of the unit of work was kept,
+    so the same request can simply be tried again later."""
+
+
 class ConfigurationError(SwitchboardError):
     """Settings or the policy file are wrong; the message names the setting to fix."""
 

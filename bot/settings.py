@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     cache_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_CACHE_TTL_S")
     pseudonym_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_PSEUDONYM_TTL_S")
     log_level: str = Field(default="WARNING", alias="SWITCHBOARD_LOG_LEVEL")
+    # serve, after SIGTERM: how long answers in progress may take (below Kubernetes' default 30 s)
+    shutdown_grace_s: float = Field(default=25.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE_S")
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")

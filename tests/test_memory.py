@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
 
+from bot.errors import DatabaseUnavailableError
 from bot.memory.models import Decision
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.types import ChatMessage
-from tests.postgres import postgres_server
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str | None]:
-    with postgres_server() as url:
-        yield url
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, postgres_url: str | None) -> AsyncIterator[SqlMemoryStore]:
+async def store(request: pytest.FixtureRequest, postgres: PostgresServer | None) -> AsyncIterator[SqlMemoryStore]:
     if request.param == "sqlite":
         url = "sqlite://"
-    elif postgres_url is None:
+    elif postgres is None:
         pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
     else:
-        url = postgres_url
+        url = postgres.url
     memory = build_memory_store(url)
     await memory.create_schema()
     yield memory
@@ -102,3 +97,29 @@ async def test_model_stats_aggregate_errors_and_satisfaction(store: SqlMemorySto
     assert stats.requests == 4 and stats.errors == 1 and stats.fallbacks == 1
     assert stats.error_rate == 0.25 and stats.satisfaction == 1.0
     assert stats.p95_latency_ms == 400 and round(stats.cost_usd, 4) == 0.04
+
+
+async def test_a_delivery_is_claimed_and_stored_once(store: SqlMemoryStore) -> None:
+    msg = chat()
+    turns = await asyncio.gather(*[store.add_user_turn(msg, event_key="slack:T1:Ev7") for _ in range(6)])
+    [turn] = [t for t in turns if t is not None]
+    assert [t.text for t in await store.history(turn.conversation.id, limit=10)] == ["hi"]
+    assert await store.history(turn.conversation.id, limit=10, before=turn.message_id) == []
+
+
+async def test_a_database_outage_keeps_nothing_and_raises_one_error(pg: PostgresServer) -> None:
+    store = build_memory_store(pg.url)
+    await store.create_schema()
+    before = await store.add_user_turn(chat(), event_key="slack:T1:Ev1")
+    assert before is not None
+    pg.stop()
+    with pytest.raises(DatabaseUnavailableError, match="does not answer"):
+        await store.add_user_turn(chat(), event_key="slack:T1:Ev2")
+    with pytest.raises(DatabaseUnavailableError):
+        await store.latest_policy()
+    pg.start()
+    retried = await store.add_user_turn(chat(), event_key="slack:T1:Ev2")
+    assert retried is not None and retried.conversation == before.conversation
+    assert await store.add_user_turn(chat(), event_key="slack:T1:Ev2") is None
+    assert [t.text for t in await store.history(before.conversation.id, limit=10)] == ["hi", "hi"]
+    store.engine.dispose()

@@ -8,6 +8,10 @@ what Teams streaming needs (informative update → streaming updates → final m
 chat; a typing indicator and one message elsewhere). When the pipeline takes longer, the turn ends
 (Teams gets its HTTP reply in time and does not redeliver) and the answer is delivered proactively
 with `continue_conversation`, retrying 429/412/502/504 with backoff.
+
+A message is claimed and stored (`Pipeline.admit`) before anything is sent back; when the database
+cannot take it the turn raises `DatabaseUnavailableError`, the app answers 503 with Retry-After
+(nothing kept), and a redelivery of the activity is taken afresh.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from botbuilder.schema import (
 from msrest.exceptions import ClientException, HttpOperationError
 
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
+from bot.app import DRAINS
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError
 from bot.i18n import t
+from bot.pipeline import Admission
 from bot.services import Services
 from bot.types import ChatMessage, Reply
 from routing.retry_after import retry_after_from_headers
@@ -183,10 +189,15 @@ class TeamsAdapter:
             return web.json_response(invoke.body or {}, status=invoke.status or 200)
         return web.Response(status=200)
 
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) for proactive deliveries still running; True when none is left."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout_s)
+        return not self._background
+
     async def close(self) -> None:
         """Let proactive deliveries finish (aiohttp on_cleanup)."""
-        if self._background:
-            await asyncio.wait(self._background, timeout=self.options.turn_budget_s)
+        await self.drain(self.options.turn_budget_s)
 
     # --- turns -------------------------------------------------------------------------
 
@@ -196,17 +207,23 @@ class TeamsAdapter:
             await self._on_invoke(turn)
             return
         msg = self.message(activity)
-        if not await self._services.pipeline.is_new_delivery(msg):
-            return  # Teams redelivered an activity we already took
+        pipeline = self._services.pipeline
         vote = feedback_vote(activity.value)
-        if vote is not None:
-            await self._feedback(turn, msg, *vote)
+        command = command_line(msg.text) if vote is None else None
+        if vote is not None or command is not None:
+            if not await pipeline.is_new_delivery(msg):
+                return  # Teams redelivered an activity we already took
+            if vote is not None:
+                await self._feedback(turn, msg, *vote)
+            elif command is not None:
+                await self._command(turn, msg, command, is_admin=self._is_admin(activity))
             return
-        command = command_line(msg.text)
-        if command is not None:
-            await self._command(turn, msg, command, is_admin=self._is_admin(activity))
-            return
-        await self._answer(turn, msg)
+        # claim and store before any reply: a database that cannot take the message raises
+        # DatabaseUnavailableError here, and the app answers 503 with nothing kept
+        admission = await pipeline.admit(msg)
+        if admission is None:
+            return  # Teams redelivered an activity we already took
+        await self._answer(turn, msg, admission)
 
     def message(self, activity: Activity) -> ChatMessage:
         """The one translation from a Teams message activity to a `ChatMessage`."""
@@ -248,7 +265,7 @@ class TeamsAdapter:
         result = await self._commands.execute(ctx, line)
         await self._send(turn, render_command(result, line=line, is_admin=is_admin, locale=msg.locale))
 
-    async def _answer(self, turn: TurnContext, msg: ChatMessage) -> None:
+    async def _answer(self, turn: TurnContext, msg: ChatMessage, admission: Admission) -> None:
         pipeline = self._services.pipeline
         invalid = pipeline.validate(msg)
         if invalid is not None:
@@ -258,7 +275,8 @@ class TeamsAdapter:
         if turn.activity.conversation.conversation_type == "personal":
             stream = _Stream(turn, send=lambda a: self._send(turn, a), interval_s=self.options.stream_interval_s)
             await stream.begin(t("teams_working", msg.locale))
-        work = asyncio.create_task(pipeline.handle(msg, on_partial=stream.update if stream else None))
+        work = asyncio.create_task(pipeline.handle(msg, on_partial=stream.update if stream else None,
+                                                   admission=admission))
         typing = None if stream else asyncio.create_task(self._keep_typing(turn))
         try:
             done, _ = await asyncio.wait({work}, timeout=self.options.turn_budget_s)
@@ -456,6 +474,7 @@ def mount_teams(app: web.Application, services: Services) -> None:
     adapter = build_teams_adapter(services)
     app[TEAMS] = adapter
     app.router.add_post("/api/messages", adapter.handle)
+    app[DRAINS].append(adapter.drain)
 
     async def drain(_: web.Application) -> None:
         await adapter.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -107,17 +107,34 @@ async def fake_slack() -> AsyncIterator[FakeSlackApi]:
     await api.close()
 
 
+SlackFactory = Callable[..., Awaitable[SlackHarness]]
+
+
 @pytest.fixture
-async def slack(make_services: ServicesFactory, fake_slack: FakeSlackApi,
-                fake_llm: FakeOpenAI) -> AsyncIterator[SlackHarness]:
-    services = await make_services(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET,
-                                   SLACK_API_BASE_URL=fake_slack.base_url, SWITCHBOARD_ADMINS=ADMIN)
-    app = build_app(services)
-    adapter: SlackAdapter = app[SLACK]
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+async def make_slack(make_services: ServicesFactory, fake_slack: FakeSlackApi,
+                     fake_llm: FakeOpenAI) -> AsyncIterator[SlackFactory]:
+    """Harnesses on loopback; `settings` override the services' (e.g. the database URL)."""
+    started: list[SlackHarness] = []
     async with aiohttp.ClientSession() as http:
-        yield SlackHarness(services=services, adapter=adapter, api=fake_slack, llm=fake_llm, server=server,
-                           http=http)
-        await adapter.drain()
-    await server.close()
+
+        async def make(**settings: Any) -> SlackHarness:
+            services = await make_services(**({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                                                "SLACK_API_BASE_URL": fake_slack.base_url,
+                                                "SWITCHBOARD_ADMINS": ADMIN} | settings))
+            app = build_app(services)
+            server = TestServer(app, host="127.0.0.1")
+            await server.start_server()
+            harness = SlackHarness(services=services, adapter=app[SLACK], api=fake_slack, llm=fake_llm,
+                                   server=server, http=http)
+            started.append(harness)
+            return harness
+
+        yield make
+        for harness in started:
+            await harness.adapter.drain()
+            await harness.server.close()
+
+
+@pytest.fixture
+async def slack(make_slack: SlackFactory) -> SlackHarness:
+    return await make_slack()

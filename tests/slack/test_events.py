@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlmodel import Session, select
@@ -52,6 +53,30 @@ async def test_a_retried_delivery_is_answered_once(slack: SlackHarness) -> None:
     await slack.settle()
     assert len(slack.api.calls_to("chat.postMessage")) == 1
     assert len(slack.llm.requests) == 1
+
+
+async def test_answers_wait_while_other_deliveries_wait_for_their_ack(slack: SlackHarness) -> None:
+    """Acks first: an answer's CPU work starts only once no other delivery is still being acknowledged
+    (at most ACKS_FIRST_MAX_S), so a burst of events is acknowledged before it is answered."""
+    stalled_body = json.dumps(event_body(dm("A message whose upload stalls.")))
+    headers = signed_headers(stalled_body)
+    rest = asyncio.Event()
+
+    async def slow_upload() -> AsyncIterator[bytes]:
+        yield stalled_body[:20].encode()
+        await rest.wait()
+        yield stalled_body[20:].encode()
+
+    stalled = asyncio.create_task(slack.http.post(slack.url, data=slow_upload(), headers=headers))
+    await asyncio.sleep(0.2)  # the stalled delivery is being read by the server
+    assert await slack.send_event(dm("Summarise: the van arrives on Tuesday.")) == 200
+    await asyncio.sleep(0.5)
+    assert slack.llm.requests == []  # acknowledged, but its answer waits for the other ack
+    rest.set()
+    async with await stalled as resp:
+        assert resp.status == 200
+    await slack.settle()
+    assert len(slack.llm.requests) == 2
 
 
 async def test_personal_data_is_answered_by_an_eu_model(slack: SlackHarness) -> None:
