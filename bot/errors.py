@@ -15,6 +15,10 @@ class InvalidInputError(SwitchboardError):
     """The message or payload cannot be processed as sent (empty, oversized, malformed)."""
 
 
+class ServiceUrlNotAllowedError(SwitchboardError):
+    """An activity asked the bot to call a Bot Framework service URL outside SWITCHBOARD_TEAMS_SERVICE_URLS."""
+
+
 class ConfigurationError(SwitchboardError):
     """Settings or the policy file are wrong; the message names the setting to fix."""
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import jwt
+import requests
 from aiohttp import ClientError, web
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
@@ -32,11 +33,22 @@ from botbuilder.schema import (
     ConversationReference,
     Entity,
 )
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+    UserTokenClient,
+)
+from botframework.connector.skills import BotFrameworkClient
 from msrest.exceptions import ClientException, HttpOperationError
 
+from bot.adapters.service_urls import ServiceUrlAllowlist
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
-from bot.errors import ConfigurationError
+from bot.errors import ConfigurationError, ServiceUrlNotAllowedError
 from bot.i18n import t
 from bot.services import Services
 from bot.types import ChatMessage, Reply
@@ -89,6 +101,63 @@ class _BotConfig:
         self.APP_PASSWORD = password
         self.APP_TENANTID = tenant_id
         self.APP_TYPE = app_type
+
+
+class _AllowedConnectors(ConnectorFactory):  # type: ignore[misc]
+    """botbuilder's connector factory, refusing every service URL outside the allowlist: the one place
+    each outgoing connector call (replies, updates, proactive deliveries) gets its client from."""
+
+    def __init__(self, inner: ConnectorFactory, allowlist: ServiceUrlAllowlist) -> None:
+        self._inner = inner
+        self._allowlist = allowlist
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        if not self._allowlist.allows(service_url):
+            raise ServiceUrlNotAllowedError(f"refused to call the Bot Framework service URL {service_url!r}: "
+                                            "not in SWITCHBOARD_TEAMS_SERVICE_URLS")
+        return await self._inner.create(service_url, audience)
+
+
+class GuardedAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
+    """botbuilder's Bot Framework authentication plus two rules of ours: with `require_service_url_claim`
+    the token's `serviceurl` claim must equal the activity's serviceUrl (botbuilder checks it for Bot
+    Connector tokens only, not for Emulator-style AAD tokens), and connectors are only created for
+    allowed service URLs."""
+
+    def __init__(self, inner: BotFrameworkAuthentication, *, allowlist: ServiceUrlAllowlist,
+                 require_service_url_claim: bool) -> None:
+        self._inner = inner
+        self._allowlist = allowlist
+        self._require_claim = require_service_url_claim
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        result: AuthenticateRequestResult = await self._inner.authenticate_request(activity, auth_header)
+        if self._require_claim:
+            claims = result.claims_identity.claims if result.claims_identity is not None else {}
+            if claims.get(AuthenticationConstants.SERVICE_URL_CLAIM) != activity.service_url:
+                raise PermissionError("the token's serviceurl claim does not match the activity's serviceUrl")
+        if result.connector_factory is not None:
+            result.connector_factory = _AllowedConnectors(result.connector_factory, self._allowlist)
+        return result
+
+    async def authenticate_streaming_request(self, auth_header: str,
+                                             channel_id_header: str) -> AuthenticateRequestResult:
+        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return _AllowedConnectors(self._inner.create_connector_factory(claims_identity), self._allowlist)
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        return await self._inner.create_user_token_client(claims_identity)
+
+    def create_bot_framework_client(self) -> BotFrameworkClient:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return str(self._inner.get_originating_audience())
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        return await self._inner.authenticate_channel_request(auth_header)
 
 
 class _Stream:
@@ -147,11 +216,15 @@ class TeamsAdapter:
         self._commands = CommandProcessor(memory=services.memory, policies=services.policies)
         config = _BotConfig(app_id=settings.teams_app_id, password=settings.teams_app_password,
                             tenant_id=settings.teams_app_tenant_id, app_type=settings.teams_app_type)
+        self._service_urls = settings.teams_service_url_allowlist()
         try:
-            self._auth = ConfigurationBotFrameworkAuthentication(config)
+            botbuilder_auth = ConfigurationBotFrameworkAuthentication(config)
         except Exception as exc:  # botbuilder raises bare Exception for missing settings
             raise ConfigurationError(f"Teams is misconfigured: {exc}; set TEAMS_APP_ID, TEAMS_APP_PASSWORD "
                                      "and (for SingleTenant) TEAMS_APP_TENANT_ID") from exc
+        self._authenticated = settings.teams_mode == "auth"
+        self._auth = GuardedAuthentication(botbuilder_auth, allowlist=self._service_urls,
+                                           require_service_url_claim=self._authenticated)
         self._adapter = CloudAdapter(self._auth)
         self._background: set[asyncio.Task[None]] = set()
         self._sent: OrderedDict[str, int] = OrderedDict()  # activity id → decision id (feedback loop)
@@ -166,11 +239,25 @@ class TeamsAdapter:
         except RecursionError:  # nested deeper than Python's JSON parser goes: refused before any auth work
             return web.json_response({"error": "malformed request: JSON nested too deeply"}, status=400)
         activity = parse_activity(body)
+        # anonymous mode has no app id to check a token against: a token could only be refused, after
+        # botbuilder fetched Microsoft's signing keys (blocking, on the event loop), so it is not read
+        header = request.headers.get("Authorization", "") if self._authenticated else ""
         try:
-            auth = await self._auth.authenticate_request(activity, request.headers.get("Authorization", ""))
+            auth = await self._auth.authenticate_request(activity, header)
+        except requests.RequestException as exc:  # Microsoft's signing keys could not be fetched
+            log.warning("teams: cannot check tokens now: %s", exc)
+            return web.json_response({"error": "cannot verify the token now; retry later"}, status=503)
         except (PermissionError, jwt.PyJWTError) as exc:
             log.info("teams: rejected an unauthenticated activity: %s", exc)
             return web.json_response({"error": "unauthorized"}, status=401)
+        except Exception as exc:  # botbuilder also refuses tokens with bare Exception, IndexError (a key id
+            # it does not know) and KeyError (no issuer): a bad token is the caller's error, never a 500
+            log.info("teams: rejected an unauthenticated activity: %s: %s", type(exc).__name__, exc)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if activity.service_url is not None and not self._service_urls.allows(activity.service_url):
+            log.warning("teams: refused an activity for the service URL %r", activity.service_url)
+            return web.json_response({"error": "serviceUrl not allowed (SWITCHBOARD_TEAMS_SERVICE_URLS)"},
+                                     status=403)
         if activity.type not in HANDLED_TYPES:
             return web.Response(status=200)  # conversationUpdate, reactions, …: nothing to do, politely
         try:
