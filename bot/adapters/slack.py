@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp import ClientError, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -51,6 +52,7 @@ ANSWERED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})  # edits
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
 _LINK_IN = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
 _TABLE_COMMANDS = frozenset({"help", "policy", "model", "stats", "audit", "budget"})
+_DECISION_ID = re.compile(r"[0-9]{1,18}")  # what our buttons carry; fits a database integer
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +108,15 @@ class SlackAdapter:
         if not valid:
             return web.json_response({"error": "invalid signature or stale timestamp"}, status=401)
         try:
-            payload = parse_body(raw.decode("utf-8"), request.content_type)
+            text = raw.decode("utf-8")
+            payload = parse_body(text, request.content_type)
             if not isinstance(payload, dict) or not _well_formed(payload):
                 return web.json_response({"error": "malformed body: not a Slack payload"}, status=400)
-            # bolt reads ids out of the payload here; odd shapes fail as Attribute/Type/Key/IndexErrors
-            bolt_request = await to_bolt_request(request)
+            # the text just verified, not bolt's `to_bolt_request`, which decodes again by the declared charset
+            # (LookupError for an unknown one); bolt reads ids out of the payload here, and odd shapes fail as
+            # Attribute/Type/Key/IndexErrors
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string,
+                                            headers=request.headers)  # type: ignore[arg-type]
         except (ValueError, AttributeError, TypeError, KeyError, IndexError, RecursionError) as exc:
             # RecursionError: JSON nested deeper than Python's parser goes
             return web.json_response({"error": f"malformed body: {type(exc).__name__}"}, status=400)
@@ -234,8 +240,11 @@ class SlackAdapter:
                              channel=str(command.get("channel_id") or ""), user=user,
                              is_admin=user in self._admins or profile.workspace_admin, locale=profile.locale)
         result = await self._commands.execute(ctx, text)
-        for piece in split_text(command_text(ctx, text, result)):
-            await respond(text=piece, response_type="ephemeral")
+        try:
+            for piece in split_text(command_text(ctx, text, result)):
+                await respond(text=piece, response_type="ephemeral")
+        except (ClientError, TimeoutError, ValueError) as exc:  # ValueError: bolt's respond without a response_url
+            log.warning("the result of a slash command could not be delivered to its response_url: %r", exc)
 
     # --- feedback buttons ------------------------------------------------------------------
 
@@ -245,14 +254,12 @@ class SlackAdapter:
         await self._tracked(self._feedback(body, action))
 
     async def _feedback(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        user = str((body.get("user") or {}).get("id") or "")
-        channel = str((body.get("channel") or {}).get("id") or "")
-        team = str((body.get("team") or {}).get("id") or "")
-        try:
-            decision_id = int(action.get("value") or "")
-        except ValueError:
+        user, channel, team = (_id_of(body.get(key)) for key in ("user", "channel", "team"))
+        value = action.get("value")
+        if not isinstance(value, str) or not _DECISION_ID.fullmatch(value):
             log.warning("feedback button without a decision id")
             return
+        decision_id = int(value)
         score = 1 if action.get("action_id") == FEEDBACK_UP else -1
         stored = await self._memory.add_feedback(decision_id=decision_id, user=user, score=score)
         locale = (await self._profile(team, user)).locale
@@ -359,6 +366,11 @@ def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:
     return escape(result.text)
 
 
+def _id_of(part: object) -> str:
+    """The id of a payload part such as `user` or `team` ({"id": …}), "" when the part is no object."""
+    return str(part.get("id") or "") if isinstance(part, dict) else ""
+
+
 def _well_formed(payload: dict[str, Any]) -> bool:
     """The shapes bolt can dispatch; anything else is the caller's error, not ours."""
     kind = payload.get("type")
@@ -366,9 +378,10 @@ def _well_formed(payload: dict[str, Any]) -> bool:
         event = payload.get("event")
         return isinstance(event, dict) and isinstance(event.get("type"), str)
     if kind in ("block_actions", "block_suggestion") and "actions" in payload:
-        # bolt's matchers index every action as a dict
+        # bolt's matchers take the first action and read its action_id with []
         actions = payload["actions"]
-        return isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
+        return isinstance(actions, list) and bool(actions) and all(
+            isinstance(a, dict) and "action_id" in a for a in actions)
     if kind in ("url_verification", "block_actions", "view_submission", "view_closed", "shortcut",
                 "message_action", "block_suggestion"):
         return True
