@@ -13,6 +13,7 @@ with `continue_conversation`, retrying 429/412/502/504 with backoff.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -21,9 +22,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import botbuilder.schema
 import jwt
 import requests
 from aiohttp import ClientError, web
+from azure.core.exceptions import DeserializationError  # what msrest raises for it
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import (
@@ -64,6 +67,9 @@ RETRY_STATUSES = frozenset({412, 429, 502, 504})
 ADMIN_COMMANDS = frozenset({"policy", "model", "stats", "audit", "budget"})
 HANDLED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke})
 FEEDBACK_INVOKE = "message/submitAction"
+# what a failing Bot Framework connector raises: HTTP errors, network errors, and an answer that is no JSON
+# (a proxy's HTML error page): msrest reports that as DeserializationError, a ValueError
+CONNECTOR_ERRORS = (ClientException, ClientError, OSError, DeserializationError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,7 +190,7 @@ class _Stream:
         self._last = now
         try:
             await self._push(ActivityTypes.typing, text, "streaming")
-        except (ClientException, ClientError, OSError) as exc:
+        except CONNECTOR_ERRORS as exc:
             log.warning("teams: streaming update failed (%s); the final message will still be sent", exc)
             self.live = False
 
@@ -234,10 +240,13 @@ class TeamsAdapter:
     async def handle(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
             return web.json_response({"error": "expected application/json"}, status=415)
-        try:
-            body = await request.json()
+        try:  # JSON is UTF-8 (RFC 8259): not `request.json()`, which decodes by the declared charset and
+            # raises LookupError for an unknown one
+            body = json.loads(await request.read())
         except RecursionError:  # nested deeper than Python's JSON parser goes: refused before any auth work
             return web.json_response({"error": "malformed request: JSON nested too deeply"}, status=400)
+        except ValueError as exc:  # no JSON, no UTF-8, or a number of more than 4,300 digits
+            return web.json_response({"error": f"malformed request: not JSON ({type(exc).__name__})"}, status=400)
         activity = parse_activity(body)
         # anonymous mode has no app id to check a token against: a token could only be refused, after
         # botbuilder fetched Microsoft's signing keys (blocking, on the event loop), so it is not read
@@ -262,7 +271,7 @@ class TeamsAdapter:
             return web.Response(status=200)  # conversationUpdate, reactions, …: nothing to do, politely
         try:
             invoke = await self._adapter.process_activity(auth, activity, self._on_turn)
-        except (ClientException, ClientError) as exc:
+        except CONNECTOR_ERRORS as exc:
             log.warning("teams: the Bot Framework connector failed: %s", exc)
             return web.json_response({"error": "the Bot Framework connector is unavailable"}, status=502)
         if isinstance(invoke, InvokeResponse):
@@ -367,7 +376,7 @@ class TeamsAdapter:
             while True:
                 await self._send(turn, Activity(type=ActivityTypes.typing))
                 await asyncio.sleep(self.options.typing_interval_s)
-        except (ClientException, ClientError, OSError) as exc:  # a lost indicator must not lose the answer
+        except CONNECTOR_ERRORS as exc:  # a lost indicator must not lose the answer
             log.info("teams: typing indicator failed: %s", exc)
 
     # --- delivery ----------------------------------------------------------------------
@@ -445,8 +454,9 @@ def parse_activity(body: object) -> Activity:
             part = body.get(key)
             if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
                 raise _bad(f"`{key}.id` is missing")
-        if not isinstance(body.get("text", ""), str | None) or not isinstance(body.get("entities", []), list | None):
-            raise _bad("`text` must be a string and `entities` a list")
+    wrong = _wrongly_typed(body, Activity)
+    if wrong is not None:
+        raise _bad(f"`{wrong}` does not have the JSON type of its Bot Framework field")
     try:
         activity: Activity = Activity().deserialize(body)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:  # msrest's DeserializationError is a ValueError
@@ -459,8 +469,46 @@ def _require_url(value: object) -> None:
         raise _bad("`serviceUrl` must be an http(s) URL")
 
 
+def _wrongly_typed(body: dict[str, Any], model: type[Any], where: str = "") -> str | None:
+    """The first field (as a dotted path) whose JSON type differs from botbuilder's declaration, or None.
+    msrest would quietly turn an id of {} into the string "{}", or a locale of 5 into "5"."""
+    for attr in model._attribute_map.values():
+        if attr["key"] in body:
+            path = f"{where}.{attr['key']}" if where else attr["key"]
+            wrong = _wrong_value(body[attr["key"]], attr["type"], path)
+            if wrong is not None:
+                return wrong
+    return None
+
+
+def _wrong_value(value: object, kind: str, path: str) -> str | None:
+    if value is None or kind in ("object", "iso-8601"):  # msrest refuses a malformed date itself
+        return None
+    if kind[0] in "[{":
+        items = enumerate(value) if isinstance(value, list) and kind[0] == "[" else \
+            value.items() if isinstance(value, dict) and kind[0] == "{" else None
+        if items is None:
+            return path
+        for key, item in items:  # no nulls inside: msrest keeps them and every reader would trip on them
+            wrong = f"{path}.{key}" if item is None else _wrong_value(item, kind[1:-1], f"{path}.{key}")
+            if wrong is not None:
+                return wrong
+        return None
+    scalar = _SCALAR_TYPES.get(kind)
+    if scalar is not None:
+        return None if isinstance(value, scalar) and not (kind == "int" and isinstance(value, bool)) else path
+    model = getattr(botbuilder.schema, kind, None)
+    if model is None:
+        return None
+    return _wrongly_typed(value, model, path) if isinstance(value, dict) else path
+
+
+_SCALAR_TYPES: dict[str, type] = {"str": str, "bool": bool, "int": int}
+
+
 def _bad(reason: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=f'{{"error": "malformed activity: {reason}"}}', content_type="application/json")
+    return web.HTTPBadRequest(text=json.dumps({"error": f"malformed activity: {reason}"}),
+                              content_type="application/json")
 
 
 def _tenant(activity: Activity) -> str:
