@@ -187,9 +187,17 @@ class SlackAdapter:
             await self._set_status(msg, t("slack_status", msg.locale))
         stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
                              interval_s=self.update_interval_s)
-        await stream.start()
+        try:
+            await stream.start()
+        except SlackApiError as exc:  # not in the channel, archived, …: nowhere to answer, so no model call
+            log.warning("Slack refused our placeholder message (%s); the message is not answered",
+                        exc.response.get("error"))
+            return
         reply = await self._pipeline.handle(msg, on_partial=stream.partial)
-        await stream.finish(reply)
+        try:
+            await stream.finish(reply)
+        except SlackApiError as exc:
+            log.warning("Slack refused the answer (%s); it is lost", exc.response.get("error"))
 
     async def _set_status(self, msg: ChatMessage, status: str) -> None:
         try:
@@ -264,9 +272,12 @@ class SlackAdapter:
         stored = await self._memory.add_feedback(decision_id=decision_id, user=user, score=score)
         locale = (await self._profile(team, user)).locale
         if channel:
-            await self.client.chat_postEphemeral(
-                channel=channel, user=user,
-                text=t("slack_feedback_thanks" if stored else "slack_feedback_gone", locale))
+            try:
+                await self.client.chat_postEphemeral(
+                    channel=channel, user=user,
+                    text=t("slack_feedback_thanks" if stored else "slack_feedback_gone", locale))
+            except SlackApiError as exc:  # the vote is stored; only the thank-you is lost
+                log.warning("chat.postEphemeral refused: %s", exc.response.get("error"))
 
     # --- Socket Mode -----------------------------------------------------------------------
 
@@ -319,7 +330,10 @@ class SlackStream:
         async with self._lock:
             pieces = split_text(to_mrkdwn(text))
             pieces[-1] += " ▍"
-            await self._sync([(p, None) for p in pieces])
+            try:
+                await self._sync([(p, None) for p in pieces])
+            except SlackApiError as exc:  # a lost partial update must not fail the model call; finish retries
+                log.info("chat.update refused during streaming: %s", exc.response.get("error"))
             self._last_update = time.monotonic()
 
     async def finish(self, reply: Reply) -> None:

@@ -218,3 +218,14 @@ async def test_odd_button_clicks_and_unreachable_response_urls_fail_quietly(
         await slack.settle()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert any("response_url" in r.getMessage() for r in caplog.records)  # said, as a warning
+
+
+async def test_a_channel_slack_refuses_costs_no_model_call_and_no_crash(
+        slack: SlackHarness, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert await slack.send_event(dm("Hello?", channel="Dnot-a-channel")) == 200  # Slack: channel_not_found
+        assert await slack.click(FEEDBACK_UP, "1", channel="Dnot-a-channel") == 200
+        await slack.settle()
+    assert slack.llm.requests == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("channel_not_found" in r.getMessage() for r in caplog.records)
