@@ -19,6 +19,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -80,6 +81,7 @@ class TeamsOptions:
     retry_attempts: int = 4
     retry_base_s: float = 0.5
     retry_max_s: float = 8.0
+    auth_timeout_s: float = 5.0  # checking a token may mean fetching Microsoft's signing keys first
 
 
 class _StreamInfo(Entity):  # type: ignore[misc]
@@ -232,6 +234,7 @@ class TeamsAdapter:
         self._auth = GuardedAuthentication(botbuilder_auth, allowlist=self._service_urls,
                                            require_service_url_claim=self._authenticated)
         self._adapter = CloudAdapter(self._auth)
+        self._auth_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="teams-auth")
         self._background: set[asyncio.Task[None]] = set()
         self._sent: OrderedDict[str, int] = OrderedDict()  # activity id → decision id (feedback loop)
 
@@ -252,9 +255,9 @@ class TeamsAdapter:
         # botbuilder fetched Microsoft's signing keys (blocking, on the event loop), so it is not read
         header = request.headers.get("Authorization", "") if self._authenticated else ""
         try:
-            auth = await self._auth.authenticate_request(activity, header)
-        except requests.RequestException as exc:  # Microsoft's signing keys could not be fetched
-            log.warning("teams: cannot check tokens now: %s", exc)
+            auth = await self._authenticate(activity, header)
+        except (requests.RequestException, TimeoutError) as exc:  # Microsoft's signing keys are out of reach
+            log.warning("teams: cannot check tokens now: %r", exc)
             return web.json_response({"error": "cannot verify the token now; retry later"}, status=503)
         except (PermissionError, jwt.PyJWTError) as exc:
             log.info("teams: rejected an unauthenticated activity: %s", exc)
@@ -278,10 +281,22 @@ class TeamsAdapter:
             return web.json_response(invoke.body or {}, status=invoke.status or 200)
         return web.Response(status=200)
 
+    async def _authenticate(self, activity: Activity, header: str) -> AuthenticateRequestResult:
+        if not self._authenticated:
+            return await self._auth.authenticate_request(activity, header)
+        # botbuilder fetches Microsoft's signing keys (daily, and on an unknown key id) with blocking
+        # `requests` calls without a timeout: in a thread of their own, a slow or hanging endpoint holds up
+        # this request for at most `auth_timeout_s`, never the event loop (Slack, /healthz, other turns)
+        work = asyncio.get_running_loop().run_in_executor(
+            self._auth_threads, lambda: asyncio.run(self._auth.authenticate_request(activity, header)))
+        result: AuthenticateRequestResult = await asyncio.wait_for(work, self.options.auth_timeout_s)
+        return result
+
     async def close(self) -> None:
         """Let proactive deliveries finish (aiohttp on_cleanup)."""
         if self._background:
             await asyncio.wait(self._background, timeout=self.options.turn_budget_s)
+        self._auth_threads.shutdown(wait=False, cancel_futures=True)
 
     # --- turns -------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class FakeIssuer:
         jwk = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
         self.jwks = {"keys": [{**jwk, "kid": KEY_ID, "use": "sig", "endorsements": list(endorsements)}]}
         self.requests = 0
+        self.delay_s = 0.0  # before each answer: a slow (or, with a long delay, hanging) issuer
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -70,6 +71,7 @@ class FakeIssuer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 issuer.requests += 1
+                time.sleep(issuer.delay_s)
                 if self.path.endswith("/openidconfiguration"):
                     body = {"issuer": BOT_CONNECTOR_ISSUER, "jwks_uri": f"{issuer.base_url}/v1/keys",
                             "id_token_signing_alg_values_supported": ["RS256"]}

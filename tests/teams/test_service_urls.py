@@ -4,6 +4,8 @@ fake issuer on loopback, replies (if any) to the fake connector on loopback."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +18,7 @@ from bot.adapters.teams import GuardedAuthentication
 from bot.errors import ConfigurationError, ServiceUrlNotAllowedError
 from bot.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI
-from tests.teams.conftest import APP_ID, TeamsFactory
+from tests.teams.conftest import APP_ID, FAST, TeamsFactory
 from tests.teams.fake_connector import FakeConnector
 from tests.teams.fake_issuer import FakeIssuer
 
@@ -117,6 +119,25 @@ async def test_the_token_must_be_issued_for_the_activitys_service_url(
     without_url = {k: v for k, v in update.items() if k != "serviceUrl"}
     assert (await teams.post(without_url, headers=_signed(issuer, EMEA)))[0] == 401
     assert connector.calls == []
+
+
+async def test_a_slow_token_issuer_holds_up_only_the_request_that_waits_for_it(
+        make_teams: TeamsFactory, issuer: FakeIssuer) -> None:
+    """botbuilder fetches the signing keys with blocking calls: never on the event loop, and not forever."""
+    teams = await make_teams(TEAMS_APP_ID=APP_ID, TEAMS_APP_PASSWORD="secret",
+                             options=dataclasses.replace(FAST, auth_timeout_s=1.0))
+    update = teams.activity(None, kind="conversationUpdate", serviceUrl=EMEA)
+    issuer.delay_s = 1.5  # per request; the keys take two
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    waiting = asyncio.create_task(teams.post(update, headers=_signed(issuer, EMEA)))
+    await asyncio.sleep(0.2)
+    assert (await teams.client.get("/healthz")).status == 200
+    assert loop.time() - started < 1.0  # the event loop was free meanwhile (a blocked one: 3 s)
+    assert (await waiting)[0] == 503  # retry later: the keys could not be had within auth_timeout_s
+    issuer.delay_s = 0.0
+    await asyncio.sleep(2.0)  # the abandoned fetch completes in its thread
+    assert (await teams.post(update, headers=_signed(issuer, EMEA)))[0] == 200
 
 
 async def test_connectors_are_only_created_for_allowed_service_urls(connector: FakeConnector) -> None:
