@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiohttp.http_exceptions import HttpProcessingError
-
 T = TypeVar("T")
 
 HANG_S = 15.0  # a request that takes longer than this counts as a hang
@@ -110,20 +108,13 @@ def rss_bytes() -> int:
 
 
 class ErrorLog(logging.Handler):
-    """Collects ERROR records: a listener crashing in the background never shows as an HTTP status.
-
-    Not collected: aiohttp's own refusals of requests its HTTP parser rejects (malformed header names
-    or values, lines over 8,190 bytes). It answers them 400 and closes, but logs each at ERROR with a
-    traceback; they never reach our code."""
+    """Collects ERROR records: a listener crashing in the background never shows as an HTTP status."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.ERROR)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[1] if record.exc_info else None
-        if record.name == "aiohttp.server" and isinstance(exc, HttpProcessingError) and exc.code == 400:
-            return
         self.records.append(record)
 
     def take(self) -> list[str]:
