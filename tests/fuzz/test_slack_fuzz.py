@@ -164,3 +164,17 @@ def test_header_abuse(fuzz: FuzzTarget) -> None:
     fuzz.slack("slack: headers", body, headers=many, allow_dropped=True)
     fuzz.settle()
     fuzz.assert_healthy()
+
+
+_HEADER_TEXT = st.text(st.characters(min_codepoint=1, max_codepoint=0x10FFFF, exclude_characters="\r\n"), max_size=30)
+
+
+@FUZZ
+@given(timestamp=_HEADER_TEXT, retry=_HEADER_TEXT, signed=st.booleans())
+def test_any_timestamp_and_retry_header(fuzz: FuzzTarget, timestamp: str, retry: str, signed: bool) -> None:
+    """Any timestamp (signed over it, so only its value decides) and any retry count, as UTF-8 bytes."""
+    body = dumps(slack_dm_event("hello"))
+    fuzz.slack("slack: any timestamp and retry header", body, timestamp=timestamp, sign=signed,
+               headers=[("X-Slack-Retry-Num", retry)] + ([] if signed else [("X-Slack-Request-Timestamp", timestamp)]),
+               allow_dropped=True)
+    fuzz.settle()
