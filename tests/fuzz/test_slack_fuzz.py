@@ -76,7 +76,7 @@ def test_mutated_payloads(fuzz: FuzzTarget, data: st.DataObject) -> None:
     fuzz.settle()
 
 
-@FUZZ
+@settings(FUZZ, max_examples=30)
 @given(text=any_text)
 def test_message_text(fuzz: FuzzTarget, text: str) -> None:
     """Any text a staff member could send (controls, lone surrogates, non-BMP) goes through the pipeline."""
