@@ -122,12 +122,13 @@ class SlackAdapter:
             return web.json_response({"error": f"malformed body: {type(exc).__name__}"}, status=400)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
-    async def drain(self, timeout_s: float = 30.0) -> None:
-        """Wait for answers still being written (tests, benchmarks, graceful shutdown)."""
+    async def drain(self, timeout_s: float = 30.0) -> bool:
+        """Wait for answers still being written (tests, benchmarks, graceful shutdown); whether all finished."""
         deadline = time.monotonic() + timeout_s
         await asyncio.sleep(0.01)  # let listeners bolt has just scheduled register themselves
         while self._inflight and time.monotonic() < deadline:
             await asyncio.wait(set(self._inflight), timeout=deadline - time.monotonic())
+        return not self._inflight
 
     async def _tracked(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.current_task()

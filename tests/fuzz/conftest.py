@@ -28,7 +28,17 @@ from privacy.engine import PrivacyEngine
 from routing.classifier import TaskClassifier
 from tests.conftest import FAKE_KEYS, fake_policy
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fuzz.harness import ErrorLog, Header, LoopThread, Response, Tally, raw_request, rss_bytes, slack_signature
+from tests.fuzz.harness import (
+    HANG_S,
+    ErrorLog,
+    Header,
+    LoopThread,
+    Response,
+    Tally,
+    raw_request,
+    rss_bytes,
+    slack_signature,
+)
 from tests.slack.fake_slack_api import FakeSlackApi
 from tests.teams.conftest import APP_ID, FAST
 from tests.teams.fake_connector import FakeConnector
@@ -98,7 +108,8 @@ class FuzzTarget:
 
     def settle(self, context: object = None) -> None:
         """Wait for background work (Slack answers) and fail on anything it logged as an error."""
-        self.loop.run(self.slack_adapter.drain(timeout_s=30))
+        finished = self.loop.run(self.slack_adapter.drain(timeout_s=HANG_S))
+        assert finished, ("background work still running after the hang limit", context)
         self.check_logs(context)
 
     def check_logs(self, context: object = None) -> None:
