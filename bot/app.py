@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.errors import DatabaseUnavailableError, InvalidInputError
 from bot.readiness import RETRY_AFTER_S
@@ -67,6 +68,23 @@ async def readiness_middleware(request: web.Request, handler: Handler) -> web.St
         return await handler(request)
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp answers a request its HTTP parser refuses (a control character in a header, a header line
+    over 8,190 bytes, …) with 400, then logs it at ERROR with a traceback; anyone on the network can
+    send those, so they become one INFO line and alerts stay for our own errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError) or exc.code != 400:
+            return True
+        record.msg, record.args = "refused a malformed HTTP request: %s", (exc.message,)
+        record.levelno, record.levelname, record.exc_info, record.exc_text = logging.INFO, "INFO", None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+_QUIET_MALFORMED_REQUESTS = _MalformedRequests()
+
+
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the process runs and its event loop answers (no database check: a database outage
     is no reason to restart the process)."""
@@ -91,6 +109,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def build_app(services: Services) -> web.Application:
+    logging.getLogger("aiohttp.server").addFilter(_QUIET_MALFORMED_REQUESTS)  # added once, however many apps
     app = web.Application(middlewares=[error_middleware, readiness_middleware], client_max_size=MAX_BODY_BYTES)
     app[SERVICES] = services
     app[DRAINS] = []

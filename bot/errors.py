@@ -20,6 +20,10 @@ class DatabaseUnavailableError(SwitchboardError):
     so the same request can simply be tried again later."""
 
 
+class ServiceUrlNotAllowedError(SwitchboardError):
+    """An activity asked the bot to call a Bot Framework service URL outside SWITCHBOARD_TEAMS_SERVICE_URLS."""
+
+
 class ConfigurationError(SwitchboardError):
     """Settings or the policy file are wrong; the message names the setting to fix."""
 

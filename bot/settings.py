@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.adapters.service_urls import DEFAULT_TEAMS_SERVICE_URLS, ServiceUrlAllowlist
 from bot.errors import ConfigurationError
 
 
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
     # development only: accept unauthenticated Bot Framework activities ("true"; "force" also on a
     # non-loopback address)
     teams_anonymous: str = Field(default="false", alias="SWITCHBOARD_TEAMS_ANONYMOUS")
+    # comma-separated https prefixes the Teams adapter may send to (an activity's serviceUrl must be under
+    # one); Microsoft's public-cloud Teams hosts by default, loopback added in the anonymous mode only
+    teams_service_urls: str = Field(default=",".join(DEFAULT_TEAMS_SERVICE_URLS),
+                                    alias="SWITCHBOARD_TEAMS_SERVICE_URLS")
     # removed settings: named, so a deployment that still sets one hears of it instead of being ignored
     removed_llm_timeout: str | None = Field(default=None, alias="SWITCHBOARD_LLM_TIMEOUT_S")
 
@@ -79,9 +84,12 @@ class Settings(BaseSettings):
 
     def check_teams_bind(self, host: str) -> None:
         """Refuse anonymous Teams on an address others can reach, unless forced; a half-configured
-        app (id without password or the reverse) is an error, not a silent anonymous door."""
+        app (id without password or the reverse) is an error, not a silent anonymous door; so is a
+        malformed SWITCHBOARD_TEAMS_SERVICE_URLS (before the models load, not at the first message)."""
         if bool(self.teams_app_id) != bool(self.teams_app_password):
             raise ConfigurationError("Teams needs both MicrosoftAppId and MicrosoftAppPassword (or neither).")
+        if self.teams_mode != "off":
+            self.teams_service_url_allowlist()
         if self.teams_mode != "anonymous" or self.teams_anonymous.strip().lower() == "force":
             return
         try:
@@ -93,6 +101,10 @@ class Settings(BaseSettings):
                 f"SWITCHBOARD_TEAMS_ANONYMOUS accepts unauthenticated Teams requests: refused on {host}. "
                 "Set MicrosoftAppId and MicrosoftAppPassword, bind to 127.0.0.1, or set "
                 "SWITCHBOARD_TEAMS_ANONYMOUS=force.")
+
+    def teams_service_url_allowlist(self) -> ServiceUrlAllowlist:
+        """Where the Teams adapter may send; loopback only in the anonymous development mode."""
+        return ServiceUrlAllowlist.from_setting(self.teams_service_urls, loopback=self.teams_mode == "anonymous")
 
     @property
     def resolved_database_url(self) -> str:

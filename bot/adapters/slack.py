@@ -20,9 +20,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp import ClientError, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -58,6 +59,7 @@ _LINK_IN = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
 _TABLE_COMMANDS = frozenset({"help", "policy", "model", "stats", "audit", "budget"})
 ACKS_FIRST_MAX_S = 1.0  # longest an answer waits for other deliveries' acks
 _TAKEN = "switchboard_taken"  # bolt context key: the message the middleware admitted
+_DECISION_ID = re.compile(r"[0-9]{1,18}")  # what our buttons carry; fits a database integer
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +138,15 @@ class SlackAdapter:
         if not valid:
             return web.json_response({"error": "invalid signature or stale timestamp"}, status=401)
         try:
-            payload = parse_body(raw.decode("utf-8"), request.content_type)
+            text = raw.decode("utf-8")
+            payload = parse_body(text, request.content_type)
             if not isinstance(payload, dict) or not _well_formed(payload):
                 return web.json_response({"error": "malformed body: not a Slack payload"}, status=400)
-            # bolt reads ids out of the payload here; odd shapes fail as Attribute/Type/Key/IndexErrors
-            bolt_request = await to_bolt_request(request)
+            # the text just verified, not bolt's `to_bolt_request`, which decodes again by the declared charset
+            # (LookupError for an unknown one); bolt reads ids out of the payload here, and odd shapes fail as
+            # Attribute/Type/Key/IndexErrors
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_string,
+                                            headers=request.headers)  # type: ignore[arg-type]
         except (ValueError, AttributeError, TypeError, KeyError, IndexError, RecursionError) as exc:
             # RecursionError: JSON nested deeper than Python's parser goes
             return web.json_response({"error": f"malformed body: {type(exc).__name__}"}, status=400)
@@ -239,9 +245,17 @@ class SlackAdapter:
             await self._set_status(msg, t("slack_status", msg.locale))
         stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
                              interval_s=self.update_interval_s)
-        await stream.start()
+        try:
+            await stream.start()
+        except SlackApiError as exc:  # not in the channel, archived, …: nowhere to answer, so no model call
+            log.warning("Slack refused our placeholder message (%s); the message is not answered",
+                        exc.response.get("error"))
+            return
         reply = await self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
-        await stream.finish(reply)
+        try:
+            await stream.finish(reply)
+        except SlackApiError as exc:
+            log.warning("Slack refused the answer (%s); it is lost", exc.response.get("error"))
 
     async def _set_status(self, msg: ChatMessage, status: str) -> None:
         try:
@@ -293,12 +307,15 @@ class SlackAdapter:
                              is_admin=user in self._admins or profile.workspace_admin, locale=profile.locale)
         try:
             result = await self._commands.execute(ctx, text)
+            pieces = split_text(command_text(ctx, text, result))
         except DatabaseUnavailableError as exc:  # acked already (Slack does not retry commands): say so
             log.warning("slack: a command failed: %s", exc)
-            await respond(text=t("db_down", ctx.locale), response_type="ephemeral")
-            return
-        for piece in split_text(command_text(ctx, text, result)):
-            await respond(text=piece, response_type="ephemeral")
+            pieces = [t("db_down", ctx.locale)]
+        try:
+            for piece in pieces:
+                await respond(text=piece, response_type="ephemeral")
+        except (ClientError, TimeoutError, ValueError) as exc:  # ValueError: bolt's respond without a response_url
+            log.warning("the result of a slash command could not be delivered to its response_url: %r", exc)
 
     # --- feedback buttons ------------------------------------------------------------------
 
@@ -308,14 +325,12 @@ class SlackAdapter:
         await self._tracked(self._feedback(body, action))
 
     async def _feedback(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        user = str((body.get("user") or {}).get("id") or "")
-        channel = str((body.get("channel") or {}).get("id") or "")
-        team = str((body.get("team") or {}).get("id") or "")
-        try:
-            decision_id = int(action.get("value") or "")
-        except ValueError:
+        user, channel, team = (_id_of(body.get(key)) for key in ("user", "channel", "team"))
+        value = action.get("value")
+        if not isinstance(value, str) or not _DECISION_ID.fullmatch(value):
             log.warning("feedback button without a decision id")
             return
+        decision_id = int(value)
         score = 1 if action.get("action_id") == FEEDBACK_UP else -1
         try:
             stored = await self._memory.add_feedback(decision_id=decision_id, user=user, score=score)
@@ -325,7 +340,10 @@ class SlackAdapter:
             said = "db_down"
         locale = (await self._profile(team, user)).locale
         if channel:
-            await self.client.chat_postEphemeral(channel=channel, user=user, text=t(said, locale))
+            try:
+                await self.client.chat_postEphemeral(channel=channel, user=user, text=t(said, locale))
+            except SlackApiError as exc:  # the vote is stored (or not: `said` tells); only the message is lost
+                log.warning("chat.postEphemeral refused: %s", exc.response.get("error"))
 
     # --- Socket Mode -----------------------------------------------------------------------
 
@@ -377,7 +395,10 @@ class SlackStream:
         async with self._lock:
             pieces = split_text(to_mrkdwn(text))
             pieces[-1] += " ▍"
-            await self._sync([(p, None) for p in pieces])
+            try:
+                await self._sync([(p, None) for p in pieces])
+            except SlackApiError as exc:  # a lost partial update must not fail the model call; finish retries
+                log.info("chat.update refused during streaming: %s", exc.response.get("error"))
             self._last_update = time.monotonic()
 
     async def finish(self, reply: Reply) -> None:
@@ -424,6 +445,11 @@ def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:
     return escape(result.text)
 
 
+def _id_of(part: object) -> str:
+    """The id of a payload part such as `user` or `team` ({"id": …}), "" when the part is no object."""
+    return str(part.get("id") or "") if isinstance(part, dict) else ""
+
+
 def _well_formed(payload: dict[str, Any]) -> bool:
     """The shapes bolt can dispatch; anything else is the caller's error, not ours."""
     kind = payload.get("type")
@@ -431,9 +457,10 @@ def _well_formed(payload: dict[str, Any]) -> bool:
         event = payload.get("event")
         return isinstance(event, dict) and isinstance(event.get("type"), str)
     if kind in ("block_actions", "block_suggestion") and "actions" in payload:
-        # bolt's matchers index every action as a dict
+        # bolt's matchers take the first action and read its action_id with []
         actions = payload["actions"]
-        return isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
+        return isinstance(actions, list) and bool(actions) and all(
+            isinstance(a, dict) and "action_id" in a for a in actions)
     if kind in ("url_verification", "block_actions", "view_submission", "view_closed", "shortcut",
                 "message_action", "block_suggestion"):
         return True

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import pytest
 from sqlmodel import Session, select
@@ -204,8 +206,10 @@ async def test_stale_timestamp_is_401(slack: SlackHarness) -> None:
 @pytest.mark.parametrize("body", [
     "{not json", "[1, 2, 3]", '{"type": "event_callback"}', '{"type": "event_callback", "event": "x"}',
     '{"type": "surprise"}', "payload=%7Bbroken", '"\\ud800"', "", "[" * 100_000 + "]" * 100_000,
-    '{"type": "block_actions", "actions": "x"}',
-], ids=["json", "list", "no-event", "event-str", "unknown-type", "form", "string", "empty", "deep", "actions-str"])
+    '{"type": "block_actions", "actions": "x"}', '{"type": "block_actions", "actions": []}',
+    '{"type": "block_actions", "actions": [{"value": "1"}]}',
+], ids=["json", "list", "no-event", "event-str", "unknown-type", "form", "string", "empty", "deep", "actions-str",
+        "no-actions", "no-action-id"])
 async def test_malformed_signed_bodies_are_4xx(slack: SlackHarness, body: str) -> None:
     content_type = "application/x-www-form-urlencoded" if body.startswith("payload") else "application/json"
     status, _ = await slack.post(body, signed_headers(body, content_type=content_type))
@@ -216,3 +220,37 @@ async def test_url_verification_challenge(slack: SlackHarness) -> None:
     body = json.dumps({"token": "legacy", "challenge": "abc123", "type": "url_verification"})
     status, text = await slack.post(body, signed_headers(body))
     assert status == 200 and "abc123" in text
+
+
+async def test_an_unknown_charset_is_ignored_the_body_is_utf8(slack: SlackHarness) -> None:
+    body = json.dumps({"token": "legacy", "challenge": "abc123", "type": "url_verification"})
+    status, text = await slack.post(body, signed_headers(body, content_type="application/json; charset=bogus"))
+    assert status == 200 and "abc123" in text
+
+
+async def test_odd_button_clicks_and_unreachable_response_urls_fail_quietly(
+        slack: SlackHarness, caplog: pytest.LogCaptureFixture) -> None:
+    payload = {"type": "block_actions", "team": "T0", "user": ["U1"], "channel": None,
+               "actions": [{"action_id": FEEDBACK_UP, "value": ["1"]}]}
+    body = urlencode({"payload": json.dumps(payload)})
+    command = urlencode({"team_id": "T0", "user_id": STAFF, "command": "/switchboard", "text": "help",
+                         "response_url": "http://127.0.0.1:9/nowhere"})  # nothing listens on port 9
+    with caplog.at_level(logging.WARNING):
+        for form_body in (body, command):
+            status, _ = await slack.post(form_body, signed_headers(form_body,
+                                                                   content_type="application/x-www-form-urlencoded"))
+            assert status == 200
+        await slack.settle()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("response_url" in r.getMessage() for r in caplog.records)  # said, as a warning
+
+
+async def test_a_channel_slack_refuses_costs_no_model_call_and_no_crash(
+        slack: SlackHarness, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert await slack.send_event(dm("Hello?", channel="Dnot-a-channel")) == 200  # Slack: channel_not_found
+        assert await slack.click(FEEDBACK_UP, "1", channel="Dnot-a-channel") == 200
+        await slack.settle()
+    assert slack.llm.requests == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("channel_not_found" in r.getMessage() for r in caplog.records)
