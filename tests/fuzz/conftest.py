@@ -133,7 +133,7 @@ async def _start(tmp: Path, privacy: PrivacyEngine, classifier: TaskClassifier,
     policy_file = tmp / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(fake_policy(llm.base_url)), encoding="utf-8")
     common: dict[str, Any] = {"SWITCHBOARD_DATABASE_URL": "sqlite://", "SWITCHBOARD_POLICY_FILE": policy_file,
-                              "SWITCHBOARD_RETRY_BASE_S": 0.01, "SWITCHBOARD_LLM_TIMEOUT_S": 10}
+                              "SWITCHBOARD_RETRY_BASE_S": 0.01}
     dev = await build_services(Settings(_env_file=None, **common, SLACK_BOT_TOKEN="xoxb-fuzz",
                                         SLACK_SIGNING_SECRET=SECRET, SLACK_API_BASE_URL=slack_api.base_url,
                                         SWITCHBOARD_TEAMS_ANONYMOUS="true"),
@@ -142,6 +142,7 @@ async def _start(tmp: Path, privacy: PrivacyEngine, classifier: TaskClassifier,
                                 environ=FAKE_KEYS, privacy=privacy, classifier=classifier)
     servers = []
     for services in (dev, prod):
+        await services.warm_up(all_models=False)  # as serve does before it takes platform requests
         app = build_app(services)
         app[TEAMS].options = FAST
         server = TestServer(app, host="127.0.0.1")
