@@ -114,7 +114,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _admin(services: Services, name: str, words: list[str]) -> int:
     processor = CommandProcessor(memory=services.memory, policies=services.policies)
     ctx = CommandContext(platform="cli", tenant=services.settings.tenant, channel="cli",
-                         user=f"cli:{getpass.getuser()}", is_admin=True)
+                         user=getpass.getuser(), is_admin=True)
     line = " ".join([name, *(f'"{w}"' if " " in w else w for w in words)])
     result = await processor.execute(ctx, line)
     print(result.text)

@@ -15,6 +15,10 @@ class InvalidInputError(SwitchboardError):
     """The message or payload cannot be processed as sent (empty, oversized, malformed)."""
 
 
+class InvalidIdentityError(InvalidInputError):
+    """An identity is not written as platform:tenant:user (a bare user id above all)."""
+
+
 class ConfigurationError(SwitchboardError):
     """Settings or the policy file are wrong; the message names the setting to fix."""
 

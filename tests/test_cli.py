@@ -74,8 +74,8 @@ async def test_admin_change_is_validated_versioned_and_audited(make_services: Se
     assert stats.data["stats"][0]["requests"] == 1
 
     log = await services.memory.audit_log(limit=10)
-    assert any(e.actor == "intern" and not e.allowed for e in log)
-    assert any(e.actor == "boss" and e.allowed and "rejected" in e.outcome for e in log)
+    assert any(e.actor == "cli:T:intern" and not e.allowed for e in log)
+    assert any(e.actor == "cli:T:boss" and e.allowed and "rejected" in e.outcome for e in log)
 
 
 async def test_healthz_on_a_real_server(make_services: ServicesFactory) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from bot.memory.models import Decision
 from bot.memory.store import SqlMemoryStore, build_memory_store
-from bot.types import ChatMessage
+from bot.types import ChatMessage, Identity
 from tests.postgres import postgres_server
 
 
@@ -38,6 +38,10 @@ async def store(request: pytest.FixtureRequest, postgres_url: str | None) -> Asy
     memory.engine.dispose()
 
 
+def who(user: str, *, platform: str = "slack", tenant: str = "T1") -> Identity:
+    return Identity(platform, tenant, user)
+
+
 def chat(user: str = "U1", thread: str = "t1") -> ChatMessage:
     return ChatMessage(platform="slack", tenant="T1", channel="C1", thread=thread, user=user, text="hi")
 
@@ -50,7 +54,7 @@ async def test_conversation_is_created_once_even_concurrently(store: SqlMemorySt
 async def test_history_keeps_order_and_limit(store: SqlMemoryStore) -> None:
     conv = await store.conversation(chat())
     for i in range(5):
-        await store.add_message(conv.id, role="user" if i % 2 == 0 else "assistant", user="U1", text=f"m{i}")
+        await store.add_message(conv.id, role="user" if i % 2 == 0 else "assistant", user=who("U1"), text=f"m{i}")
     turns = await store.history(conv.id, limit=3)
     assert [t.text for t in turns] == ["m2", "m3", "m4"]
 
@@ -69,17 +73,19 @@ async def test_pii_flag_sticks(store: SqlMemoryStore) -> None:
 async def test_forget_erases_only_the_callers_data(store: SqlMemoryStore) -> None:
     mine = await store.conversation(chat(user="U1", thread="a"))
     theirs = await store.conversation(chat(user="U2", thread="b"))
-    m1 = await store.add_message(mine.id, role="user", user="U1", text="my secret")
-    await store.add_message(mine.id, role="assistant", user="U1", text="answer to U1")
-    await store.add_message(theirs.id, role="user", user="U2", text="their text")
-    d1 = await store.record_decision(Decision(conversation_id=mine.id, message_id=m1, user="U1", model="m"))
-    await store.add_feedback(decision_id=d1, user="U1", score=1)
-    await store.record_decision(Decision(conversation_id=theirs.id, user="U2", model="m"))
-    assert await store.forget_user("U1") == 2
+    m1 = await store.add_message(mine.id, role="user", user=who("U1"), text="my secret")
+    await store.add_message(mine.id, role="assistant", user=who("U1"), text="answer to U1")
+    await store.add_message(theirs.id, role="user", user=who("U2"), text="their text")
+    d1 = await store.record_decision(Decision(conversation_id=mine.id, message_id=m1, platform="slack", tenant="T1",
+                                              channel="C1", user="U1", model="m"))
+    assert await store.add_feedback(decision_id=d1, user=who("U1"), score=1)
+    await store.record_decision(Decision(conversation_id=theirs.id, platform="slack", tenant="T1", channel="C1",
+                                         user="U2", model="m"))
+    assert await store.forget_user(who("U1")) == 2
     assert await store.history(mine.id, limit=10) == []
     assert [t.text for t in await store.history(theirs.id, limit=10)] == ["their text"]
-    assert await store.last_decision(platform="", channel="", user="U1") is None
-    assert await store.last_decision(platform="", channel="", user="U2") is not None
+    assert await store.last_decision(platform="slack", tenant="T1", channel="C1", user=who("U1")) is None
+    assert await store.last_decision(platform="slack", tenant="T1", channel="C1", user=who("U2")) is not None
 
 
 async def test_policy_version_numbers_are_unique(store: SqlMemoryStore) -> None:
@@ -93,11 +99,12 @@ async def test_model_stats_aggregate_errors_and_satisfaction(store: SqlMemorySto
     ids = []
     for i, outcome in enumerate(["answered", "answered", "failed", "answered"]):
         ids.append(await store.record_decision(Decision(model="mistral/x", outcome=outcome, latency_ms=100 * (i + 1),
-                                                        cost_usd=0.01, fallback=i == 3)))
-    await store.add_feedback(decision_id=ids[0], user="U1", score=1)
-    await store.add_feedback(decision_id=ids[1], user="U1", score=-1)
-    await store.add_feedback(decision_id=ids[1], user="U1", score=1)  # a changed vote replaces the old one
-    assert not await store.add_feedback(decision_id=99999, user="U1", score=1)
+                                                        cost_usd=0.01, fallback=i == 3, platform="slack",
+                                                        tenant="T1")))
+    await store.add_feedback(decision_id=ids[0], user=who("U1"), score=1)
+    await store.add_feedback(decision_id=ids[1], user=who("U1"), score=-1)
+    await store.add_feedback(decision_id=ids[1], user=who("U1"), score=1)  # a changed vote replaces the old one
+    assert not await store.add_feedback(decision_id=99999, user=who("U1"), score=1)
     [stats] = await store.model_stats()
     assert stats.requests == 4 and stats.errors == 1 and stats.fallbacks == 1
     assert stats.error_rate == 0.25 and stats.satisfaction == 1.0

@@ -80,7 +80,8 @@ class FakeSlackApi(LoopbackServer):
 
     def _users_info(self, args: dict[str, Any]) -> web.Response:
         user = args.get("user", "")
-        info = {"id": user, "name": user.lower(), "locale": "en-US", "is_admin": False, "is_owner": False}
+        info = {"id": user, "team_id": TEAM, "name": user.lower(), "locale": "en-US", "is_admin": False,
+                "is_owner": False}
         info.update(self.users.get(user, {}))
         return _ok(user=info)
 
