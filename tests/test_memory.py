@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session, select
 
-from bot.memory.models import Decision
+from bot.memory.migrate import STEPS, upgrade_schema
+from bot.memory.models import Decision, Feedback, Message
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.types import ChatMessage, Identity
 from tests.postgres import postgres_server
@@ -109,3 +111,32 @@ async def test_model_stats_aggregate_errors_and_satisfaction(store: SqlMemorySto
     assert stats.requests == 4 and stats.errors == 1 and stats.fallbacks == 1
     assert stats.error_rate == 0.25 and stats.satisfaction == 1.0
     assert stats.p95_latency_ms == 400 and round(stats.cost_usd, 4) == 0.04
+
+
+async def test_an_older_database_gains_the_identity_columns_filled_from_its_conversations(
+        store: SqlMemoryStore) -> None:
+    slack = await store.conversation(chat(user="U1"))
+    teams = await store.conversation(ChatMessage(platform="teams", tenant="aad-1", channel="a:1", thread="a:1",
+                                                 user="U1", text="hi"))
+    for conv, who_ in ((slack, who("U1")), (teams, who("U1", platform="teams", tenant="aad-1"))):
+        m = await store.add_message(conv.id, role="user", user=who_, text=f"{who_.platform} text")
+        d = await store.record_decision(Decision(conversation_id=conv.id, message_id=m, platform=who_.platform,
+                                                 tenant=who_.tenant, channel="c", user="U1", model="m"))
+        assert await store.add_feedback(decision_id=d, user=who_, score=1)
+    # the database as the release before qualified identities left it: these columns did not exist
+    with store.engine.begin() as conn:
+        for step in reversed(STEPS):
+            conn.execute(text(f"ALTER TABLE {step.table} DROP COLUMN {step.column}"))
+    assert sorted(upgrade_schema(store.engine)) == sorted(f"{s.table}.{s.column}" for s in STEPS)
+    assert upgrade_schema(store.engine) == []  # once only
+    await store.create_schema()  # what every start runs: nothing left to do, nothing broken
+    with Session(store.engine) as s:
+        assert sorted((m.platform, m.tenant, m.user) for m in s.exec(select(Message)).all()) == [
+            ("slack", "T1", "U1"), ("teams", "aad-1", "U1")]
+        assert sorted((d.platform, d.tenant) for d in s.exec(select(Decision)).all()) == [
+            ("slack", "T1"), ("teams", "aad-1")]
+        assert sorted((f.platform, f.tenant) for f in s.exec(select(Feedback)).all()) == [
+            ("slack", "T1"), ("teams", "aad-1")]
+    assert await store.forget_user(who("U1", platform="teams", tenant="aad-1")) == 1
+    assert [t.text for t in await store.history(slack.id, limit=5)] == ["slack text"]
+    assert await store.history(teams.id, limit=5) == []

@@ -108,3 +108,11 @@ async def test_budget_command_sets_and_shows(make_services: ServicesFactory) -> 
     assert not bad.ok and "must not exceed" in bad.text
     staff = CommandContext(platform="test", tenant="T", channel="C", user="U1", is_admin=False)
     assert not (await commands.execute(staff, "budget set user U1 1000 1000")).ok
+
+
+async def test_a_bare_budget_key_from_before_qualified_identities_binds_nobody(make_services: ServicesFactory) -> None:
+    services = await make_services()
+    await services.memory.set_budget(scope="user", key="U1", soft_usd=None, hard_usd=0.0, author="boss")
+    commands = CommandProcessor(memory=services.memory, policies=services.policies)
+    assert "applies to nobody" in (await commands.execute(ADMIN, "budget show")).text
+    assert (await services.pipeline.handle(msg("What time is the canteen open?"))).kind is ReplyKind.ANSWER
