@@ -43,9 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--user", help="user id to store the conversation under (default: your login)")
     c.add_argument("--locale", default="en", help="language of the bot's own texts (en, pl, da, ro, de)")
 
-    s = sub.add_parser("serve", help="serve /healthz, Slack events and Teams activities over HTTP")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=3978)
+    s = sub.add_parser("serve", help="serve Slack events and Teams activities over HTTP, with /healthz (alive) and "
+                                     "/readyz (warmed up, database answering); SIGTERM drains, then exits 0",
+                       description="Listen at once (GET /healthz: alive), warm up, then take platform requests "
+                                   "(GET /readyz: 200 once warmed up and the database answers; 503 with a reason "
+                                   "otherwise). On SIGTERM/SIGINT readiness goes off first, answers in progress "
+                                   "finish within SWITCHBOARD_SHUTDOWN_GRACE_S (25 s), then the exit status is 0.")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    s.add_argument("--port", type=int, default=3978, help="port to listen on (default: 3978)")
 
     e = sub.add_parser("cache-eval", help="for each {id, first, second} row: would `second` hit the cache?")
     e.add_argument("--jsonl", type=Path, metavar="FILE", required=True)

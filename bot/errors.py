@@ -19,6 +19,15 @@ class InvalidIdentityError(InvalidInputError):
     """An identity is not written as platform:tenant:user (a bare user id above all)."""
 
 
+class DatabaseUnavailableError(SwitchboardError):
+    """The database did not answer (down, unreachable, locked): nothing of the unit of work was kept,
+    so the same request can simply be tried again later."""
+
+
+class ServiceUrlNotAllowedError(SwitchboardError):
+    """An activity asked the bot to call a Bot Framework service URL outside SWITCHBOARD_TEAMS_SERVICE_URLS."""
+
+
 class ConfigurationError(SwitchboardError):
     """Settings or the policy file are wrong; the message names the setting to fix."""
 

@@ -110,6 +110,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Entschuldigung — bei mir ist etwas schiefgegangen. Deine Nachricht ist gespeichert; bitte "
               "versuche es erneut.",
     },
+    "db_down": {
+        "en": "Sorry — I cannot reach my database right now, so I could not take this. Please try again in "
+              "a minute.",
+        "pl": "Przepraszam — nie mam teraz dostępu do swojej bazy danych, więc nie mogłem tego przyjąć. "
+              "Spróbuj ponownie za minutę.",
+        "da": "Beklager — jeg kan ikke nå min database lige nu, så jeg kunne ikke tage imod dette. Prøv igen "
+              "om et minut.",
+        "ro": "Îmi pare rău — nu pot accesa baza de date acum, așa că nu am putut prelua cererea. Încearcă "
+              "din nou peste un minut.",
+        "de": "Entschuldigung — ich erreiche meine Datenbank gerade nicht und konnte das deshalb nicht "
+              "annehmen. Bitte versuche es in einer Minute erneut.",
+    },
     # --- Slack adapter ---------------------------------------------------------------------
     "slack_thinking": {
         "en": "_Thinking…_", "pl": "_Myślę…_", "da": "_Tænker…_", "ro": "_Mă gândesc…_", "de": "_Denke nach…_",

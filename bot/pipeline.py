@@ -15,6 +15,7 @@ from typing import Protocol
 
 from bot.errors import (
     BudgetExceededError,
+    DatabaseUnavailableError,
     DeadlineExceededError,
     MissingCredentialsError,
     NoModelAvailableError,
@@ -22,7 +23,7 @@ from bot.errors import (
 )
 from bot.i18n import t
 from bot.memory.models import Decision
-from bot.memory.store import ConversationRef, SqlMemoryStore, Turn
+from bot.memory.store import ConversationRef, SqlMemoryStore, StoredTurn, Turn
 from bot.policy_store import PolicyStore
 from bot.pseudonymising import PromptPseudonymiser
 from bot.types import ChatMessage, Reply, ReplyKind
@@ -77,6 +78,14 @@ class PrivacyAssessor(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Admission:
+    """A platform delivery taken before it is acknowledged: its event id is claimed and, when the
+    message can be answered, the message is stored (`turn`); an invalid one only gets its explanation."""
+
+    turn: StoredTurn | None
+
+
+@dataclass(frozen=True, slots=True)
 class DryRun:
     """What would happen to a message, without any LLM call or database write."""
 
@@ -112,9 +121,18 @@ class Pipeline:
 
     async def is_new_delivery(self, msg: ChatMessage) -> bool:
         """False when the platform re-delivers an event already taken (by any replica)."""
-        if not msg.event_id:
-            return True
-        return await self.memory.claim_event(f"{msg.platform}:{msg.tenant}:{msg.event_id}")
+        key = _event_key(msg)
+        return key is None or await self.memory.claim_event(key)
+
+    async def admit(self, msg: ChatMessage) -> Admission | None:
+        """Take a platform delivery before acknowledging it: claim its event id and store the message,
+        in one transaction. None for a re-delivery already taken (by any replica). Raises
+        `DatabaseUnavailableError` when the database cannot take it; nothing is kept then, so the
+        platform's retry (after a 5xx) is taken afresh."""
+        if self.validate(msg) is not None:
+            return Admission(turn=None) if await self.is_new_delivery(msg) else None
+        turn = await self.memory.add_user_turn(msg, event_key=_event_key(msg))
+        return None if turn is None else Admission(turn=turn)
 
     def validate_text(self, text: str, locale: str = "en") -> str | None:
         """Why `text` cannot be processed, in the user's language; None when it can."""
@@ -128,12 +146,23 @@ class Pipeline:
         problem = self.validate_text(msg.text, msg.locale)
         return None if problem is None else Reply(text=problem, kind=ReplyKind.ERROR)
 
-    async def handle(self, msg: ChatMessage, *, on_partial: PartialCallback | None = None) -> Reply:
+    async def handle(self, msg: ChatMessage, *, on_partial: PartialCallback | None = None,
+                     admission: Admission | None = None) -> Reply:
+        """The reply to `msg`; its message is stored here unless `admit` stored it already."""
         invalid = self.validate(msg)
         if invalid is not None:
             return invalid
+        started = time.perf_counter()
         try:
-            return await self._handle(msg, on_partial)
+            turn = admission.turn if admission is not None else None
+            if turn is None:
+                try:
+                    turn = await self.memory.add_user_turn(msg)
+                except DatabaseUnavailableError:
+                    log.warning("database unavailable: a %s message was not taken", msg.platform)
+                    return Reply(text=t("db_down", msg.locale), kind=ReplyKind.ERROR)
+                assert turn is not None  # no event key, nothing to lose a race for
+            return await self._handle(msg, turn, on_partial, started)
         except Exception:  # the one place broad failures turn into a polite reply
             log.exception("pipeline failed for a %s message", msg.platform)
             return Reply(text=t("internal", msg.locale), kind=ReplyKind.ERROR)
@@ -160,11 +189,10 @@ class Pipeline:
             verdict = _sticky(verdict, policy)
         return verdict, prediction
 
-    async def _handle(self, msg: ChatMessage, on_partial: PartialCallback | None) -> Reply:
-        started = time.perf_counter()
-        conv = await self.memory.conversation(msg)
-        history = await self.memory.history(conv.id, limit=self._history_turns)
-        message_id = await self.memory.add_message(conv.id, role="user", user=msg.identity, text=msg.text)
+    async def _handle(self, msg: ChatMessage, turn: StoredTurn, on_partial: PartialCallback | None,
+                      started: float) -> Reply:
+        conv, message_id = turn.conversation, turn.message_id
+        history = await self.memory.history(conv.id, limit=self._history_turns, before=message_id)
         policy = await self.policies.current()
         verdict, prediction = await self._analyse(policy, msg.text, history, pii_seen=conv.pii_seen)
         if verdict.contains_pii and not conv.pii_seen:
@@ -283,6 +311,10 @@ class Pipeline:
         return Reply(text=reply.text, kind=reply.kind, model=reply.model, region=reply.region,
                      task=reply.task or record.task, cost_usd=reply.cost_usd, cached=reply.cached,
                      fallback=reply.fallback, decision_id=decision_id)
+
+
+def _event_key(msg: ChatMessage) -> str | None:
+    return f"{msg.platform}:{msg.tenant}:{msg.event_id}" if msg.event_id else None
 
 
 def _sticky(verdict: PrivacyVerdict, policy: Policy) -> PrivacyVerdict:

@@ -17,6 +17,11 @@ class PolicyStore:
         self._seed = seed
         self._cached: Policy | None = None
 
+    @property
+    def seed(self) -> Policy:
+        """The policy from the policy file (what a new database starts with)."""
+        return self._seed
+
     async def current(self) -> Policy:
         row = await self._memory.latest_policy()
         if row is None:

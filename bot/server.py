@@ -1,38 +1,88 @@
-"""`switchboard serve`: the aiohttp server until SIGINT/SIGTERM."""
+"""`switchboard serve`: the aiohttp server until SIGINT/SIGTERM.
+
+It listens at once, so `/healthz` (alive) answers during the warm-up; `/readyz` and the platform
+endpoints answer 503 until the warm-up is done. On SIGTERM readiness goes off first (`/readyz` and
+new platform requests get 503, so the platforms deliver elsewhere or later), the requests and
+answers in progress finish within `SWITCHBOARD_SHUTDOWN_GRACE_S`, then the process exits 0.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.app import SLACK, build_app
-from bot.services import build_services
+from bot.app import SERVICES, SLACK, build_app, drain
+from bot.services import Services, build_services
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+CLEANUP_TIMEOUT_S = 5.0  # closing connections and adapters once the grace period is over
 
 
 async def serve(settings: Settings, *, host: str, port: int) -> int:
     settings.check_teams_bind(host)
     services = await build_services(settings)
-    await services.warm_up()
-    runner = web.AppRunner(build_app(services), access_log=None)
+    app = build_app(services)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLEANUP_TIMEOUT_S)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    log.info("switchboard serving on http://%s:%d (health: /healthz)", host, port)
-    close_socket = None
-    if settings.slack_app_token and SLACK in runner.app:
-        close_socket = await runner.app[SLACK].start_socket_mode(settings.slack_app_token)
+    log.info("switchboard listening on http://%s:%d (/healthz: alive; /readyz: ready once warmed up)", host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    if close_socket is not None:
-        await close_socket()
-    await runner.cleanup()
+    close_socket: Callable[[], Awaitable[None]] | None = None
+    try:
+        if await _warm_up_unless_stopped(services, stop):
+            _freeze_long_lived_objects()
+            log.info("warmed up: ready")
+            if settings.slack_app_token and SLACK in app:
+                close_socket = await app[SLACK].start_socket_mode(settings.slack_app_token)
+            await stop.wait()
+    finally:
+        await _shut_down(app, runner, close_socket, grace_s=settings.shutdown_grace_s)
     return 0
+
+
+async def _warm_up_unless_stopped(services: Services, stop: asyncio.Event) -> bool:
+    """Warm up while the probes answer; False when a signal came first (the warm-up's threads finish
+    on their own before the process exits)."""
+    warming = asyncio.create_task(services.warm_up())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({warming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not warming.done():
+        warming.cancel()
+        return False
+    warming.result()  # a failed warm-up ends `serve` with its error
+    return True
+
+
+def _freeze_long_lived_objects() -> None:
+    """The warm-up leaves ~0.8 M objects that live as long as the process (models, vocabularies,
+    LiteLLM's tables); every full garbage collection would walk them all, ~0.8 s with the event loop
+    stalled (acks included). Frozen, they are out of the collector's way (Python's gc.freeze)."""
+    gc.collect()
+    gc.freeze()
+
+
+async def _shut_down(app: web.Application, runner: web.AppRunner,
+                     close_socket: Callable[[], Awaitable[None]] | None, *, grace_s: float) -> None:
+    """Readiness off first, then the work in progress (at most `grace_s`), then close."""
+    app[SERVICES].readiness.draining = True
+    log.info("shutting down: not ready any more; waiting up to %.0f s for the answers in progress", grace_s)
+    if close_socket is not None:
+        await close_socket()  # no new Socket Mode deliveries
+    if not await drain(app, timeout_s=grace_s):
+        log.warning("shutdown: answers still in progress after %.0f s are abandoned "
+                    "(raise SWITCHBOARD_SHUTDOWN_GRACE_S and the platform's termination grace period)", grace_s)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(runner.cleanup(), CLEANUP_TIMEOUT_S)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.pipeline import Classifier, Pipeline
 from bot.policy_store import PolicyStore
 from bot.pseudonymising import PromptPseudonymiser
+from bot.readiness import Readiness
 from bot.settings import Settings, provider_environment
 from privacy.engine import PrivacyEngine, build_privacy_engine
 from privacy.pseudonymise import PseudonymVault
@@ -31,20 +32,27 @@ class Services:
     privacy: PrivacyEngine
     classifier: Classifier
     pipeline: Pipeline
+    cache: SemanticCache | None = None
+    readiness: Readiness = field(default_factory=Readiness)
 
     async def warm_up(self, *, all_models: bool = True) -> None:
         """Load the NLP components now, in threads, rather than on the event loop at the first staff
-        message; ``serve`` (``all_models``) also loads every NER model and imports LiteLLM (3-6 s with
-        its cost map). ``all_models=False`` (the CLI) leaves each language's NER model to load when that
-        language is first met, and LiteLLM to the first call that needs it (a `route` never does)."""
+        message; then `readiness` says warm. ``serve`` (``all_models``) also loads every NER model and
+        the cache's embedding model, imports LiteLLM (3-6 s with its cost map) and does the lazy work
+        of its first completion (`warm_litellm`), so the first answer stalls no other request.
+        ``all_models=False`` (the CLI) leaves each language's NER model to load when that language is
+        first met, and LiteLLM and the embedding model to the first call that needs them."""
         if all_models:
-            from routing.litellm_env import import_litellm
+            from routing.litellm_env import warm_litellm
 
             # alone first: imports running side by side with other libraries' warning filters (process-
             # wide, not thread-safe) let LiteLLM's pydantic warnings through to the terminal
-            await asyncio.to_thread(import_litellm)
+            await asyncio.to_thread(warm_litellm, [m.id for m in self.policies.seed.models if m.enabled])
+        cache = self.cache if all_models else None
         await asyncio.gather(asyncio.to_thread(self.privacy.warm_up, models=all_models),
-                             asyncio.to_thread(getattr(self.classifier, "warm_up", lambda: None)))
+                             asyncio.to_thread(getattr(self.classifier, "warm_up", lambda: None)),
+                             asyncio.to_thread(cache.warm_up if cache is not None else lambda: None))
+        self.readiness.warm = True
 
 
 async def build_services(settings: Settings, *, environ: Mapping[str, str] | None = None,
@@ -59,13 +67,13 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
                                              spacy_models=settings.spacy_model_paths)
     classifier = classifier or build_task_classifier()
     client = llm or LiteLLMClient(environ=env)
+    cache = SemanticCache(embedder=build_embedder(), ttl_s=settings.cache_ttl_s) if settings.cache_enabled else None
     pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,
                         environ=env, max_message_chars=settings.max_message_chars,
                         history_turns=settings.history_turns, offline=settings.offline,
                         retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s),
-                        cache=SemanticCache(embedder=build_embedder(), ttl_s=settings.cache_ttl_s)
-                        if settings.cache_enabled else None,
+                        cache=cache,
                         pseudonymiser=PromptPseudonymiser(analyze=privacy.analyze,
                                                           vault=PseudonymVault(ttl_s=settings.pseudonym_ttl_s)))
     return Services(settings=settings, memory=memory, policies=policies, privacy=privacy,
-                    classifier=classifier, pipeline=pipeline)
+                    classifier=classifier, pipeline=pipeline, cache=cache)

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.adapters.service_urls import DEFAULT_TEAMS_SERVICE_URLS, ServiceUrlAllowlist
 from bot.errors import ConfigurationError, InvalidIdentityError
 from bot.types import Identity
 
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     cache_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_CACHE_TTL_S")
     pseudonym_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_PSEUDONYM_TTL_S")
     log_level: str = Field(default="WARNING", alias="SWITCHBOARD_LOG_LEVEL")
+    # serve, after SIGTERM: how long answers in progress may take (below Kubernetes' default 30 s)
+    shutdown_grace_s: float = Field(default=25.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE_S")
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
@@ -60,6 +63,10 @@ class Settings(BaseSettings):
     # development only: accept unauthenticated Bot Framework activities ("true"; "force" also on a
     # non-loopback address)
     teams_anonymous: str = Field(default="false", alias="SWITCHBOARD_TEAMS_ANONYMOUS")
+    # comma-separated https prefixes the Teams adapter may send to (an activity's serviceUrl must be under
+    # one); Microsoft's public-cloud Teams hosts by default, loopback added in the anonymous mode only
+    teams_service_urls: str = Field(default=",".join(DEFAULT_TEAMS_SERVICE_URLS),
+                                    alias="SWITCHBOARD_TEAMS_SERVICE_URLS")
     # removed settings: named, so a deployment that still sets one hears of it instead of being ignored
     removed_llm_timeout: str | None = Field(default=None, alias="SWITCHBOARD_LLM_TIMEOUT_S")
 
@@ -87,9 +94,12 @@ class Settings(BaseSettings):
 
     def check_teams_bind(self, host: str) -> None:
         """Refuse anonymous Teams on an address others can reach, unless forced; a half-configured
-        app (id without password or the reverse) is an error, not a silent anonymous door."""
+        app (id without password or the reverse) is an error, not a silent anonymous door; so is a
+        malformed SWITCHBOARD_TEAMS_SERVICE_URLS (before the models load, not at the first message)."""
         if bool(self.teams_app_id) != bool(self.teams_app_password):
             raise ConfigurationError("Teams needs both MicrosoftAppId and MicrosoftAppPassword (or neither).")
+        if self.teams_mode != "off":
+            self.teams_service_url_allowlist()
         if self.teams_mode != "anonymous" or self.teams_anonymous.strip().lower() == "force":
             return
         try:
@@ -101,6 +111,10 @@ class Settings(BaseSettings):
                 f"SWITCHBOARD_TEAMS_ANONYMOUS accepts unauthenticated Teams requests: refused on {host}. "
                 "Set MicrosoftAppId and MicrosoftAppPassword, bind to 127.0.0.1, or set "
                 "SWITCHBOARD_TEAMS_ANONYMOUS=force.")
+
+    def teams_service_url_allowlist(self) -> ServiceUrlAllowlist:
+        """Where the Teams adapter may send; loopback only in the anonymous development mode."""
+        return ServiceUrlAllowlist.from_setting(self.teams_service_urls, loopback=self.teams_mode == "anonymous")
 
     @property
     def resolved_database_url(self) -> str:

@@ -135,8 +135,10 @@ class PersonRecognizer:
             while len(toks) > 1 and toks[0].initial and self._everyday(toks[0], lang):
                 toks = toks[1:]
             # everyday lower-case words ("powinno", "palle"); a pair the name lists know stays ("ивана петрова")
-            listed = len(toks) > 1 and all(t.text.title() in self._lex.first_names
-                                           or t.text.title() in self._lex.last_names for t in toks)
+            listed = len(toks) > 1 and (all(t.text.title() in self._lex.first_names
+                                            or t.text.title() in self._lex.last_names for t in toks)
+                                        or (toks[0].text.title() in self._lex.first_names  # "justin bieber"
+                                            and not self._common(toks[1], lang, _UNCASED_MAX_ZIPF)))
             if not listed and all(t.text.islower() and self._common(t, lang) for t in toks
                                   if t.lower not in _PARTICLES):
                 out.append(None)

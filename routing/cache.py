@@ -372,6 +372,10 @@ class SemanticCache:
         if self.is_enabled(task):
             await asyncio.to_thread(self._store_sync, (tenant, user, task), text, answer, model)
 
+    def warm_up(self) -> None:
+        """Load the embedding model and run it once now (serve's warm-up), not at the first lookup."""
+        self._embed("warm up")
+
     def clear(self, tenant: str | None = None) -> None:
         """Drop every entry, or only those of `tenant`."""
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -19,3 +20,28 @@ def import_litellm() -> Any:
     litellm.drop_params = True
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
     return litellm
+
+
+def warm_litellm(model_ids: Iterable[str]) -> None:
+    """Do now, in the calling worker thread, the lazy work LiteLLM leaves to its first completion:
+    the OpenAI SDK's resource modules, tiktoken's encoding for token counts, anyio's asyncio backend
+    under httpx, and the streaming and cost code (one mocked streamed completion per provider of
+    `model_ids`). That is 1-1.5 s which the first answer would otherwise spend on the event loop,
+    stalling every other request meanwhile. No network call, no key needed."""
+    litellm = import_litellm()
+    litellm.token_counter(model="gpt-4o-mini", text="warm up")
+    import anyio
+    import openai
+
+    _ = openai.AsyncOpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1").chat.completions
+    anyio.run(anyio.sleep, 0)
+    providers: set[str] = set()
+    for model in model_ids:
+        provider = model.split("/", 1)[0]
+        if provider in providers:
+            continue
+        providers.add(provider)
+        stream = litellm.completion(model=model, messages=[{"role": "user", "content": "warm up"}],
+                                    mock_response="ok", stream=True, stream_options={"include_usage": True})
+        for _chunk in stream:
+            pass

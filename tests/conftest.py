@@ -3,18 +3,21 @@ and services built by the production factory on an in-memory SQLite database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
+from sqlmodel import SQLModel
 
 from bot.services import Services, build_services
 from bot.settings import Settings
 from privacy.engine import PrivacyEngine, build_privacy_engine
 from routing.classifier import TaskClassifier, build_task_classifier
 from tests.fakes.openai_server import FakeOpenAI
+from tests.postgres import PostgresServer, running_postgres
 
 FAKE_KEYS = {"FAKE_EU_KEY": "sk-eu-test", "FAKE_US_KEY": "sk-us-test"}
 ALL_TASKS = ["creative", "code", "analysis", "translation", "summarization", "general"]
@@ -65,14 +68,39 @@ ServicesFactory = Callable[..., Awaitable[Services]]
 def make_services(tmp_path: Path, privacy_engine: PrivacyEngine, classifier: TaskClassifier,
                   fake_llm: FakeOpenAI) -> ServicesFactory:
     async def make(*, environ: dict[str, str] | None = None, policy: dict[str, Any] | None = None,
-                   **settings: Any) -> Services:
+                   warm: bool = True, **settings: Any) -> Services:
         policy_file = tmp_path / "policy.yaml"
         policy_file.write_text(yaml.safe_dump(policy or fake_policy(fake_llm.base_url)), encoding="utf-8")
         values: dict[str, Any] = {"SWITCHBOARD_DATABASE_URL": "sqlite://", "SWITCHBOARD_POLICY_FILE": policy_file,
                                   "SWITCHBOARD_RETRY_BASE_S": 0.01}
         values.update(settings)
-        return await build_services(Settings(_env_file=None, **values),
-                                    environ=FAKE_KEYS if environ is None else environ,
-                                    privacy=privacy_engine, classifier=classifier)
+        services = await build_services(Settings(_env_file=None, **values),
+                                        environ=FAKE_KEYS if environ is None else environ,
+                                        privacy=privacy_engine, classifier=classifier)
+        if warm:
+            await services.warm_up()  # what serve does before /readyz says ready
+        return services
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | None]:
+    """One throw-away PostgreSQL server for the session (None without the server binaries)."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg(postgres: PostgresServer | None) -> Iterator[PostgresServer]:
+    """The session's PostgreSQL for one test that may stop it: running and emptied afterwards."""
+    if postgres is None:
+        pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
+    yield postgres
+    if not postgres.running():
+        postgres.start()
+    engine = create_engine(postgres.url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{name}"' for name in SQLModel.metadata.tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()

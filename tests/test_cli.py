@@ -78,12 +78,15 @@ async def test_admin_change_is_validated_versioned_and_audited(make_services: Se
     assert any(e.actor == "cli:T:boss" and e.allowed and "rejected" in e.outcome for e in log)
 
 
-async def test_healthz_on_a_real_server(make_services: ServicesFactory) -> None:
+async def test_healthz_and_readyz_on_a_real_server(make_services: ServicesFactory) -> None:
     services = await make_services()
     async with TestClient(TestServer(build_app(services))) as client:
         resp = await client.get("/healthz")
+        assert resp.status == 200 and await resp.json() == {"status": "ok"}
+        resp = await client.get("/readyz")
         body = await resp.json()
-        assert resp.status == 200 and body["status"] == "ok" and body["offline"] is False
+        assert resp.status == 200 and body["status"] == "ready" and body["offline"] is False
+        assert body["policy_version"] == 1
         assert (await client.get("/nope")).status == 404
 
 

@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from bot.errors import DatabaseUnavailableError
 from bot.memory.migrate import STEPS, upgrade_schema
 from bot.memory.models import Decision, Feedback, Message
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.types import ChatMessage, Identity
-from tests.postgres import postgres_server
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str | None]:
-    with postgres_server() as url:
-        yield url
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, postgres_url: str | None) -> AsyncIterator[SqlMemoryStore]:
+async def store(request: pytest.FixtureRequest, postgres: PostgresServer | None) -> AsyncIterator[SqlMemoryStore]:
     if request.param == "sqlite":
         url = "sqlite://"
-    elif postgres_url is None:
+    elif postgres is None:
         pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
     else:
-        url = postgres_url
+        url = postgres.url
     memory = build_memory_store(url)
     await memory.create_schema()
     yield memory
@@ -140,3 +135,41 @@ async def test_an_older_database_gains_the_identity_columns_filled_from_its_conv
     assert await store.forget_user(who("U1", platform="teams", tenant="aad-1")) == 1
     assert [t.text for t in await store.history(slack.id, limit=5)] == ["slack text"]
     assert await store.history(teams.id, limit=5) == []
+
+
+async def test_a_delivery_is_claimed_and_stored_once(store: SqlMemoryStore) -> None:
+    msg = chat()
+    turns = await asyncio.gather(*[store.add_user_turn(msg, event_key="slack:T1:Ev7") for _ in range(6)])
+    [turn] = [t for t in turns if t is not None]
+    assert [t.text for t in await store.history(turn.conversation.id, limit=10)] == ["hi"]
+    assert await store.history(turn.conversation.id, limit=10, before=turn.message_id) == []
+
+
+async def test_a_turn_stored_before_the_ack_carries_its_identity(store: SqlMemoryStore) -> None:
+    slack = await store.add_user_turn(chat(user="U1"), event_key="slack:T1:Ev8")
+    teams = await store.add_user_turn(ChatMessage(platform="teams", tenant="aad-1", channel="a:1", thread="a:1",
+                                                  user="U1", text="hi"), event_key="teams:aad-1:a:1/m1")
+    assert slack is not None and teams is not None
+    with Session(store.engine) as s:
+        assert sorted((m.platform, m.tenant, m.user) for m in s.exec(select(Message)).all()) == [
+            ("slack", "T1", "U1"), ("teams", "aad-1", "U1")]
+    assert await store.forget_user(who("U1", platform="teams", tenant="aad-1")) == 1
+    assert [t.text for t in await store.history(slack.conversation.id, limit=5)] == ["hi"]
+
+
+async def test_a_database_outage_keeps_nothing_and_raises_one_error(pg: PostgresServer) -> None:
+    store = build_memory_store(pg.url)
+    await store.create_schema()
+    before = await store.add_user_turn(chat(), event_key="slack:T1:Ev1")
+    assert before is not None
+    pg.stop()
+    with pytest.raises(DatabaseUnavailableError, match="does not answer"):
+        await store.add_user_turn(chat(), event_key="slack:T1:Ev2")
+    with pytest.raises(DatabaseUnavailableError):
+        await store.latest_policy()
+    pg.start()
+    retried = await store.add_user_turn(chat(), event_key="slack:T1:Ev2")
+    assert retried is not None and retried.conversation == before.conversation
+    assert await store.add_user_turn(chat(), event_key="slack:T1:Ev2") is None
+    assert [t.text for t in await store.history(before.conversation.id, limit=10)] == ["hi", "hi"]
+    store.engine.dispose()

@@ -12,6 +12,7 @@ from bot.memory.models import Decision, Message
 from bot.types import ChatMessage, ReplyKind
 from tests.conftest import ServicesFactory
 from tests.fakes.openai_server import FakeOpenAI, Fault
+from tests.postgres import PostgresServer
 
 
 def msg(text: str, *, thread: str = "t1", user: str = "U1", locale: str = "en", event_id: str = "") -> ChatMessage:
@@ -127,6 +128,33 @@ async def test_retried_delivery_is_taken_once(make_services: ServicesFactory) ->
     assert not await services.pipeline.is_new_delivery(first)
 
 
+async def test_an_admitted_message_is_stored_once_and_answered_with_its_history(
+        make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
+    services = await make_services()
+    await services.pipeline.handle(msg("What is a good name for a newsletter about valves?"))
+    question = msg("Make it shorter.", event_id="Ev9")
+    admission = await services.pipeline.admit(question)
+    assert admission is not None and admission.turn is not None
+    assert await services.pipeline.admit(question) is None  # the platform's retry
+    reply = await services.pipeline.handle(question, admission=admission)
+    assert reply.kind is ReplyKind.ANSWER
+    assert [m["role"] for m in fake_llm.requests[-1]["messages"]] == ["system", "user", "assistant", "user"]
+    with Session(services.memory.engine) as s:
+        assert len(s.exec(select(Message).where(Message.text == "Make it shorter.")).all()) == 1
+    invalid = await services.pipeline.admit(msg("   ", event_id="Ev10"))
+    assert invalid is not None and invalid.turn is None  # claimed, not stored: it only gets its explanation
+    assert (await services.pipeline.handle(msg("   "), admission=invalid)).kind is ReplyKind.ERROR
+
+
+async def test_with_the_database_down_the_user_is_told_nothing_was_taken(
+        make_services: ServicesFactory, pg: PostgresServer, fake_llm: FakeOpenAI) -> None:
+    services = await make_services(SWITCHBOARD_DATABASE_URL=pg.url)
+    pg.stop()
+    reply = await services.pipeline.handle(msg("Summarise: the van arrives on Tuesday.", locale="de"))
+    assert reply.kind is ReplyKind.ERROR and reply.text.startswith("Entschuldigung — ich erreiche meine Datenbank")
+    assert fake_llm.requests == []
+
+
 async def test_streaming_delivers_growing_partials(make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
     services = await make_services()
     partials: list[str] = []
@@ -189,5 +217,5 @@ async def test_warm_up_imports_litellm(make_services: ServicesFactory) -> None:
 
     services = await make_services()
     import_litellm.cache_clear()
-    await services.warm_up(all_models=True)  # what serve does before it binds its port
+    await services.warm_up(all_models=True)  # what serve does before /readyz says ready
     assert import_litellm.cache_info().currsize == 1

@@ -8,21 +8,30 @@ what Teams streaming needs (informative update → streaming updates → final m
 chat; a typing indicator and one message elsewhere). When the pipeline takes longer, the turn ends
 (Teams gets its HTTP reply in time and does not redeliver) and the answer is delivered proactively
 with `continue_conversation`, retrying 429/412/502/504 with backoff.
+
+A message is claimed and stored (`Pipeline.admit`) before anything is sent back; when the database
+cannot take it the turn raises `DatabaseUnavailableError`, the app answers 503 with Retry-After
+(nothing kept), and a redelivery of the activity is taken afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import botbuilder.schema
 import jwt
+import requests
 from aiohttp import ClientError, web
+from azure.core.exceptions import DeserializationError  # what msrest raises for it
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import (
@@ -32,12 +41,25 @@ from botbuilder.schema import (
     ConversationReference,
     Entity,
 )
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+    UserTokenClient,
+)
+from botframework.connector.skills import BotFrameworkClient
 from msrest.exceptions import ClientException, HttpOperationError
 
+from bot.adapters.service_urls import ServiceUrlAllowlist
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
+from bot.app import DRAINS
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
-from bot.errors import ConfigurationError
+from bot.errors import ConfigurationError, ServiceUrlNotAllowedError
 from bot.i18n import t
+from bot.pipeline import Admission
 from bot.services import Services
 from bot.types import ChatMessage, Identity, Reply
 from routing.retry_after import retry_after_from_headers
@@ -53,6 +75,9 @@ RETRY_STATUSES = frozenset({412, 429, 502, 504})
 ADMIN_COMMANDS = frozenset({"policy", "model", "stats", "audit", "budget"})
 HANDLED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke})
 FEEDBACK_INVOKE = "message/submitAction"
+# what a failing Bot Framework connector raises: HTTP errors, network errors, and an answer that is no JSON
+# (a proxy's HTML error page): msrest reports that as DeserializationError, a ValueError
+CONNECTOR_ERRORS = (ClientException, ClientError, OSError, DeserializationError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +88,7 @@ class TeamsOptions:
     retry_attempts: int = 4
     retry_base_s: float = 0.5
     retry_max_s: float = 8.0
+    auth_timeout_s: float = 5.0  # checking a token may mean fetching Microsoft's signing keys first
 
 
 class _StreamInfo(Entity):  # type: ignore[misc]
@@ -92,6 +118,63 @@ class _BotConfig:
         self.APP_TYPE = app_type
 
 
+class _AllowedConnectors(ConnectorFactory):  # type: ignore[misc]
+    """botbuilder's connector factory, refusing every service URL outside the allowlist: the one place
+    each outgoing connector call (replies, updates, proactive deliveries) gets its client from."""
+
+    def __init__(self, inner: ConnectorFactory, allowlist: ServiceUrlAllowlist) -> None:
+        self._inner = inner
+        self._allowlist = allowlist
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        if not self._allowlist.allows(service_url):
+            raise ServiceUrlNotAllowedError(f"refused to call the Bot Framework service URL {service_url!r}: "
+                                            "not in SWITCHBOARD_TEAMS_SERVICE_URLS")
+        return await self._inner.create(service_url, audience)
+
+
+class GuardedAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
+    """botbuilder's Bot Framework authentication plus two rules of ours: with `require_service_url_claim`
+    the token's `serviceurl` claim must equal the activity's serviceUrl (botbuilder checks it for Bot
+    Connector tokens only, not for Emulator-style AAD tokens), and connectors are only created for
+    allowed service URLs."""
+
+    def __init__(self, inner: BotFrameworkAuthentication, *, allowlist: ServiceUrlAllowlist,
+                 require_service_url_claim: bool) -> None:
+        self._inner = inner
+        self._allowlist = allowlist
+        self._require_claim = require_service_url_claim
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        result: AuthenticateRequestResult = await self._inner.authenticate_request(activity, auth_header)
+        if self._require_claim:
+            claims = result.claims_identity.claims if result.claims_identity is not None else {}
+            if claims.get(AuthenticationConstants.SERVICE_URL_CLAIM) != activity.service_url:
+                raise PermissionError("the token's serviceurl claim does not match the activity's serviceUrl")
+        if result.connector_factory is not None:
+            result.connector_factory = _AllowedConnectors(result.connector_factory, self._allowlist)
+        return result
+
+    async def authenticate_streaming_request(self, auth_header: str,
+                                             channel_id_header: str) -> AuthenticateRequestResult:
+        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return _AllowedConnectors(self._inner.create_connector_factory(claims_identity), self._allowlist)
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        return await self._inner.create_user_token_client(claims_identity)
+
+    def create_bot_framework_client(self) -> BotFrameworkClient:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return str(self._inner.get_originating_audience())
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        return await self._inner.authenticate_channel_request(auth_header)
+
+
 class _Stream:
     """One Teams stream in personal chat: informative update, cumulative text updates, final message."""
 
@@ -116,7 +199,7 @@ class _Stream:
         self._last = now
         try:
             await self._push(ActivityTypes.typing, text, "streaming")
-        except (ClientException, ClientError, OSError) as exc:
+        except CONNECTOR_ERRORS as exc:
             log.warning("teams: streaming update failed (%s); the final message will still be sent", exc)
             self.live = False
 
@@ -148,12 +231,17 @@ class TeamsAdapter:
         self._commands = CommandProcessor(memory=services.memory, policies=services.policies)
         config = _BotConfig(app_id=settings.teams_app_id, password=settings.teams_app_password,
                             tenant_id=settings.teams_app_tenant_id, app_type=settings.teams_app_type)
+        self._service_urls = settings.teams_service_url_allowlist()
         try:
-            self._auth = ConfigurationBotFrameworkAuthentication(config)
+            botbuilder_auth = ConfigurationBotFrameworkAuthentication(config)
         except Exception as exc:  # botbuilder raises bare Exception for missing settings
             raise ConfigurationError(f"Teams is misconfigured: {exc}; set TEAMS_APP_ID, TEAMS_APP_PASSWORD "
                                      "and (for SingleTenant) TEAMS_APP_TENANT_ID") from exc
+        self._authenticated = settings.teams_mode == "auth"
+        self._auth = GuardedAuthentication(botbuilder_auth, allowlist=self._service_urls,
+                                           require_service_url_claim=self._authenticated)
         self._adapter = CloudAdapter(self._auth)
+        self._auth_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="teams-auth")
         self._background: set[asyncio.Task[None]] = set()
         self._sent: OrderedDict[str, int] = OrderedDict()  # activity id → decision id (feedback loop)
 
@@ -162,31 +250,65 @@ class TeamsAdapter:
     async def handle(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
             return web.json_response({"error": "expected application/json"}, status=415)
-        try:
-            body = await request.json()
+        try:  # JSON is UTF-8 (RFC 8259): not `request.json()`, which decodes by the declared charset and
+            # raises LookupError for an unknown one
+            body = json.loads(await request.read())
         except RecursionError:  # nested deeper than Python's JSON parser goes: refused before any auth work
             return web.json_response({"error": "malformed request: JSON nested too deeply"}, status=400)
+        except ValueError as exc:  # no JSON, no UTF-8, or a number of more than 4,300 digits
+            return web.json_response({"error": f"malformed request: not JSON ({type(exc).__name__})"}, status=400)
         activity = parse_activity(body)
+        # anonymous mode has no app id to check a token against: a token could only be refused, after
+        # botbuilder fetched Microsoft's signing keys (blocking, on the event loop), so it is not read
+        header = request.headers.get("Authorization", "") if self._authenticated else ""
         try:
-            auth = await self._auth.authenticate_request(activity, request.headers.get("Authorization", ""))
+            auth = await self._authenticate(activity, header)
+        except (requests.RequestException, TimeoutError) as exc:  # Microsoft's signing keys are out of reach
+            log.warning("teams: cannot check tokens now: %r", exc)
+            return web.json_response({"error": "cannot verify the token now; retry later"}, status=503)
         except (PermissionError, jwt.PyJWTError) as exc:
             log.info("teams: rejected an unauthenticated activity: %s", exc)
             return web.json_response({"error": "unauthorized"}, status=401)
+        except Exception as exc:  # botbuilder also refuses tokens with bare Exception, IndexError (a key id
+            # it does not know) and KeyError (no issuer): a bad token is the caller's error, never a 500
+            log.info("teams: rejected an unauthenticated activity: %s: %s", type(exc).__name__, exc)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if activity.service_url is not None and not self._service_urls.allows(activity.service_url):
+            log.warning("teams: refused an activity for the service URL %r", activity.service_url)
+            return web.json_response({"error": "serviceUrl not allowed (SWITCHBOARD_TEAMS_SERVICE_URLS)"},
+                                     status=403)
         if activity.type not in HANDLED_TYPES:
             return web.Response(status=200)  # conversationUpdate, reactions, …: nothing to do, politely
         try:
             invoke = await self._adapter.process_activity(auth, activity, self._on_turn)
-        except (ClientException, ClientError) as exc:
+        except CONNECTOR_ERRORS as exc:
             log.warning("teams: the Bot Framework connector failed: %s", exc)
             return web.json_response({"error": "the Bot Framework connector is unavailable"}, status=502)
         if isinstance(invoke, InvokeResponse):
             return web.json_response(invoke.body or {}, status=invoke.status or 200)
         return web.Response(status=200)
 
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) for proactive deliveries still running; True when none is left."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout_s)
+        return not self._background
+
+    async def _authenticate(self, activity: Activity, header: str) -> AuthenticateRequestResult:
+        if not self._authenticated:
+            return await self._auth.authenticate_request(activity, header)
+        # botbuilder fetches Microsoft's signing keys (daily, and on an unknown key id) with blocking
+        # `requests` calls without a timeout: in a thread of their own, a slow or hanging endpoint holds up
+        # this request for at most `auth_timeout_s`, never the event loop (Slack, /healthz, other turns)
+        work = asyncio.get_running_loop().run_in_executor(
+            self._auth_threads, lambda: asyncio.run(self._auth.authenticate_request(activity, header)))
+        result: AuthenticateRequestResult = await asyncio.wait_for(work, self.options.auth_timeout_s)
+        return result
+
     async def close(self) -> None:
         """Let proactive deliveries finish (aiohttp on_cleanup)."""
-        if self._background:
-            await asyncio.wait(self._background, timeout=self.options.turn_budget_s)
+        await self.drain(self.options.turn_budget_s)
+        self._auth_threads.shutdown(wait=False, cancel_futures=True)
 
     # --- turns -------------------------------------------------------------------------
 
@@ -196,17 +318,23 @@ class TeamsAdapter:
             await self._on_invoke(turn)
             return
         msg = self.message(activity)
-        if not await self._services.pipeline.is_new_delivery(msg):
-            return  # Teams redelivered an activity we already took
+        pipeline = self._services.pipeline
         vote = feedback_vote(activity.value)
-        if vote is not None:
-            await self._feedback(turn, msg, *vote)
+        command = command_line(msg.text) if vote is None else None
+        if vote is not None or command is not None:
+            if not await pipeline.is_new_delivery(msg):
+                return  # Teams redelivered an activity we already took
+            if vote is not None:
+                await self._feedback(turn, msg, *vote)
+            elif command is not None:
+                await self._command(turn, msg, command, is_admin=self._is_admin(activity, msg))
             return
-        command = command_line(msg.text)
-        if command is not None:
-            await self._command(turn, msg, command, is_admin=self._is_admin(activity, msg))
-            return
-        await self._answer(turn, msg)
+        # claim and store before any reply: a database that cannot take the message raises
+        # DatabaseUnavailableError here, and the app answers 503 with nothing kept
+        admission = await pipeline.admit(msg)
+        if admission is None:
+            return  # Teams redelivered an activity we already took
+        await self._answer(turn, msg, admission)
 
     def message(self, activity: Activity) -> ChatMessage:
         """The one translation from a Teams message activity to a `ChatMessage`."""
@@ -255,7 +383,7 @@ class TeamsAdapter:
         result = await self._commands.execute(ctx, line)
         await self._send(turn, render_command(result, line=line, is_admin=is_admin, locale=msg.locale))
 
-    async def _answer(self, turn: TurnContext, msg: ChatMessage) -> None:
+    async def _answer(self, turn: TurnContext, msg: ChatMessage, admission: Admission) -> None:
         pipeline = self._services.pipeline
         invalid = pipeline.validate(msg)
         if invalid is not None:
@@ -265,7 +393,8 @@ class TeamsAdapter:
         if turn.activity.conversation.conversation_type == "personal":
             stream = _Stream(turn, send=lambda a: self._send(turn, a), interval_s=self.options.stream_interval_s)
             await stream.begin(t("teams_working", msg.locale))
-        work = asyncio.create_task(pipeline.handle(msg, on_partial=stream.update if stream else None))
+        work = asyncio.create_task(pipeline.handle(msg, on_partial=stream.update if stream else None,
+                                                   admission=admission))
         typing = None if stream else asyncio.create_task(self._keep_typing(turn))
         try:
             done, _ = await asyncio.wait({work}, timeout=self.options.turn_budget_s)
@@ -288,7 +417,7 @@ class TeamsAdapter:
             while True:
                 await self._send(turn, Activity(type=ActivityTypes.typing))
                 await asyncio.sleep(self.options.typing_interval_s)
-        except (ClientException, ClientError, OSError) as exc:  # a lost indicator must not lose the answer
+        except CONNECTOR_ERRORS as exc:  # a lost indicator must not lose the answer
             log.info("teams: typing indicator failed: %s", exc)
 
     # --- delivery ----------------------------------------------------------------------
@@ -366,8 +495,9 @@ def parse_activity(body: object) -> Activity:
             part = body.get(key)
             if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
                 raise _bad(f"`{key}.id` is missing")
-        if not isinstance(body.get("text", ""), str | None) or not isinstance(body.get("entities", []), list | None):
-            raise _bad("`text` must be a string and `entities` a list")
+    wrong = _wrongly_typed(body, Activity)
+    if wrong is not None:
+        raise _bad(f"`{wrong}` does not have the JSON type of its Bot Framework field")
     try:
         activity: Activity = Activity().deserialize(body)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:  # msrest's DeserializationError is a ValueError
@@ -380,8 +510,46 @@ def _require_url(value: object) -> None:
         raise _bad("`serviceUrl` must be an http(s) URL")
 
 
+def _wrongly_typed(body: dict[str, Any], model: type[Any], where: str = "") -> str | None:
+    """The first field (as a dotted path) whose JSON type differs from botbuilder's declaration, or None.
+    msrest would quietly turn an id of {} into the string "{}", or a locale of 5 into "5"."""
+    for attr in model._attribute_map.values():
+        if attr["key"] in body:
+            path = f"{where}.{attr['key']}" if where else attr["key"]
+            wrong = _wrong_value(body[attr["key"]], attr["type"], path)
+            if wrong is not None:
+                return wrong
+    return None
+
+
+def _wrong_value(value: object, kind: str, path: str) -> str | None:
+    if value is None or kind in ("object", "iso-8601"):  # msrest refuses a malformed date itself
+        return None
+    if kind[0] in "[{":
+        items = enumerate(value) if isinstance(value, list) and kind[0] == "[" else \
+            value.items() if isinstance(value, dict) and kind[0] == "{" else None
+        if items is None:
+            return path
+        for key, item in items:  # no nulls inside: msrest keeps them and every reader would trip on them
+            wrong = f"{path}.{key}" if item is None else _wrong_value(item, kind[1:-1], f"{path}.{key}")
+            if wrong is not None:
+                return wrong
+        return None
+    scalar = _SCALAR_TYPES.get(kind)
+    if scalar is not None:
+        return None if isinstance(value, scalar) and not (kind == "int" and isinstance(value, bool)) else path
+    model = getattr(botbuilder.schema, kind, None)
+    if model is None:
+        return None
+    return _wrongly_typed(value, model, path) if isinstance(value, dict) else path
+
+
+_SCALAR_TYPES: dict[str, type] = {"str": str, "bool": bool, "int": int}
+
+
 def _bad(reason: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=f'{{"error": "malformed activity: {reason}"}}', content_type="application/json")
+    return web.HTTPBadRequest(text=json.dumps({"error": f"malformed activity: {reason}"}),
+                              content_type="application/json")
 
 
 def _tenant(activity: Activity) -> str:
@@ -463,6 +631,7 @@ def mount_teams(app: web.Application, services: Services) -> None:
     adapter = build_teams_adapter(services)
     app[TEAMS] = adapter
     app.router.add_post("/api/messages", adapter.handle)
+    app[DRAINS].append(adapter.drain)
 
     async def drain(_: web.Application) -> None:
         await adapter.close()

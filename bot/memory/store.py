@@ -1,7 +1,10 @@
 """SqlMemoryStore: conversations, turns, decisions, feedback, policy versions and the audit log.
 
 SQLAlchemy sessions are synchronous; every public method is async and runs its unit of
-work in a worker thread so the event loop never blocks on the database.
+work in a worker thread of the store's own pool, so the event loop never blocks on the database
+and database work never queues behind CPU work (privacy analysis, embeddings) in asyncio's
+default pool: a platform event is stored before it is acknowledged. A database that does
+not answer raises `DatabaseUnavailableError`, and the unit of work then kept nothing.
 """
 
 from __future__ import annotations
@@ -10,17 +13,19 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, event, func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Engine, delete, event, func, insert
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from bot.errors import ConfigurationError
+from bot.errors import ConfigurationError, DatabaseUnavailableError
 from bot.memory.migrate import upgrade_schema
 from bot.memory.models import (
     AuditEntry,
@@ -37,6 +42,11 @@ from routing.budget import ANY, BudgetLimit
 
 T = TypeVar("T")
 
+CONNECT_TIMEOUT_S = 5
+DB_THREADS = 8  # below SQLAlchemy's default pool limit (5 + 10 overflow): no thread waits for a connection
+# what a database that does not answer raises (refused, reset, timed out, locked, pool exhausted)
+_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+
 
 @dataclass(frozen=True, slots=True)
 class ConversationRef:
@@ -48,6 +58,14 @@ class ConversationRef:
 class Turn:
     role: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    """A user's message as stored: its conversation and its row id."""
+
+    conversation: ConversationRef
+    message_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +101,25 @@ def build_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    connect_args: dict[str, Any] = {}
+    if url.startswith(("postgresql:", "postgresql+psycopg2:")) and "connect_timeout" not in url:
+        # an unreachable server is an error after 5 s, not after the kernel's TCP timeout (minutes)
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
     try:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except Exception as exc:  # bad URL or missing driver
         raise ConfigurationError(f"cannot use database {url.split('@')[-1]!r}: {exc}; "
                                  "fix SWITCHBOARD_DATABASE_URL") from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL with synchronous=NORMAL: a commit does not wait for fsync (every platform event is stored
+    # before its ack, one after the other); nothing is lost when the process dies, only the last
+    # commits when the machine loses power (the SQLite default suits one node; use PostgreSQL beyond)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 
@@ -102,9 +128,12 @@ class SqlMemoryStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        # an in-memory SQLite database is one connection shared by every thread (StaticPool): units of
-        # work must not interleave, or one unit's rollback undoes another's uncommitted insert
-        self._serial = threading.Lock() if isinstance(engine.pool, StaticPool) else contextlib.nullcontext()
+        # SQLite: an in-memory database is one connection shared by every thread (StaticPool), so units
+        # of work must not interleave, or one unit's rollback undoes another's uncommitted insert; a file
+        # takes one writer at a time, and its busy handler makes the others sleep and poll (tens of ms
+        # each under a burst of events): a lock queues them instead
+        self._serial = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._threads = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="switchboard-db")
 
     @property
     def engine(self) -> Engine:
@@ -115,7 +144,18 @@ class SqlMemoryStore:
             with self._serial, Session(self._engine, expire_on_commit=False) as session:
                 return fn(session)
 
-        return await asyncio.to_thread(unit)
+        return await self._unavailable_as_error(unit)
+
+    async def _unavailable_as_error(self, fn: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, fn)
+        except _UNAVAILABLE as exc:
+            where = self._engine.url.render_as_string(hide_password=True)
+            cause = getattr(exc, "orig", None) or exc
+            first_line = (str(cause).strip().splitlines() or [""])[0][:200]
+            raise DatabaseUnavailableError(
+                f"the database {where} does not answer ({type(cause).__name__}: {first_line}); check that "
+                "it is up and reachable, or fix SWITCHBOARD_DATABASE_URL") from exc
 
     async def create_schema(self) -> None:
         """Create missing tables, then add the columns an older database lacks (`bot.memory.migrate`)."""
@@ -124,7 +164,7 @@ class SqlMemoryStore:
             SQLModel.metadata.create_all(self._engine)
             upgrade_schema(self._engine)
 
-        await asyncio.to_thread(unit)
+        await self._unavailable_as_error(unit)
 
     # --- conversations and turns -------------------------------------------------------
 
@@ -156,11 +196,29 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
-    async def history(self, conversation_id: int, *, limit: int) -> list[Turn]:
+    async def history(self, conversation_id: int, *, limit: int, before: int | None = None) -> list[Turn]:
+        """The last `limit` turns, oldest first; with `before` (a message id) only the turns before it."""
+
         def unit(s: Session) -> list[Turn]:
-            rows = s.exec(select(Message).where(Message.conversation_id == conversation_id)
-                          .order_by(col(Message.id).desc()).limit(limit)).all()
+            q = select(Message).where(Message.conversation_id == conversation_id)
+            if before is not None:
+                q = q.where(col(Message.id) < before)
+            rows = s.exec(q.order_by(col(Message.id).desc()).limit(limit)).all()
             return [Turn(r.role, r.text) for r in reversed(rows)]
+
+        return await self._run(unit)
+
+    async def add_user_turn(self, msg: ChatMessage, *, event_key: str | None = None) -> StoredTurn | None:
+        """Store `msg` as the user's next turn (creating its conversation), in one transaction. With
+        `event_key` (a platform delivery id) the key is claimed in the same transaction: None when
+        another delivery (or replica) claimed it first, and then nothing is stored. Either all is kept
+        or nothing, so a platform retry after a database failure is taken afresh."""
+
+        def unit(s: Session) -> StoredTurn | None:
+            try:
+                return _add_user_turn(s, msg, event_key=event_key)
+            except _ConversationRaced:  # another replica created it just now: once more, it exists
+                return _add_user_turn(s, msg, event_key=event_key)
 
         return await self._run(unit)
 
@@ -355,6 +413,47 @@ class SqlMemoryStore:
             return _aggregate(rows, dict(votes))
 
         return await self._run(unit)
+
+
+class _ConversationRaced(Exception):
+    """Another writer created the conversation between our look-up and our insert."""
+
+
+def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None) -> StoredTurn | None:
+    # few SQL expressions, no ORM objects: this runs before the platform gets its ack, under a burst
+    # of events one after the other (SQLite) and each waiting for the GIL between two statements
+    db = s.connection()
+    now = datetime.now(UTC)
+    if event_key is not None:
+        try:
+            db.execute(insert(ProcessedEvent).values(event_key=event_key[:255], created_at=now))
+        except IntegrityError:  # a re-delivery: the first one holds the key
+            s.rollback()
+            return None
+    found = db.execute(select(Conversation.id, Conversation.pii_seen).where(
+        Conversation.platform == msg.platform, Conversation.tenant == msg.tenant,
+        Conversation.channel == msg.channel, Conversation.thread == msg.thread)).first()
+    if found is None:
+        try:
+            created = db.execute(insert(Conversation).values(
+                platform=msg.platform, tenant=msg.tenant, channel=msg.channel, thread=msg.thread, user=msg.user,
+                pii_seen=False, created_at=now, updated_at=now))
+        except IntegrityError as exc:
+            s.rollback()  # the claim too: the caller starts over
+            raise _ConversationRaced from exc
+        conv = ConversationRef(id=_new_id(created), pii_seen=False)
+    else:  # (its updated_at moves with the answer's add_message)
+        conv = ConversationRef(id=int(found[0]), pii_seen=bool(found[1]))
+    added = db.execute(insert(Message).values(conversation_id=conv.id, role="user", platform=msg.platform,
+                                              tenant=msg.tenant, user=msg.user, text=msg.text, created_at=now))
+    s.commit()
+    return StoredTurn(conversation=conv, message_id=_new_id(added))
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _insert_unique(s: Session, row: SQLModel) -> bool:

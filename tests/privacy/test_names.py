@@ -81,6 +81,7 @@ def test_own_tables_leak_and_overpin(engine: PrivacyEngine, name: str) -> None:
 
 @pytest.mark.parametrize(("lang", "text"), [
     ("ru", "спроси ивана петрова про счёт"),
+    ("en", "can you forward the invoice to justin bieber before friday"),
     ("ru", "передай марии ивановне отчёт"),
     ("pl", "napisz do jana kowalskiego w sprawie faktury"),
     ("en", "PLEASE CALL ANNA NOWAK TOMORROW ABOUT THE INVOICE"),

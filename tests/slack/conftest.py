@@ -116,27 +116,27 @@ SlackFactory = Callable[..., Awaitable[SlackHarness]]
 @pytest.fixture
 async def make_slack(make_services: ServicesFactory, fake_slack: FakeSlackApi,
                      fake_llm: FakeOpenAI) -> AsyncIterator[SlackFactory]:
-    """Slack on loopback with extra settings (e.g. SWITCHBOARD_SLACK_WORKSPACE_ADMINS); one per test."""
-    started: list[tuple[SlackAdapter, TestServer, aiohttp.ClientSession]] = []
+    """Harnesses on loopback; `settings` override the services' (e.g. the database URL,
+    SWITCHBOARD_SLACK_WORKSPACE_ADMINS); SWITCHBOARD_ADMINS names ADMIN in the qualified form."""
+    started: list[SlackHarness] = []
+    async with aiohttp.ClientSession() as http:
 
-    async def make(**settings: Any) -> SlackHarness:
-        settings.setdefault("SWITCHBOARD_ADMINS", ADMIN_IDENTITY)
-        services = await make_services(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET,
-                                       SLACK_API_BASE_URL=fake_slack.base_url, **settings)
-        app = build_app(services)
-        adapter: SlackAdapter = app[SLACK]
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        http = aiohttp.ClientSession()
-        started.append((adapter, server, http))
-        return SlackHarness(services=services, adapter=adapter, api=fake_slack, llm=fake_llm, server=server,
-                            http=http)
+        async def make(**settings: Any) -> SlackHarness:
+            services = await make_services(**({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                                                "SLACK_API_BASE_URL": fake_slack.base_url,
+                                                "SWITCHBOARD_ADMINS": ADMIN_IDENTITY} | settings))
+            app = build_app(services)
+            server = TestServer(app, host="127.0.0.1")
+            await server.start_server()
+            harness = SlackHarness(services=services, adapter=app[SLACK], api=fake_slack, llm=fake_llm,
+                                   server=server, http=http)
+            started.append(harness)
+            return harness
 
-    yield make
-    for adapter, server, http in started:
-        await adapter.drain()
-        await http.close()
-        await server.close()
+        yield make
+        for harness in started:
+            await harness.adapter.drain()
+            await harness.server.close()
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 Implements what the adapter uses — auth.test, users.info, chat.postMessage, chat.update,
 chat.delete, chat.postEphemeral, assistant.threads.setStatus — plus `/response/{key}` for
-slash-command response_urls. `base_url` is what SLACK_API_BASE_URL should point to.
+slash-command response_urls. Channel and user ids that do not look like Slack's get Slack's errors.
+`base_url` is what SLACK_API_BASE_URL should point to.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,6 +22,9 @@ from tests.fakes.loopback import LoopbackServer
 BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
 TEAM = "T0TEAM001"
+# Slack's id formats: anything else is an id Slack does not know (as it answers for unknown ones)
+_CHANNEL = re.compile(r"[CDG][A-Z0-9]{2,}")
+_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 @dataclass
@@ -80,13 +85,15 @@ class FakeSlackApi(LoopbackServer):
 
     def _users_info(self, args: dict[str, Any]) -> web.Response:
         user = args.get("user", "")
+        if not _USER.fullmatch(user):
+            return _error("user_not_found")
         info = {"id": user, "team_id": TEAM, "name": user.lower(), "locale": "en-US", "is_admin": False,
                 "is_owner": False}
         info.update(self.users.get(user, {}))
         return _ok(user=info)
 
     def _chat_postMessage(self, args: dict[str, Any]) -> web.Response:
-        if not args.get("channel"):
+        if not _CHANNEL.fullmatch(str(args.get("channel") or "")):
             return _error("channel_not_found")
         if len(args.get("text") or "") > 40_000:
             return _error("msg_too_long")
@@ -111,6 +118,10 @@ class FakeSlackApi(LoopbackServer):
         return _ok(channel=args.get("channel"), ts=args.get("ts"))
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> web.Response:
+        if not _CHANNEL.fullmatch(str(args.get("channel") or "")):
+            return _error("channel_not_found")
+        if not _USER.fullmatch(str(args.get("user") or "")):
+            return _error("user_not_in_channel")
         return _ok(message_ts=f"1800000000.{next(self._ts):06d}")
 
     def _assistant_threads_setStatus(self, args: dict[str, Any]) -> web.Response:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import pytest
 from sqlmodel import Session, select
@@ -52,6 +55,30 @@ async def test_a_retried_delivery_is_answered_once(slack: SlackHarness) -> None:
     await slack.settle()
     assert len(slack.api.calls_to("chat.postMessage")) == 1
     assert len(slack.llm.requests) == 1
+
+
+async def test_answers_wait_while_other_deliveries_wait_for_their_ack(slack: SlackHarness) -> None:
+    """Acks first: an answer's CPU work starts only once no other delivery is still being acknowledged
+    (at most ACKS_FIRST_MAX_S), so a burst of events is acknowledged before it is answered."""
+    stalled_body = json.dumps(event_body(dm("A message whose upload stalls.")))
+    headers = signed_headers(stalled_body)
+    rest = asyncio.Event()
+
+    async def slow_upload() -> AsyncIterator[bytes]:
+        yield stalled_body[:20].encode()
+        await rest.wait()
+        yield stalled_body[20:].encode()
+
+    stalled = asyncio.create_task(slack.http.post(slack.url, data=slow_upload(), headers=headers))
+    await asyncio.sleep(0.2)  # the stalled delivery is being read by the server
+    assert await slack.send_event(dm("Summarise: the van arrives on Tuesday.")) == 200
+    await asyncio.sleep(0.5)
+    assert slack.llm.requests == []  # acknowledged, but its answer waits for the other ack
+    rest.set()
+    async with await stalled as resp:
+        assert resp.status == 200
+    await slack.settle()
+    assert len(slack.llm.requests) == 2
 
 
 async def test_personal_data_is_answered_by_an_eu_model(slack: SlackHarness) -> None:
@@ -179,8 +206,10 @@ async def test_stale_timestamp_is_401(slack: SlackHarness) -> None:
 @pytest.mark.parametrize("body", [
     "{not json", "[1, 2, 3]", '{"type": "event_callback"}', '{"type": "event_callback", "event": "x"}',
     '{"type": "surprise"}', "payload=%7Bbroken", '"\\ud800"', "", "[" * 100_000 + "]" * 100_000,
-    '{"type": "block_actions", "actions": "x"}',
-], ids=["json", "list", "no-event", "event-str", "unknown-type", "form", "string", "empty", "deep", "actions-str"])
+    '{"type": "block_actions", "actions": "x"}', '{"type": "block_actions", "actions": []}',
+    '{"type": "block_actions", "actions": [{"value": "1"}]}',
+], ids=["json", "list", "no-event", "event-str", "unknown-type", "form", "string", "empty", "deep", "actions-str",
+        "no-actions", "no-action-id"])
 async def test_malformed_signed_bodies_are_4xx(slack: SlackHarness, body: str) -> None:
     content_type = "application/x-www-form-urlencoded" if body.startswith("payload") else "application/json"
     status, _ = await slack.post(body, signed_headers(body, content_type=content_type))
@@ -191,3 +220,37 @@ async def test_url_verification_challenge(slack: SlackHarness) -> None:
     body = json.dumps({"token": "legacy", "challenge": "abc123", "type": "url_verification"})
     status, text = await slack.post(body, signed_headers(body))
     assert status == 200 and "abc123" in text
+
+
+async def test_an_unknown_charset_is_ignored_the_body_is_utf8(slack: SlackHarness) -> None:
+    body = json.dumps({"token": "legacy", "challenge": "abc123", "type": "url_verification"})
+    status, text = await slack.post(body, signed_headers(body, content_type="application/json; charset=bogus"))
+    assert status == 200 and "abc123" in text
+
+
+async def test_odd_button_clicks_and_unreachable_response_urls_fail_quietly(
+        slack: SlackHarness, caplog: pytest.LogCaptureFixture) -> None:
+    payload = {"type": "block_actions", "team": "T0", "user": ["U1"], "channel": None,
+               "actions": [{"action_id": FEEDBACK_UP, "value": ["1"]}]}
+    body = urlencode({"payload": json.dumps(payload)})
+    command = urlencode({"team_id": "T0", "user_id": STAFF, "command": "/switchboard", "text": "help",
+                         "response_url": "http://127.0.0.1:9/nowhere"})  # nothing listens on port 9
+    with caplog.at_level(logging.WARNING):
+        for form_body in (body, command):
+            status, _ = await slack.post(form_body, signed_headers(form_body,
+                                                                   content_type="application/x-www-form-urlencoded"))
+            assert status == 200
+        await slack.settle()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("response_url" in r.getMessage() for r in caplog.records)  # said, as a warning
+
+
+async def test_a_channel_slack_refuses_costs_no_model_call_and_no_crash(
+        slack: SlackHarness, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert await slack.send_event(dm("Hello?", channel="Dnot-a-channel")) == 200  # Slack: channel_not_found
+        assert await slack.click(FEEDBACK_UP, "1", channel="Dnot-a-channel") == 200
+        await slack.settle()
+    assert slack.llm.requests == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("channel_not_found" in r.getMessage() for r in caplog.records)

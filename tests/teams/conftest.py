@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from botframework.connector.auth import ChannelValidation, JwtTokenExtractor
 
 from bot.adapters.teams import TEAMS, TeamsOptions
 from bot.app import build_app
 from bot.services import Services
 from tests.conftest import ServicesFactory
 from tests.teams.fake_connector import FakeConnector
+from tests.teams.fake_issuer import FakeIssuer
 
 BOT_ID = "28:switchboard-bot"
 TENANT = "tenant-1"
+APP_ID = "00000000-0000-0000-0000-00000000beef"
 ADMIN = "aad-admin-1"
 STAFF = "aad-staff-1"
 ADMIN_IDENTITY = f"teams:{TENANT}:{ADMIN}"
@@ -30,6 +33,18 @@ async def connector() -> AsyncIterator[FakeConnector]:
     await fake.start()
     yield fake
     await fake.close()
+
+
+@pytest.fixture
+def issuer(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIssuer]:
+    """Bot Connector tokens signed by a fake issuer that botbuilder trusts: its own setting for where the
+    signing keys are published (botbuilder's, not ours) points at the fake."""
+    fake = FakeIssuer()
+    fake.start()
+    monkeypatch.setattr(ChannelValidation, "open_id_metadata_endpoint", fake.metadata_url)
+    yield fake
+    JwtTokenExtractor.metadataCache.pop(fake.metadata_url, None)
+    fake.close()
 
 
 class TeamsHarness:

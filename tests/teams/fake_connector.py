@@ -3,7 +3,8 @@
 Implements the three calls a bot makes back to Teams: send to a conversation
 (`POST /v3/conversations/{id}/activities`), reply to an activity
 (`POST /v3/conversations/{id}/activities/{activityId}`) and update an activity (`PUT` on the same
-path). Faults are queued and consumed one per request: an HTTP status with an optional Retry-After.
+path). Faults are queued and consumed one per request: an HTTP status with an optional Retry-After,
+answered in JSON like the connector or, with `html`, as the HTML error page a proxy would send.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Call:
 @dataclass
 class FakeConnector(LoopbackServer):
     calls: list[Call] = field(default_factory=list)
-    faults: deque[tuple[int, float | None]] = field(default_factory=deque)
+    faults: deque[tuple[int, float | None, bool]] = field(default_factory=deque)
     rejected: list[int] = field(default_factory=list)  # statuses returned by injected faults
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -64,13 +65,14 @@ class FakeConnector(LoopbackServer):
         assert self.server is not None
         return str(self.server.make_url("/"))
 
-    def fail(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
-        self.faults.extend([(status, retry_after)] * times)
+    def fail(self, status: int, *, times: int = 1, retry_after: float | None = None, html: bool = False) -> None:
+        self.faults.extend([(status, retry_after, html)] * times)
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_post("/v3/conversations/{cid}/activities", self._post)
-        app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._post)
-        app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._put)
+        # ids are any path segment (aiohttp's default pattern would refuse braces)
+        app.router.add_post("/v3/conversations/{cid:[^/]+}/activities", self._post)
+        app.router.add_post("/v3/conversations/{cid:[^/]+}/activities/{aid:[^/]+}", self._post)
+        app.router.add_put("/v3/conversations/{cid:[^/]+}/activities/{aid:[^/]+}", self._put)
 
     def messages(self) -> list[Call]:
         return [c for c in self.calls if c.type == "message"]
@@ -85,9 +87,12 @@ class FakeConnector(LoopbackServer):
 
     async def _record(self, request: web.Request, method: str) -> web.Response:
         if self.faults:
-            status, retry_after = self.faults.popleft()
+            status, retry_after, html = self.faults.popleft()
             self.rejected.append(status)
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            if html:
+                return web.Response(text="<html><body>Bad Gateway</body></html>", status=status,
+                                    content_type="text/html", headers=headers)
             return web.json_response({"error": {"code": "Throttled", "message": f"injected {status}"}},
                                      status=status, headers=headers)
         body = await request.json()

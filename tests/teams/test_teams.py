@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -215,9 +216,15 @@ async def test_malformed_activities_get_400_and_unknown_types_are_ignored(
     deep = b"[" * 100_000 + b"]" * 100_000  # RecursionError in the parser, before authentication
     resp = await teams.client.post("/api/messages", data=deep, headers={"Content-Type": "application/json"})
     assert resp.status == 400
+    digits = b'{"type": "message", "x": ' + b"9" * 5_000 + b"}"  # Python refuses ints over 4,300 digits
+    resp = await teams.client.post("/api/messages", data=digits, headers={"Content-Type": "application/json"})
+    assert resp.status == 400
     for body in ([1, 2], {"text": "no type"}, teams.activity("x", serviceUrl="ftp://x"),
                  teams.activity("x", conversation="c1"), teams.activity("x", **{"from": {"name": "no id"}}),
-                 teams.activity("x", entities="nope"), {**teams.activity(None), "text": 42}):
+                 teams.activity("x", entities="nope"), {**teams.activity(None), "text": 42},
+                 teams.activity("x", id={}), teams.activity("x", locale=5), teams.activity("x", replyToId=[1]),
+                 teams.activity("x", recipient={"id": {"a": 1}}), teams.activity("x", entities=[{"type": []}]),
+                 teams.activity("x", conversation={"id": "c", "isGroup": "yes"}), teams.activity("x", entities=[None])):
         assert (await teams.post(body))[0] == 400, body
     resp = await teams.client.post("/api/messages", data=b"hi", headers={"Content-Type": "text/plain"})
     assert resp.status == 415
@@ -229,6 +236,15 @@ async def test_malformed_activities_get_400_and_unknown_types_are_ignored(
         status, _ = await teams.post(teams.activity(None, kind="invoke", name="message/submitAction", value=value))
         assert 200 <= status < 500, value
     assert [c.type for c in connector.calls] == []
+
+
+async def test_json_is_read_as_utf8_whatever_charset_is_declared(make_teams: TeamsFactory,
+                                                                    connector: FakeConnector) -> None:
+    teams = await make_teams()
+    body = json.dumps(teams.activity("Write a haiku about valves.", conv="groupChat")).encode()
+    resp = await teams.client.post("/api/messages", data=body,
+                                   headers={"Content-Type": "application/json; charset=bogus"})
+    assert resp.status == 200 and connector.messages()
 
 
 async def test_redelivered_activity_is_answered_once(make_teams: TeamsFactory, connector: FakeConnector,
@@ -247,6 +263,15 @@ async def test_throttled_connector_is_retried(make_teams: TeamsFactory, connecto
     assert await teams.say("Write a haiku about valves.", conv="groupChat") == 200
     assert connector.rejected == [429, 502]
     assert len(connector.messages()) == 1
+
+
+async def test_a_connector_answering_html_is_a_502(make_teams: TeamsFactory, connector: FakeConnector) -> None:
+    teams = await make_teams()
+    connector.fail(502, times=4, html=True)  # a proxy's error page: no JSON to read, nothing to retry on
+    assert await teams.say("Write a haiku about valves.", conv="groupChat") == 502
+    assert connector.rejected and set(connector.rejected) == {502}  # the typing indicator and the answer
+    connector.faults.clear()
+    assert await teams.say("Write a haiku about pumps.", conv="groupChat") == 200
 
 
 async def test_slow_answer_is_delivered_proactively(make_teams: TeamsFactory, connector: FakeConnector,
