@@ -20,13 +20,17 @@ from bot.pipeline import DryRun
 from bot.services import Services, build_services
 from bot.settings import Settings
 
-ADMIN_COMMANDS = ("policy", "model", "stats", "audit")
+ADMIN_COMMANDS = ("policy", "model", "stats", "audit", "budget")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="switchboard", description=(
         "Switchboard: privacy-first LLM routing behind one Slack/Teams assistant. Without provider keys "
-        "it runs in offline mode (answers name the model that would have answered)."))
+        "it runs in offline mode (answers name the model that would have answered)."),
+        epilog=("Admins: whoever runs this CLI on the server; in Slack and Teams the identities in "
+                "SWITCHBOARD_ADMINS, written platform:tenant:user (slack:TEAM_ID:USER_ID, "
+                "teams:TENANT_ID:AAD_OBJECT_ID; a bare id is refused), and Slack workspace admins only with "
+                "SWITCHBOARD_SLACK_WORKSPACE_ADMINS=true. `switchboard policy help` lists the commands."))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("route", help="dry run: what would happen to a message (no LLM call)")
@@ -53,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("policy", "show or change the routing policy (`policy help`)"),
                            ("model", "list, enable or disable models"),
-                           ("stats", "KPIs per model"), ("audit", "latest admin actions")):
+                           ("stats", "KPIs per model"), ("audit", "latest admin actions"),
+                           ("budget", "monthly budgets; IDs are platform:tenant:id (`budget help`)")):
         a = sub.add_parser(name, help=helptext, add_help=False)
         a.add_argument("args", nargs=argparse.REMAINDER)
     return p
@@ -119,7 +124,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _admin(services: Services, name: str, words: list[str]) -> int:
     processor = CommandProcessor(memory=services.memory, policies=services.policies)
     ctx = CommandContext(platform="cli", tenant=services.settings.tenant, channel="cli",
-                         user=f"cli:{getpass.getuser()}", is_admin=True)
+                         user=getpass.getuser(), is_admin=True)
     line = " ".join([name, *(f'"{w}"' if " " in w else w for w in words)])
     result = await processor.execute(ctx, line)
     print(result.text)

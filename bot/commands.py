@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bot.errors import CommandError, PolicyValidationError
+from bot.errors import CommandError, InvalidIdentityError, PolicyValidationError
 from bot.memory.store import SqlMemoryStore
 from bot.policy_store import PolicyStore
+from bot.types import Identity
 from privacy.verdict import PrivacyAction, Sensitivity
-from routing.budget import SCOPES
+from routing.budget import ANY, SCOPES
 from routing.policy import TASKS, Policy, Strategy, policy_from_data
 
 HELP = """Switchboard commands
@@ -38,9 +39,15 @@ Admin:
   model list                            models with region, tier, price, state
   model enable|disable MODEL
   budget show                           monthly budgets per user and team (channel)
-  budget set user|team ID|* SOFT HARD   limits in USD per month; `-` for none; * is everyone's default
+  budget set user|team ID|* SOFT HARD   limits in USD per month; `-` for none; * is everyone's default;
+                                        ID is platform:tenant:id, e.g. slack:T012AB:U123 or
+                                        teams:<tenant-guid>:<aad-object-id> (a channel likewise)
   stats [DAYS]                          KPIs per model (latency, cost, errors, fallbacks, satisfaction)
-  audit                                 the latest admin actions"""
+  audit                                 the latest admin actions
+Who is an admin: a person is always (platform, tenant, user), never a bare user id. Admins are the
+identities listed in SWITCHBOARD_ADMINS (slack:TEAM_ID:USER_ID, teams:TENANT_ID:AAD_OBJECT_ID), plus
+Slack workspace admins and owners of the workspace the command comes from when
+SWITCHBOARD_SLACK_WORKSPACE_ADMINS=true, plus whoever runs the `switchboard` CLI on the server."""
 
 STAFF_COMMANDS = frozenset({"help", "why", "forget"})
 DEADLINES = {"connect": "connect", "first_token": "first-token", "stall": "stall", "total": "total"}
@@ -54,6 +61,10 @@ class CommandContext:
     user: str
     is_admin: bool
     locale: str = "en"
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.platform, self.tenant, self.user)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +101,7 @@ class CommandProcessor:
         if handler is None:
             return CommandResult(text=f"Unknown command `{words[0]}`. Try `help`.", ok=False)
         if name not in STAFF_COMMANDS and not ctx.is_admin:
-            await self._memory.audit(actor=ctx.user, platform=ctx.platform, command=text, allowed=False,
+            await self._memory.audit(actor=str(ctx.identity), platform=ctx.platform, command=text, allowed=False,
                                      outcome="refused: not an admin")
             return CommandResult(text="Sorry, only Switchboard admins can use this command.", ok=False)
         try:
@@ -98,7 +109,7 @@ class CommandProcessor:
         except (CommandError, PolicyValidationError) as exc:
             result = CommandResult(text=str(exc), ok=False)
         if name not in STAFF_COMMANDS:
-            await self._memory.audit(actor=ctx.user, platform=ctx.platform, command=text, allowed=True,
+            await self._memory.audit(actor=str(ctx.identity), platform=ctx.platform, command=text, allowed=True,
                                      outcome=("ok: " if result.ok else "rejected: ") + result.text[:200])
         return result
 
@@ -108,7 +119,7 @@ class CommandProcessor:
         return CommandResult(text=HELP)
 
     async def _why(self, ctx: CommandContext, args: list[str]) -> CommandResult:
-        d = await self._memory.last_decision(platform=ctx.platform, channel=ctx.channel)
+        d = await self._memory.last_decision(platform=ctx.platform, tenant=ctx.tenant, channel=ctx.channel)
         if d is None:
             return CommandResult(text="I have not answered anything in this channel yet.")
         found = d.entity_types.replace(",", ", ") or "none"
@@ -120,7 +131,7 @@ class CommandProcessor:
         return CommandResult(text=text, data={"decision_id": d.id})
 
     async def _forget(self, ctx: CommandContext, args: list[str]) -> CommandResult:
-        erased = await self._memory.forget_user(ctx.user)
+        erased = await self._memory.forget_user(ctx.identity)
         return CommandResult(text=f"Done: I erased {erased} of your messages and every record of your "
                                   "conversations with me.", data={"erased": erased})
 
@@ -137,7 +148,7 @@ class CommandProcessor:
             return CommandResult(text="\n".join(lines) or "No versions stored yet.")
         if sub == "rollback":
             version = _int(_need(rest, 1, "policy rollback VERSION")[0], "VERSION")
-            new = await self._policies.rollback(version, author=ctx.user)
+            new = await self._policies.rollback(version, author=str(ctx.identity))
             return CommandResult(text=f"Policy v{new.version} is now in force (copy of v{version}).",
                                  data={"version": new.version})
         changes = {"set": self._policy_set, "strategy": self._policy_strategy, "pin": self._policy_pin,
@@ -148,7 +159,7 @@ class CommandProcessor:
                                "rollback.")
         policy = await self._policies.current()
         data, comment = change(policy, rest)
-        new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=ctx.user,
+        new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=str(ctx.identity),
                                          comment=comment)
         return CommandResult(text=f"Policy v{new.version} is in force: {comment}.", data={"version": new.version})
 
@@ -239,7 +250,7 @@ class CommandProcessor:
         for m in data["models"]:
             if m["id"] == model_id:
                 m["enabled"] = sub == "enable"
-        new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=ctx.user,
+        new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=str(ctx.identity),
                                          comment=f"{sub} {model_id}")
         return CommandResult(text=f"Policy v{new.version}: {model_id} {sub}d.", data={"version": new.version})
 
@@ -253,17 +264,20 @@ class CommandProcessor:
                 return CommandResult(text="No budgets set: spending is unlimited. "
                                           "Set one with `budget set user|team ID|* SOFT HARD`.")
             lines = ["Monthly budgets (USD; soft → cheaper tier, hard → refuse):"]
-            lines += [f"  {b.scope} {b.key}: soft {_usd(b.soft_usd)}, hard {_usd(b.hard_usd)}" for b in limits]
+            lines += [f"  {b.scope} {b.key}: soft {_usd(b.soft_usd)}, hard {_usd(b.hard_usd)}{_legacy(b.key)}"
+                      for b in limits]
             return CommandResult(text="\n".join(lines))
         if sub != "set":
             raise CommandError(f"Unknown `budget {sub}`; use show or set.")
         scope, key, soft_raw, hard_raw = _need(args[1:], 4, "budget set user|team ID|* SOFT HARD")[:4]
         if scope.lower() not in SCOPES:
             raise CommandError("Budget scope must be `user` or `team` (a team is a channel).")
+        key = _budget_key(key)
         soft, hard = _limit_value(soft_raw, "SOFT"), _limit_value(hard_raw, "HARD")
         if soft is not None and hard is not None and soft > hard:
             raise CommandError(f"The soft limit ({soft:.2f}) must not exceed the hard limit ({hard:.2f}).")
-        await self._memory.set_budget(scope=scope.lower(), key=key, soft_usd=soft, hard_usd=hard, author=ctx.user)
+        await self._memory.set_budget(scope=scope.lower(), key=key, soft_usd=soft, hard_usd=hard,
+                                      author=str(ctx.identity))
         return CommandResult(text=f"Budget for {scope.lower()} {key}: soft {_usd(soft)}, hard {_usd(hard)} "
                                   "per month.")
 
@@ -333,6 +347,22 @@ def _limit_value(value: str, name: str) -> float | None:
     if usd < 0:
         raise CommandError(f"{name} must not be negative.")
     return usd
+
+
+def _budget_key(key: str) -> str:
+    """`*` or a qualified `platform:tenant:id`: a bare id would be someone on every platform."""
+    if key == ANY:
+        return key
+    try:
+        return str(Identity.parse(key))
+    except InvalidIdentityError as exc:
+        raise CommandError(f"Budget ID: {exc}, or * for everyone.") from None
+
+
+def _legacy(key: str) -> str:
+    if key == ANY or key.count(":") >= 2:
+        return ""
+    return "  (unqualified, set before identities were: applies to nobody; set it again as platform:tenant:id)"
 
 
 def _int(value: str, name: str) -> int:

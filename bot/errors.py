@@ -15,6 +15,10 @@ class InvalidInputError(SwitchboardError):
     """The message or payload cannot be processed as sent (empty, oversized, malformed)."""
 
 
+class InvalidIdentityError(InvalidInputError):
+    """An identity is not written as platform:tenant:user (a bare user id above all)."""
+
+
 class DatabaseUnavailableError(SwitchboardError):
     """The database did not answer (down, unreachable, locked): nothing of the unit of work was kept,
     so the same request can simply be tried again later."""

@@ -221,7 +221,7 @@ class Pipeline:
     async def _answer(self, msg: ChatMessage, conv: ConversationRef, history: list[Turn], policy: Policy,
                       verdict: PrivacyVerdict, decision: RoutingDecision, record: Decision,
                       on_partial: PartialCallback | None, started: float) -> Reply:
-        budget = await self._budgets.status(user=msg.user, team=msg.channel)
+        budget = await self._budgets.status(user=str(msg.identity), team=msg.team_key)
         if budget.level is BudgetLevel.HARD:
             record.reason = f"{record.reason}; budget: {budget.detail}"
             return await self._finish(record, Reply(text=t("budget", msg.locale, detail=budget.detail),
@@ -230,15 +230,16 @@ class Pipeline:
             decision = degrade(decision, budget)
             _describe(record, decision)
         allowed = allowed_models(policy, verdict)
-        # personal data: the entry is scoped to this user; follow-ups depend on the thread, so no cache
-        cache_user = msg.user if verdict.contains_pii else None
+        # personal data: the entry is scoped to this (platform, tenant, user); follow-ups depend on the thread,
+        # so no cache. Without personal data an entry is shared inside the platform's tenant, never beyond.
+        cache_user = str(msg.identity) if verdict.contains_pii else None
         pseudonymise = verdict.action is PrivacyAction.PSEUDONYMISE
         use_cache = (self._cache is not None and not history and not pseudonymise
                      and policy.rules[decision.task].cache)
         if use_cache:
             hit = await self._cached(msg, decision, cache_user, allowed)
             if hit is not None:
-                await self.memory.add_message(conv.id, role="assistant", user=msg.user, text=hit.text)
+                await self.memory.add_message(conv.id, role="assistant", user=msg.identity, text=hit.text)
                 record.cached = True
                 record.model, record.region = hit.model or record.model, hit.region or record.region
                 if on_partial is not None:
@@ -272,9 +273,9 @@ class Pipeline:
         _account(record, done)
         if pseudonymise and self._pseudonymiser is not None:
             done = replace(done, text=self._pseudonymiser.restore(msg.tenant, scope, done.text))
-        await self.memory.add_message(conv.id, role="assistant", user=msg.user, text=done.text)
+        await self.memory.add_message(conv.id, role="assistant", user=msg.identity, text=done.text)
         if use_cache and self._cache is not None:
-            await self._cache.store(tenant=msg.tenant, user=cache_user, task=decision.task, text=msg.text,
+            await self._cache.store(tenant=_cache_tenant(msg), user=cache_user, task=decision.task, text=msg.text,
                                     answer=done.text, model=done.model.id)
         reply = Reply(text=done.text, kind=ReplyKind.ANSWER, model=done.model.id, region=done.model.region,
                       task=decision.task, cost_usd=done.cost_usd, fallback=done.fallback)
@@ -283,7 +284,7 @@ class Pipeline:
     async def _cached(self, msg: ChatMessage, decision: RoutingDecision, user: str | None,
                       allowed: list[ModelSpec]) -> Reply | None:
         assert self._cache is not None
-        hit = await self._cache.lookup(tenant=msg.tenant, user=user, task=decision.task, text=msg.text)
+        hit = await self._cache.lookup(tenant=_cache_tenant(msg), user=user, task=decision.task, text=msg.text)
         regions = {m.id: m.region for m in allowed}
         if hit is None or hit.model not in regions:  # an answer from a model the verdict forbids stays unused
             return None
@@ -331,9 +332,14 @@ def _prompt(policy: Policy, history: list[Turn], text: str) -> list[dict[str, st
 
 def _record(msg: ChatMessage, conv: ConversationRef, message_id: int, policy: Policy, verdict: PrivacyVerdict,
             prediction: TaskPredictionLike) -> Decision:
-    return Decision(conversation_id=conv.id, message_id=message_id, platform=msg.platform, channel=msg.channel,
-                    user=msg.user, policy_version=policy.version, sensitivity=verdict.level.label,
+    return Decision(conversation_id=conv.id, message_id=message_id, platform=msg.platform, tenant=msg.tenant,
+                    channel=msg.channel, user=msg.user, policy_version=policy.version, sensitivity=verdict.level.label,
                     entity_types=",".join(verdict.entity_types), task=prediction.task, reason=verdict.reason)
+
+
+def _cache_tenant(msg: ChatMessage) -> str:
+    """The cache's tenant scope: a Slack team id and an Azure AD tenant id are different namespaces."""
+    return f"{msg.platform}:{msg.tenant}"
 
 
 def _describe(record: Decision, decision: RoutingDecision) -> None:

@@ -7,11 +7,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.adapters.service_urls import DEFAULT_TEAMS_SERVICE_URLS, ServiceUrlAllowlist
-from bot.errors import ConfigurationError
+from bot.errors import ConfigurationError, InvalidIdentityError
+from bot.types import Identity
 
 
 def _default_data_dir() -> Path:
@@ -25,7 +26,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, alias="SWITCHBOARD_DATABASE_URL")
     policy_file: Path | None = Field(default=None, alias="SWITCHBOARD_POLICY_FILE")
     offline: bool | None = Field(default=None, alias="SWITCHBOARD_OFFLINE")  # None: auto
-    admins: str = Field(default="", alias="SWITCHBOARD_ADMINS")  # comma-separated user ids
+    # comma-separated qualified identities, platform:tenant:user (see `admin_identities`)
+    admins: str = Field(default="", alias="SWITCHBOARD_ADMINS")
+    # Slack workspace admins and owners (users.info is_admin / is_owner) are Switchboard admins too
+    slack_workspace_admins: bool = Field(default=False, alias="SWITCHBOARD_SLACK_WORKSPACE_ADMINS")
     tenant: str = Field(default="default", alias="SWITCHBOARD_TENANT")
 
     max_message_chars: int = Field(default=16_000, alias="SWITCHBOARD_MAX_MESSAGE_CHARS")
@@ -65,6 +69,12 @@ class Settings(BaseSettings):
                                     alias="SWITCHBOARD_TEAMS_SERVICE_URLS")
     # removed settings: named, so a deployment that still sets one hears of it instead of being ignored
     removed_llm_timeout: str | None = Field(default=None, alias="SWITCHBOARD_LLM_TIMEOUT_S")
+
+    @field_validator("admins")
+    @classmethod
+    def _qualified_admins(cls, value: str) -> str:
+        _parse_admins(value)  # a bare or malformed entry stops the start, naming the entry
+        return value
 
     @model_validator(mode="after")
     def _no_removed_settings(self) -> Settings:
@@ -120,8 +130,33 @@ class Settings(BaseSettings):
         return model_paths(self.spacy_models)
 
     @property
-    def admin_ids(self) -> frozenset[str]:
-        return frozenset(a.strip() for a in self.admins.split(",") if a.strip())
+    def admin_identities(self) -> frozenset[Identity]:
+        """Who is a Switchboard admin on Slack and Teams: exactly these (platform, tenant, user) triples.
+
+        A bare user id is refused when the settings are read (not ignored): before identities were
+        qualified it granted admin on every platform and workspace, and a deployment that still sets one
+        must hear so at start rather than silently keep — or silently lose — an admin.
+        """
+        return _parse_admins(self.admins)
+
+
+ADMIN_PLATFORMS = ("slack", "teams")
+
+
+def _parse_admins(value: str) -> frozenset[Identity]:
+    found = set()
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        try:
+            identity = Identity.parse(entry)
+        except InvalidIdentityError as exc:
+            raise ValueError(f"SWITCHBOARD_ADMINS: {exc}; a bare user id no longer grants admin anywhere") from None
+        if identity.platform not in ADMIN_PLATFORMS:
+            raise ValueError(f"SWITCHBOARD_ADMINS: {entry!r} names platform {identity.platform!r}; admins are "
+                             f"{' or '.join(ADMIN_PLATFORMS)} identities (the CLI on the server is always admin)")
+        found.add(identity)
+    return frozenset(found)
 
 
 def provider_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:

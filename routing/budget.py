@@ -2,7 +2,9 @@
 
 Spend is the sum of `cost_usd` in the decision records (token usage × the model's price) since
 the first day of the calendar month (UTC). A "team" is the channel the message came from (a Slack
-channel, a Teams channel): that is what both platforms hand us for every message. Limits with the
+channel, a Teams channel): that is what both platforms hand us for every message. Keys are
+qualified like every identity, `platform:tenant:id` (`slack:T012AB:U123`, `slack:T012AB:C0GENERAL`),
+so a limit never reaches the same raw id on another platform or in another tenant. Limits with the
 key `*` apply to every user (or team) without a limit of its own.
 """
 
@@ -31,7 +33,7 @@ class BudgetLevel(IntEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetLimit:
     scope: str  # user | team
-    key: str  # the user or channel id, or `*` for everyone without their own limit
+    key: str  # the qualified user or channel id (platform:tenant:id), or `*` for everyone without their own limit
     soft_usd: float | None = None
     hard_usd: float | None = None
 

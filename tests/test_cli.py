@@ -74,8 +74,8 @@ async def test_admin_change_is_validated_versioned_and_audited(make_services: Se
     assert stats.data["stats"][0]["requests"] == 1
 
     log = await services.memory.audit_log(limit=10)
-    assert any(e.actor == "intern" and not e.allowed for e in log)
-    assert any(e.actor == "boss" and e.allowed and "rejected" in e.outcome for e in log)
+    assert any(e.actor == "cli:T:intern" and not e.allowed for e in log)
+    assert any(e.actor == "cli:T:boss" and e.allowed and "rejected" in e.outcome for e in log)
 
 
 async def test_healthz_and_readyz_on_a_real_server(make_services: ServicesFactory) -> None:
@@ -116,6 +116,8 @@ def test_installed_cli_rejects_unknown_commands(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("env", "says"), [
     ({"SWITCHBOARD_HISTORY_TURNS": "twenty"}, "setting SWITCHBOARD_HISTORY_TURNS: Input should be a valid integer"),
     ({"SWITCHBOARD_LLM_TIMEOUT_S": "30"}, "SWITCHBOARD_LLM_TIMEOUT_S was removed"),
+    ({"SWITCHBOARD_ADMINS": "slack:T012AB:U1,U123"}, "'U123' is not a qualified identity"),
+    ({"SWITCHBOARD_ADMINS": "terminal:default:me"}, "admins are slack or teams identities"),
 ])
 def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path, env: dict[str, str], says: str) -> None:
     done = _cli("route", "hello", tmp_path=tmp_path, env_extra=env)

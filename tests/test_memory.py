@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session, select
 
 from bot.errors import DatabaseUnavailableError
-from bot.memory.models import Decision
+from bot.memory.migrate import STEPS, upgrade_schema
+from bot.memory.models import Decision, Feedback, Message
 from bot.memory.store import SqlMemoryStore, build_memory_store
-from bot.types import ChatMessage
+from bot.types import ChatMessage, Identity
 from tests.postgres import PostgresServer
 
 
@@ -33,6 +35,10 @@ async def store(request: pytest.FixtureRequest, postgres: PostgresServer | None)
     memory.engine.dispose()
 
 
+def who(user: str, *, platform: str = "slack", tenant: str = "T1") -> Identity:
+    return Identity(platform, tenant, user)
+
+
 def chat(user: str = "U1", thread: str = "t1") -> ChatMessage:
     return ChatMessage(platform="slack", tenant="T1", channel="C1", thread=thread, user=user, text="hi")
 
@@ -45,7 +51,7 @@ async def test_conversation_is_created_once_even_concurrently(store: SqlMemorySt
 async def test_history_keeps_order_and_limit(store: SqlMemoryStore) -> None:
     conv = await store.conversation(chat())
     for i in range(5):
-        await store.add_message(conv.id, role="user" if i % 2 == 0 else "assistant", user="U1", text=f"m{i}")
+        await store.add_message(conv.id, role="user" if i % 2 == 0 else "assistant", user=who("U1"), text=f"m{i}")
     turns = await store.history(conv.id, limit=3)
     assert [t.text for t in turns] == ["m2", "m3", "m4"]
 
@@ -64,17 +70,19 @@ async def test_pii_flag_sticks(store: SqlMemoryStore) -> None:
 async def test_forget_erases_only_the_callers_data(store: SqlMemoryStore) -> None:
     mine = await store.conversation(chat(user="U1", thread="a"))
     theirs = await store.conversation(chat(user="U2", thread="b"))
-    m1 = await store.add_message(mine.id, role="user", user="U1", text="my secret")
-    await store.add_message(mine.id, role="assistant", user="U1", text="answer to U1")
-    await store.add_message(theirs.id, role="user", user="U2", text="their text")
-    d1 = await store.record_decision(Decision(conversation_id=mine.id, message_id=m1, user="U1", model="m"))
-    await store.add_feedback(decision_id=d1, user="U1", score=1)
-    await store.record_decision(Decision(conversation_id=theirs.id, user="U2", model="m"))
-    assert await store.forget_user("U1") == 2
+    m1 = await store.add_message(mine.id, role="user", user=who("U1"), text="my secret")
+    await store.add_message(mine.id, role="assistant", user=who("U1"), text="answer to U1")
+    await store.add_message(theirs.id, role="user", user=who("U2"), text="their text")
+    d1 = await store.record_decision(Decision(conversation_id=mine.id, message_id=m1, platform="slack", tenant="T1",
+                                              channel="C1", user="U1", model="m"))
+    assert await store.add_feedback(decision_id=d1, user=who("U1"), score=1)
+    await store.record_decision(Decision(conversation_id=theirs.id, platform="slack", tenant="T1", channel="C1",
+                                         user="U2", model="m"))
+    assert await store.forget_user(who("U1")) == 2
     assert await store.history(mine.id, limit=10) == []
     assert [t.text for t in await store.history(theirs.id, limit=10)] == ["their text"]
-    assert await store.last_decision(platform="", channel="", user="U1") is None
-    assert await store.last_decision(platform="", channel="", user="U2") is not None
+    assert await store.last_decision(platform="slack", tenant="T1", channel="C1", user=who("U1")) is None
+    assert await store.last_decision(platform="slack", tenant="T1", channel="C1", user=who("U2")) is not None
 
 
 async def test_policy_version_numbers_are_unique(store: SqlMemoryStore) -> None:
@@ -88,15 +96,45 @@ async def test_model_stats_aggregate_errors_and_satisfaction(store: SqlMemorySto
     ids = []
     for i, outcome in enumerate(["answered", "answered", "failed", "answered"]):
         ids.append(await store.record_decision(Decision(model="mistral/x", outcome=outcome, latency_ms=100 * (i + 1),
-                                                        cost_usd=0.01, fallback=i == 3)))
-    await store.add_feedback(decision_id=ids[0], user="U1", score=1)
-    await store.add_feedback(decision_id=ids[1], user="U1", score=-1)
-    await store.add_feedback(decision_id=ids[1], user="U1", score=1)  # a changed vote replaces the old one
-    assert not await store.add_feedback(decision_id=99999, user="U1", score=1)
+                                                        cost_usd=0.01, fallback=i == 3, platform="slack",
+                                                        tenant="T1")))
+    await store.add_feedback(decision_id=ids[0], user=who("U1"), score=1)
+    await store.add_feedback(decision_id=ids[1], user=who("U1"), score=-1)
+    await store.add_feedback(decision_id=ids[1], user=who("U1"), score=1)  # a changed vote replaces the old one
+    assert not await store.add_feedback(decision_id=99999, user=who("U1"), score=1)
     [stats] = await store.model_stats()
     assert stats.requests == 4 and stats.errors == 1 and stats.fallbacks == 1
     assert stats.error_rate == 0.25 and stats.satisfaction == 1.0
     assert stats.p95_latency_ms == 400 and round(stats.cost_usd, 4) == 0.04
+
+
+async def test_an_older_database_gains_the_identity_columns_filled_from_its_conversations(
+        store: SqlMemoryStore) -> None:
+    slack = await store.conversation(chat(user="U1"))
+    teams = await store.conversation(ChatMessage(platform="teams", tenant="aad-1", channel="a:1", thread="a:1",
+                                                 user="U1", text="hi"))
+    for conv, who_ in ((slack, who("U1")), (teams, who("U1", platform="teams", tenant="aad-1"))):
+        m = await store.add_message(conv.id, role="user", user=who_, text=f"{who_.platform} text")
+        d = await store.record_decision(Decision(conversation_id=conv.id, message_id=m, platform=who_.platform,
+                                                 tenant=who_.tenant, channel="c", user="U1", model="m"))
+        assert await store.add_feedback(decision_id=d, user=who_, score=1)
+    # the database as the release before qualified identities left it: these columns did not exist
+    with store.engine.begin() as conn:
+        for step in reversed(STEPS):
+            conn.execute(text(f"ALTER TABLE {step.table} DROP COLUMN {step.column}"))
+    assert sorted(upgrade_schema(store.engine)) == sorted(f"{s.table}.{s.column}" for s in STEPS)
+    assert upgrade_schema(store.engine) == []  # once only
+    await store.create_schema()  # what every start runs: nothing left to do, nothing broken
+    with Session(store.engine) as s:
+        assert sorted((m.platform, m.tenant, m.user) for m in s.exec(select(Message)).all()) == [
+            ("slack", "T1", "U1"), ("teams", "aad-1", "U1")]
+        assert sorted((d.platform, d.tenant) for d in s.exec(select(Decision)).all()) == [
+            ("slack", "T1"), ("teams", "aad-1")]
+        assert sorted((f.platform, f.tenant) for f in s.exec(select(Feedback)).all()) == [
+            ("slack", "T1"), ("teams", "aad-1")]
+    assert await store.forget_user(who("U1", platform="teams", tenant="aad-1")) == 1
+    assert [t.text for t in await store.history(slack.id, limit=5)] == ["slack text"]
+    assert await store.history(teams.id, limit=5) == []
 
 
 async def test_a_delivery_is_claimed_and_stored_once(store: SqlMemoryStore) -> None:
@@ -105,6 +143,18 @@ async def test_a_delivery_is_claimed_and_stored_once(store: SqlMemoryStore) -> N
     [turn] = [t for t in turns if t is not None]
     assert [t.text for t in await store.history(turn.conversation.id, limit=10)] == ["hi"]
     assert await store.history(turn.conversation.id, limit=10, before=turn.message_id) == []
+
+
+async def test_a_turn_stored_before_the_ack_carries_its_identity(store: SqlMemoryStore) -> None:
+    slack = await store.add_user_turn(chat(user="U1"), event_key="slack:T1:Ev8")
+    teams = await store.add_user_turn(ChatMessage(platform="teams", tenant="aad-1", channel="a:1", thread="a:1",
+                                                  user="U1", text="hi"), event_key="teams:aad-1:a:1/m1")
+    assert slack is not None and teams is not None
+    with Session(store.engine) as s:
+        assert sorted((m.platform, m.tenant, m.user) for m in s.exec(select(Message)).all()) == [
+            ("slack", "T1", "U1"), ("teams", "aad-1", "U1")]
+    assert await store.forget_user(who("U1", platform="teams", tenant="aad-1")) == 1
+    assert [t.text for t in await store.history(slack.conversation.id, limit=5)] == ["hi"]
 
 
 async def test_a_database_outage_keeps_nothing_and_raises_one_error(pg: PostgresServer) -> None:

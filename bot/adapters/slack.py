@@ -47,7 +47,7 @@ from bot.memory.store import SqlMemoryStore
 from bot.pipeline import Admission, Pipeline
 from bot.readiness import RETRY_AFTER_S
 from bot.settings import Settings
-from bot.types import ChatMessage, Reply
+from bot.types import ChatMessage, Identity, Reply
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,20 @@ class Taken:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """What users.info tells us about a person: their Slack locale and workspace role."""
+    """What users.info tells us about a person: their Slack locale and workspace role.
+
+    `workspace_admin` holds only for an admin or owner *of the workspace asked about* (users.info's
+    team_id): an admin of another organisation met in a Slack Connect channel is nobody's admin here.
+    """
 
     locale: str = "en"
     workspace_admin: bool = False
+
+
+def slack_tenant(team_id: object, enterprise_id: object = None) -> str:
+    """The tenant of a Slack payload: the workspace (team id); the Enterprise Grid organisation only when a
+    payload names no workspace (org-wide installs)."""
+    return str(team_id or enterprise_id or "")
 
 
 class SlackAdapter:
@@ -89,7 +99,8 @@ class SlackAdapter:
         self._pipeline = pipeline
         self._commands = commands
         self._memory = memory
-        self._admins = settings.admin_ids
+        self._admins = settings.admin_identities
+        self._workspace_admins = settings.slack_workspace_admins
         self.update_interval_s = update_interval_s
         self._profile_ttl_s = profile_ttl_s
         self._profiles: dict[tuple[str, str], tuple[float, Profile]] = {}
@@ -200,7 +211,7 @@ class SlackAdapter:
         im = event.get("channel_type") == "im"
         if not (im or mentioned) and not await self._known_thread(body, event):
             return None  # a thread in a channel we were never asked about
-        msg = ChatMessage(platform=PLATFORM, tenant=str(body.get("team_id") or ""), channel=str(event["channel"]),
+        msg = ChatMessage(platform=PLATFORM, tenant=_tenant_of(body), channel=str(event["channel"]),
                           thread=str(event.get("thread_ts") or event["ts"]), user=str(event["user"]),
                           text=clean_text(str(event.get("text") or ""), bot_user),
                           event_id=str(body.get("event_id") or ""))
@@ -229,7 +240,7 @@ class SlackAdapter:
 
     async def _known_thread(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
         """A follow-up in a channel thread is ours only when that thread is already a conversation."""
-        return await self._memory.has_conversation(platform=PLATFORM, tenant=str(body.get("team_id") or ""),
+        return await self._memory.has_conversation(platform=PLATFORM, tenant=_tenant_of(body),
                                                    channel=str(event["channel"]), thread=str(event["thread_ts"]))
 
     async def _answer(self, taken: Taken) -> None:
@@ -280,11 +291,14 @@ class SlackAdapter:
         return await asyncio.shield(pending)
 
     async def _fetch_profile(self, key: tuple[str, str], user: str) -> Profile:
+        tenant = key[0]
         try:
             resp = await self.client.users_info(user=user, include_locale=True)
             info: dict[str, Any] = resp.get("user") or {}
+            home = str(info.get("team_id") or "")
             profile = Profile(locale=str(info.get("locale") or "en"),
-                              workspace_admin=bool(info.get("is_admin") or info.get("is_owner")))
+                              workspace_admin=bool(info.get("is_admin") or info.get("is_owner"))
+                              and bool(tenant) and home == tenant)
         except SlackApiError as exc:
             log.warning("users.info failed for a user (%s); using English, no admin rights",
                         exc.response.get("error"))
@@ -301,10 +315,11 @@ class SlackAdapter:
 
     async def _command(self, command: dict[str, Any], respond: Callable[..., Awaitable[Any]]) -> None:
         user, text = str(command.get("user_id") or ""), str(command.get("text") or "")
-        profile = await self._profile(str(command.get("team_id") or ""), user)
-        ctx = CommandContext(platform=PLATFORM, tenant=str(command.get("team_id") or ""),
-                             channel=str(command.get("channel_id") or ""), user=user,
-                             is_admin=user in self._admins or profile.workspace_admin, locale=profile.locale)
+        tenant = slack_tenant(command.get("team_id"), command.get("enterprise_id"))
+        profile = await self._profile(tenant, user)
+        ctx = CommandContext(platform=PLATFORM, tenant=tenant, channel=str(command.get("channel_id") or ""), user=user,
+                             is_admin=self._is_admin(Identity(PLATFORM, tenant, user), profile),
+                             locale=profile.locale)
         try:
             result = await self._commands.execute(ctx, text)
             pieces = split_text(command_text(ctx, text, result))
@@ -317,6 +332,13 @@ class SlackAdapter:
         except (ClientError, TimeoutError, ValueError) as exc:  # ValueError: bolt's respond without a response_url
             log.warning("the result of a slash command could not be delivered to its response_url: %r", exc)
 
+    def _is_admin(self, who: Identity, profile: Profile) -> bool:
+        """Listed in SWITCHBOARD_ADMINS as this exact (slack, workspace, user); or, only when
+        SWITCHBOARD_SLACK_WORKSPACE_ADMINS is on, an admin or owner of this workspace per users.info."""
+        if not who.tenant or not who.user:
+            return False
+        return who in self._admins or (self._workspace_admins and profile.workspace_admin)
+
     # --- feedback buttons ------------------------------------------------------------------
 
     async def _on_feedback(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any],
@@ -325,7 +347,9 @@ class SlackAdapter:
         await self._tracked(self._feedback(body, action))
 
     async def _feedback(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        user, channel, team = (_id_of(body.get(key)) for key in ("user", "channel", "team"))
+        user, channel = _id_of(body.get("user")), _id_of(body.get("channel"))
+        # the vote counts only on the decision's own platform and tenant (SqlMemoryStore.add_feedback)
+        team = slack_tenant(_id_of(body.get("team")), _id_of(body.get("enterprise")))
         value = action.get("value")
         if not isinstance(value, str) or not _DECISION_ID.fullmatch(value):
             log.warning("feedback button without a decision id")
@@ -333,7 +357,8 @@ class SlackAdapter:
         decision_id = int(value)
         score = 1 if action.get("action_id") == FEEDBACK_UP else -1
         try:
-            stored = await self._memory.add_feedback(decision_id=decision_id, user=user, score=score)
+            stored = await self._memory.add_feedback(decision_id=decision_id, user=Identity(PLATFORM, team, user),
+                                                     score=score)
             said = "slack_feedback_thanks" if stored else "slack_feedback_gone"
         except DatabaseUnavailableError as exc:  # acked already: tell the voter it was not kept
             log.warning("slack: a vote was not stored: %s", exc)
@@ -443,6 +468,10 @@ def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:
     if name in _TABLE_COMMANDS and "\n" in result.text:
         return f"```\n{escape(result.text)}\n```"
     return escape(result.text)
+
+
+def _tenant_of(body: dict[str, Any]) -> str:
+    return slack_tenant(body.get("team_id"), body.get("enterprise_id"))
 
 
 def _id_of(part: object) -> str:

@@ -61,7 +61,7 @@ from bot.errors import ConfigurationError, ServiceUrlNotAllowedError
 from bot.i18n import t
 from bot.pipeline import Admission
 from bot.services import Services
-from bot.types import ChatMessage, Reply
+from bot.types import ChatMessage, Identity, Reply
 from routing.retry_after import retry_after_from_headers
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ class TeamsAdapter:
         self.options = options or TeamsOptions()
         self._services = services
         self._app_id = settings.teams_app_id
-        self._admins = settings.admin_ids
+        self._admins = settings.admin_identities
         self._tenant = settings.tenant
         self._commands = CommandProcessor(memory=services.memory, policies=services.policies)
         config = _BotConfig(app_id=settings.teams_app_id, password=settings.teams_app_password,
@@ -327,7 +327,7 @@ class TeamsAdapter:
             if vote is not None:
                 await self._feedback(turn, msg, *vote)
             elif command is not None:
-                await self._command(turn, msg, command, is_admin=self._is_admin(activity))
+                await self._command(turn, msg, command, is_admin=self._is_admin(activity, msg))
             return
         # claim and store before any reply: a database that cannot take the message raises
         # DatabaseUnavailableError here, and the app answers 503 with nothing kept
@@ -340,15 +340,23 @@ class TeamsAdapter:
         """The one translation from a Teams message activity to a `ChatMessage`."""
         conversation_id: str = activity.conversation.id
         channel, _, root = conversation_id.partition(";messageid=")
-        sender = activity.from_property
-        return ChatMessage(platform=PLATFORM, tenant=_tenant(activity) or self._tenant, channel=channel,
-                           thread=root or channel, user=sender.aad_object_id or sender.id,
+        who = self.identity(activity)
+        return ChatMessage(platform=PLATFORM, tenant=who.tenant, channel=channel, thread=root or channel, user=who.user,
                            text=strip_bot_mention(activity), locale=activity.locale or "en",
                            event_id=f"{conversation_id}/{activity.id or ''}" if activity.id else "")
 
-    def _is_admin(self, activity: Activity) -> bool:
-        aad = activity.from_property.aad_object_id
-        return bool(aad) and aad in self._admins
+    def identity(self, activity: Activity) -> Identity:
+        """The sender as (teams, AAD tenant, AAD object id); the channel account id when Teams sends no
+        AAD object id, and SWITCHBOARD_TENANT when it sends no tenant (the Emulator)."""
+        sender = activity.from_property
+        return Identity(PLATFORM, _tenant(activity) or self._tenant, sender.aad_object_id or sender.id).normalised()
+
+    def _is_admin(self, activity: Activity, msg: ChatMessage) -> bool:
+        """Listed in SWITCHBOARD_ADMINS as teams:<this activity's AAD tenant>:<AAD object id>. Only an AAD
+        object id counts (never the channel account id), and only with the tenant Teams sent."""
+        if not activity.from_property.aad_object_id or not _tenant(activity):
+            return False
+        return msg.identity in self._admins
 
     async def _on_invoke(self, turn: TurnContext) -> None:
         activity: Activity = turn.activity
@@ -358,14 +366,13 @@ class TeamsAdapter:
             reaction = action.get("reaction") if isinstance(action, dict) else None
             decision_id = self._sent.get(activity.reply_to_id or "")
             if decision_id is not None and reaction in ("like", "dislike"):
-                user = activity.from_property.aad_object_id or activity.from_property.id
-                await self._services.memory.add_feedback(decision_id=decision_id, user=user,
+                await self._services.memory.add_feedback(decision_id=decision_id, user=self.identity(activity),
                                                          score=1 if reaction == "like" else -1)
         # every invoke gets a 200 so Teams shows no error; unknown ones are simply ignored
         await turn.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200)))
 
     async def _feedback(self, turn: TurnContext, msg: ChatMessage, decision_id: int, score: int) -> None:
-        stored = await self._services.memory.add_feedback(decision_id=decision_id, user=msg.user, score=score)
+        stored = await self._services.memory.add_feedback(decision_id=decision_id, user=msg.identity, score=score)
         await self._send(turn, Activity(type=ActivityTypes.message,
                                         text=t("teams_feedback_thanks" if stored else "teams_feedback_gone",
                                                msg.locale)))

@@ -30,7 +30,11 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     role: str = Field(max_length=16)  # user | assistant
-    user: str = Field(max_length=128, index=True)  # author, or whom the assistant answered
+    # (platform, tenant, user): the author, or whom the assistant answered; rows from before identities were
+    # qualified get platform and tenant from their conversation (bot/memory/migrate.py)
+    platform: str = Field(default="", max_length=32)
+    tenant: str = Field(default="", max_length=128)
+    user: str = Field(max_length=128, index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=_now)
 
@@ -42,8 +46,9 @@ class Decision(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
     message_id: int | None = Field(default=None, foreign_key="message.id")
     platform: str = Field(default="", max_length=32)
+    tenant: str = Field(default="", max_length=128)
     channel: str = Field(default="", max_length=128, index=True)
-    user: str = Field(default="", max_length=128, index=True)
+    user: str = Field(default="", max_length=128, index=True)  # with platform and tenant: whom it answered
     policy_version: int = 0
     sensitivity: str = Field(default="public", max_length=16)
     entity_types: str = Field(default="", max_length=512)  # comma-separated types, never values
@@ -64,10 +69,14 @@ class Decision(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
+    # one vote per person and decision: a vote is only taken from the decision's own platform and tenant
+    # (SqlMemoryStore.add_feedback), so the user id is unique there
     __table_args__ = (UniqueConstraint("decision_id", "user"),)
 
     id: int | None = Field(default=None, primary_key=True)
     decision_id: int = Field(foreign_key="decision.id", index=True)
+    platform: str = Field(default="", max_length=32)
+    tenant: str = Field(default="", max_length=128)
     user: str = Field(max_length=128)
     score: int  # +1 / -1
     created_at: datetime = Field(default_factory=_now)
@@ -90,7 +99,11 @@ class PolicyVersion(SQLModel, table=True):
 
 
 class Budget(SQLModel, table=True):
-    """A monthly spending limit (USD) for one user or team (channel); key `*` is everyone's default."""
+    """A monthly spending limit (USD) for one user or team (channel); key `*` is everyone's default.
+
+    Keys are qualified, `platform:tenant:id`; a bare key (written before identities were qualified)
+    matches nobody and `budget show` marks it so.
+    """
 
     __table_args__ = (UniqueConstraint("scope", "key"),)
 
@@ -105,7 +118,7 @@ class Budget(SQLModel, table=True):
 
 class AuditEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    actor: str = Field(max_length=128, index=True)
+    actor: str = Field(max_length=128, index=True)  # platform:tenant:user (older rows: the bare user id)
     platform: str = Field(default="", max_length=32)
     command: str = Field(sa_column=Column(Text, nullable=False))
     allowed: bool

@@ -26,6 +26,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.errors import ConfigurationError, DatabaseUnavailableError
+from bot.memory.migrate import upgrade_schema
 from bot.memory.models import (
     AuditEntry,
     Budget,
@@ -36,7 +37,7 @@ from bot.memory.models import (
     PolicyVersion,
     ProcessedEvent,
 )
-from bot.types import ChatMessage
+from bot.types import ChatMessage, Identity
 from routing.budget import ANY, BudgetLimit
 
 T = TypeVar("T")
@@ -157,7 +158,13 @@ class SqlMemoryStore:
                 "it is up and reachable, or fix SWITCHBOARD_DATABASE_URL") from exc
 
     async def create_schema(self) -> None:
-        await self._unavailable_as_error(lambda: SQLModel.metadata.create_all(self._engine))
+        """Create missing tables, then add the columns an older database lacks (`bot.memory.migrate`)."""
+
+        def unit() -> None:
+            SQLModel.metadata.create_all(self._engine)
+            upgrade_schema(self._engine)
+
+        await self._unavailable_as_error(unit)
 
     # --- conversations and turns -------------------------------------------------------
 
@@ -215,9 +222,12 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
-    async def add_message(self, conversation_id: int, *, role: str, user: str, text: str) -> int:
+    async def add_message(self, conversation_id: int, *, role: str, user: Identity, text: str) -> int:
+        """Store a turn; `user` is its author, or for an answer the person it answers."""
+
         def unit(s: Session) -> int:
-            row = Message(conversation_id=conversation_id, role=role, user=user, text=text)
+            row = Message(conversation_id=conversation_id, role=role, platform=user.platform, tenant=user.tenant,
+                          user=user.user, text=text)
             s.add(row)
             conv = s.get(Conversation, conversation_id)
             if conv is not None:
@@ -246,26 +256,33 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
-    async def last_decision(self, *, platform: str, channel: str, user: str | None = None) -> Decision | None:
+    async def last_decision(self, *, platform: str, tenant: str, channel: str,
+                            user: Identity | None = None) -> Decision | None:
         def unit(s: Session) -> Decision | None:
-            q = select(Decision).where(Decision.platform == platform, Decision.channel == channel)
+            q = select(Decision).where(Decision.platform == platform, Decision.tenant == tenant,
+                                       Decision.channel == channel)
             if user is not None:
-                q = q.where(Decision.user == user)
+                q = q.where(*_decided_for(user))
             return s.exec(q.order_by(col(Decision.id).desc()).limit(1)).first()
 
         return await self._run(unit)
 
-    async def forget_user(self, user: str) -> int:
+    async def forget_user(self, user: Identity) -> int:
         """GDPR Art. 17: erase the user's messages, the answers to them, their decisions and
-        feedback, and conversations left empty. Returns the number of messages erased."""
+        feedback, and conversations left empty. Returns the number of messages erased.
+
+        Only rows of this (platform, tenant, user): the same raw id elsewhere is someone else."""
 
         def unit(s: Session) -> int:
-            erased = s.exec(select(func.count()).select_from(Message).where(Message.user == user)).one()
-            s.exec(delete(Feedback).where(col(Feedback.user) == user))
-            mine = select(Decision.id).where(Decision.user == user)
+            messages = (col(Message.platform) == user.platform, col(Message.tenant) == user.tenant,
+                        col(Message.user) == user.user)
+            erased = s.exec(select(func.count()).select_from(Message).where(*messages)).one()
+            s.exec(delete(Feedback).where(col(Feedback.platform) == user.platform,
+                                          col(Feedback.tenant) == user.tenant, col(Feedback.user) == user.user))
+            mine = select(Decision.id).where(*_decided_for(user))
             s.exec(delete(Feedback).where(col(Feedback.decision_id).in_(mine)))
-            s.exec(delete(Decision).where(col(Decision.user) == user))
-            s.exec(delete(Message).where(col(Message.user) == user))
+            s.exec(delete(Decision).where(*_decided_for(user)))
+            s.exec(delete(Message).where(*messages))
             empty = select(Conversation.id).where(~select(Message.id).where(
                 Message.conversation_id == Conversation.id).exists())
             s.exec(delete(Decision).where(col(Decision.conversation_id).in_(empty)))
@@ -284,16 +301,19 @@ class SqlMemoryStore:
 
     # --- feedback ----------------------------------------------------------------------
 
-    async def add_feedback(self, *, decision_id: int, user: str, score: int) -> bool:
-        """Store (or change) a vote; False when the decision does not exist."""
+    async def add_feedback(self, *, decision_id: int, user: Identity, score: int) -> bool:
+        """Store (or change) a vote; False when the decision does not exist, or was made on another
+        platform or in another tenant than the voter's (a vote cannot reach across)."""
 
         def unit(s: Session) -> bool:
-            if s.get(Decision, decision_id) is None:
+            decision = s.get(Decision, decision_id)
+            if decision is None or (decision.platform, decision.tenant) != (user.platform, user.tenant):
                 return False
             row = s.exec(select(Feedback).where(Feedback.decision_id == decision_id,
-                                                Feedback.user == user)).first()
+                                                Feedback.user == user.user)).first()
             if row is None:
-                s.add(Feedback(decision_id=decision_id, user=user, score=1 if score > 0 else -1))
+                s.add(Feedback(decision_id=decision_id, platform=user.platform, tenant=user.tenant, user=user.user,
+                               score=1 if score > 0 else -1))
             else:
                 row.score = 1 if score > 0 else -1
             s.commit()
@@ -367,12 +387,15 @@ class SqlMemoryStore:
         return await self._run(unit)
 
     async def spend(self, *, scope: str, key: str, since: datetime) -> float:
-        """USD spent by a user (scope `user`) or in a channel (scope `team`) since `since`."""
+        """USD spent by a user (scope `user`) or in a channel (scope `team`) since `since`; `key` is
+        qualified, `platform:tenant:id`."""
+        who = Identity.parse(key)
         column = Decision.user if scope == "user" else Decision.channel
 
         def unit(s: Session) -> float:
             total = s.exec(select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
-                           .where(column == key, Decision.created_at >= since)).one()
+                           .where(Decision.platform == who.platform, Decision.tenant == who.tenant,
+                                  column == who.user, Decision.created_at >= since)).one()
             return float(total)
 
         return await self._run(unit)
@@ -421,8 +444,8 @@ def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None) -> St
         conv = ConversationRef(id=_new_id(created), pii_seen=False)
     else:  # (its updated_at moves with the answer's add_message)
         conv = ConversationRef(id=int(found[0]), pii_seen=bool(found[1]))
-    added = db.execute(insert(Message).values(conversation_id=conv.id, role="user", user=msg.user, text=msg.text,
-                                              created_at=now))
+    added = db.execute(insert(Message).values(conversation_id=conv.id, role="user", platform=msg.platform,
+                                              tenant=msg.tenant, user=msg.user, text=msg.text, created_at=now))
     s.commit()
     return StoredTurn(conversation=conv, message_id=_new_id(added))
 
@@ -442,6 +465,11 @@ def _insert_unique(s: Session, row: SQLModel) -> bool:
         s.rollback()
         return False
     return True
+
+
+def _decided_for(user: Identity) -> tuple[Any, ...]:
+    return (col(Decision.platform) == user.platform, col(Decision.tenant) == user.tenant,
+            col(Decision.user) == user.user)
 
 
 def _find_conversation(s: Session, msg: ChatMessage) -> Conversation | None:

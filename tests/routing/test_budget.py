@@ -48,12 +48,12 @@ def test_month_starts_on_the_first_in_utc() -> None:
 
 async def test_hard_limit_refuses_with_a_clear_message(make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
     services = await make_services()
-    await services.memory.set_budget(scope="user", key="U1", soft_usd=None, hard_usd=1e-9, author="boss")
+    await services.memory.set_budget(scope="user", key="test:T:U1", soft_usd=None, hard_usd=1e-9, author="boss")
     first = await services.pipeline.handle(msg("What time is the canteen open?"))
     assert first.kind is ReplyKind.ANSWER and first.cost_usd > 0
     second = await services.pipeline.handle(msg("And on Saturdays?"))
     assert second.kind is ReplyKind.REFUSAL
-    assert "budget" in second.text and "hard limit for user U1" in second.text
+    assert "budget" in second.text and "hard limit for user test:T:U1" in second.text
     assert len(fake_llm.requests) == 1  # refused before any provider call
     other = await services.pipeline.handle(msg("What time is the canteen open?", user="U2", thread="t2"))
     assert other.kind is ReplyKind.ANSWER  # the limit is U1's alone
@@ -80,7 +80,7 @@ async def test_cost_is_token_usage_times_price(make_services: ServicesFactory, f
     with Session(services.memory.engine) as s:
         d = s.exec(select(Decision)).one()
     assert d.cost_usd == (d.prompt_tokens * 10.0 + d.completion_tokens * 30.0) / 1_000_000 == reply.cost_usd
-    spent = await services.memory.spend(scope="user", key="U1", since=month_start(datetime.now(UTC)))
+    spent = await services.memory.spend(scope="user", key="test:T:U1", since=month_start(datetime.now(UTC)))
     assert spent == d.cost_usd
 
 
@@ -89,20 +89,30 @@ async def test_spend_resets_with_the_month(make_services: ServicesFactory) -> No
     await services.memory.set_budget(scope="user", key="*", soft_usd=None, hard_usd=1e-9, author="boss")
     await services.pipeline.handle(msg("What time is the canteen open?"))
     now = BudgetGuard(services.memory)
-    assert (await now.status(user="U1", team="C")).refused
+    assert (await now.status(user="test:T:U1", team="test:T:C")).refused
     next_month = BudgetGuard(services.memory, clock=lambda: datetime(2999, 1, 2, tzinfo=UTC))
-    assert not (await next_month.status(user="U1", team="C")).refused
+    assert not (await next_month.status(user="test:T:U1", team="test:T:C")).refused
 
 
 async def test_budget_command_sets_and_shows(make_services: ServicesFactory) -> None:
     services = await make_services()
     commands = CommandProcessor(memory=services.memory, policies=services.policies)
-    done = await commands.execute(ADMIN, "budget set user U1 5 10")
+    bare = await commands.execute(ADMIN, "budget set user U1 5 10")
+    assert not bare.ok and "slack:T012AB:U123" in bare.text  # a bare id would be U1 on every platform
+    done = await commands.execute(ADMIN, "budget set user test:T:U1 5 10")
     assert done.ok and "soft $5.00, hard $10.00" in done.text
     assert (await commands.execute(ADMIN, "budget set team * - 200")).ok
     shown = await commands.execute(ADMIN, "budget show")
-    assert "user U1: soft $5.00, hard $10.00" in shown.text and "team *: soft none, hard $200.00" in shown.text
-    bad = await commands.execute(ADMIN, "budget set user U1 20 10")
+    assert "user test:T:U1: soft $5.00, hard $10.00" in shown.text and "team *: soft none, hard $200.00" in shown.text
+    bad = await commands.execute(ADMIN, "budget set user test:T:U1 20 10")
     assert not bad.ok and "must not exceed" in bad.text
     staff = CommandContext(platform="test", tenant="T", channel="C", user="U1", is_admin=False)
     assert not (await commands.execute(staff, "budget set user U1 1000 1000")).ok
+
+
+async def test_a_bare_budget_key_from_before_qualified_identities_binds_nobody(make_services: ServicesFactory) -> None:
+    services = await make_services()
+    await services.memory.set_budget(scope="user", key="U1", soft_usd=None, hard_usd=0.0, author="boss")
+    commands = CommandProcessor(memory=services.memory, policies=services.policies)
+    assert "applies to nobody" in (await commands.execute(ADMIN, "budget show")).text
+    assert (await services.pipeline.handle(msg("What time is the canteen open?"))).kind is ReplyKind.ANSWER

@@ -27,6 +27,7 @@ SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"
 ADMIN = "UADMIN001"
 STAFF = "USTAFF001"
+ADMIN_IDENTITY = f"slack:{TEAM}:{ADMIN}"
 
 _counter = itertools.count(1)
 
@@ -38,8 +39,8 @@ def signed_headers(body: str, *, timestamp: int | None = None, secret: str = SEC
             "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
 
 
-def event_body(event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
-    return {"token": "legacy", "team_id": TEAM, "api_app_id": "A0APP", "type": "event_callback",
+def event_body(event: dict[str, Any], *, event_id: str | None = None, team: str = TEAM) -> dict[str, Any]:
+    return {"token": "legacy", "team_id": team, "api_app_id": "A0APP", "type": "event_callback",
             "event_id": event_id or f"Ev{next(_counter):08d}", "event_time": int(time.time()),
             "event": event}
 
@@ -70,23 +71,25 @@ class SlackHarness:
         async with self.http.post(self.url, data=body.encode(), headers=headers) as resp:
             return resp.status, await resp.text()
 
-    async def send_event(self, event: dict[str, Any], *, event_id: str | None = None, retry: int = 0) -> int:
-        body = json.dumps(event_body(event, event_id=event_id))
+    async def send_event(self, event: dict[str, Any], *, event_id: str | None = None, retry: int = 0,
+                         team: str = TEAM) -> int:
+        body = json.dumps(event_body(event, event_id=event_id, team=team))
         headers = signed_headers(body)
         if retry:
             headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         status, _ = await self.post(body, headers)
         return status
 
-    async def command(self, text: str, *, user: str = STAFF, channel: str = "C0GENERAL") -> int:
-        body = urlencode({"token": "legacy", "team_id": TEAM, "channel_id": channel, "user_id": user,
+    async def command(self, text: str, *, user: str = STAFF, channel: str = "C0GENERAL", team: str = TEAM) -> int:
+        body = urlencode({"token": "legacy", "team_id": team, "channel_id": channel, "user_id": user,
                           "command": "/switchboard", "text": text, "api_app_id": "A0APP",
                           "response_url": self.api.response_url(), "trigger_id": "1.2.3"})
         status, _ = await self.post(body, signed_headers(body, content_type="application/x-www-form-urlencoded"))
         return status
 
-    async def click(self, action_id: str, value: str, *, user: str = STAFF, channel: str = "D0DM00001") -> int:
-        payload = {"type": "block_actions", "team": {"id": TEAM}, "user": {"id": user}, "api_app_id": "A0APP",
+    async def click(self, action_id: str, value: str, *, user: str = STAFF, channel: str = "D0DM00001",
+                    team: str = TEAM) -> int:
+        payload = {"type": "block_actions", "team": {"id": team}, "user": {"id": user}, "api_app_id": "A0APP",
                    "channel": {"id": channel}, "trigger_id": "1.2.3", "response_url": self.api.response_url("act"),
                    "container": {"type": "message", "message_ts": "1800000000.000001", "channel_id": channel},
                    "actions": [{"type": "button", "action_id": action_id, "block_id": "switchboard_feedback",
@@ -113,14 +116,15 @@ SlackFactory = Callable[..., Awaitable[SlackHarness]]
 @pytest.fixture
 async def make_slack(make_services: ServicesFactory, fake_slack: FakeSlackApi,
                      fake_llm: FakeOpenAI) -> AsyncIterator[SlackFactory]:
-    """Harnesses on loopback; `settings` override the services' (e.g. the database URL)."""
+    """Harnesses on loopback; `settings` override the services' (e.g. the database URL,
+    SWITCHBOARD_SLACK_WORKSPACE_ADMINS); SWITCHBOARD_ADMINS names ADMIN in the qualified form."""
     started: list[SlackHarness] = []
     async with aiohttp.ClientSession() as http:
 
         async def make(**settings: Any) -> SlackHarness:
             services = await make_services(**({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
                                                 "SLACK_API_BASE_URL": fake_slack.base_url,
-                                                "SWITCHBOARD_ADMINS": ADMIN} | settings))
+                                                "SWITCHBOARD_ADMINS": ADMIN_IDENTITY} | settings))
             app = build_app(services)
             server = TestServer(app, host="127.0.0.1")
             await server.start_server()

@@ -87,7 +87,8 @@ class FakeSlackApi(LoopbackServer):
         user = args.get("user", "")
         if not _USER.fullmatch(user):
             return _error("user_not_found")
-        info = {"id": user, "name": user.lower(), "locale": "en-US", "is_admin": False, "is_owner": False}
+        info = {"id": user, "team_id": TEAM, "name": user.lower(), "locale": "en-US", "is_admin": False,
+                "is_owner": False}
         info.update(self.users.get(user, {}))
         return _ok(user=info)
 

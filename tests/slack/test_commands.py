@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from bot.memory.models import AuditEntry, Conversation, Message
-from tests.slack.conftest import ADMIN, STAFF, SlackHarness, dm
+from tests.slack.conftest import ADMIN, ADMIN_IDENTITY, STAFF, SlackFactory, SlackHarness, dm
+from tests.slack.fake_slack_api import TEAM
 
 
 def last_response(slack: SlackHarness) -> str:
@@ -21,7 +22,7 @@ async def test_non_admin_policy_change_is_refused_and_audited(slack: SlackHarnes
     assert (await slack.services.policies.current()).version == 1
     with Session(slack.services.memory.engine) as s:
         [entry] = s.exec(select(AuditEntry)).all()
-    assert (entry.actor, entry.allowed, entry.platform) == (STAFF, False, "slack")
+    assert (entry.actor, entry.allowed, entry.platform) == (f"slack:{TEAM}:{STAFF}", False, "slack")
 
 
 async def test_refusal_in_the_users_locale(slack: SlackHarness) -> None:
@@ -41,10 +42,19 @@ async def test_admin_change_applies_to_the_next_message(slack: SlackHarness) -> 
     await slack.settle()
     assert slack.llm.models_called() == ["eu-large"]
     history = await slack.services.memory.policy_history()
-    assert (history[0].version, history[0].author) == (2, ADMIN)
+    assert (history[0].version, history[0].author) == (2, ADMIN_IDENTITY)
 
 
-async def test_workspace_admins_from_users_info_are_admins(slack: SlackHarness) -> None:
+async def test_workspace_admins_are_not_admins_by_default(slack: SlackHarness) -> None:
+    slack.api.users["UOWNER001"] = {"is_owner": True}
+    await slack.command("model disable openai/us-small", user="UOWNER001")
+    await slack.settle()
+    assert "only Switchboard admins" in last_response(slack)
+    assert (await slack.services.policies.current()).version == 1
+
+
+async def test_workspace_admins_from_users_info_are_admins_when_the_setting_says_so(make_slack: SlackFactory) -> None:
+    slack = await make_slack(SWITCHBOARD_SLACK_WORKSPACE_ADMINS="true")
     slack.api.users["UOWNER001"] = {"is_owner": True}
     await slack.command("model disable openai/us-small", user="UOWNER001")
     await slack.settle()

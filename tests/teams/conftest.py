@@ -18,9 +18,11 @@ from tests.teams.fake_connector import FakeConnector
 from tests.teams.fake_issuer import FakeIssuer
 
 BOT_ID = "28:switchboard-bot"
+TENANT = "tenant-1"
 APP_ID = "00000000-0000-0000-0000-00000000beef"
 ADMIN = "aad-admin-1"
 STAFF = "aad-staff-1"
+ADMIN_IDENTITY = f"teams:{TENANT}:{ADMIN}"
 FAST = TeamsOptions(stream_interval_s=0.0, typing_interval_s=0.05, retry_base_s=0.01, retry_max_s=0.05)
 _ids = itertools.count(1000)
 
@@ -53,15 +55,15 @@ class TeamsHarness:
 
     def activity(self, text: str | None = "", *, kind: str = "message", conv: str = "personal",
                  conversation_id: str | None = None, user: str = STAFF, locale: str = "en-US",
-                 mention: bool = False, **extra: Any) -> dict[str, Any]:
+                 mention: bool = False, tenant: str = TENANT, **extra: Any) -> dict[str, Any]:
         conversation_id = conversation_id or {"personal": "a:personal-chat-1", "groupChat": "19:group@thread.v2",
                                               "channel": "19:general@thread.tacv2;messageid=1700000000001"}[conv]
         body: dict[str, Any] = {
             "type": kind, "id": f"msg-{next(_ids)}", "channelId": "msteams", "serviceUrl": self.connector.service_url,
             "from": {"id": f"29:{user}", "name": "Staff Member", "aadObjectId": user},
             "recipient": {"id": BOT_ID, "name": "Switchboard"},
-            "conversation": {"id": conversation_id, "conversationType": conv, "tenantId": "tenant-1"},
-            "channelData": {"tenant": {"id": "tenant-1"}}, "locale": locale,
+            "conversation": {"id": conversation_id, "conversationType": conv, "tenantId": tenant},
+            "channelData": {"tenant": {"id": tenant}}, "locale": locale,
         }
         if text is not None:
             body["text"] = f"<at>Switchboard</at> {text}" if mention else text
@@ -88,7 +90,7 @@ async def make_teams(make_services: ServicesFactory, connector: FakeConnector) -
     clients: list[TestClient[Any, Any]] = []
 
     async def make(*, options: TeamsOptions = FAST, **settings: Any) -> TeamsHarness:
-        settings.setdefault("SWITCHBOARD_ADMINS", ADMIN)
+        settings.setdefault("SWITCHBOARD_ADMINS", ADMIN_IDENTITY)
         if "TEAMS_APP_ID" not in settings:  # the fake connector sends no tokens: the development switch
             settings.setdefault("SWITCHBOARD_TEAMS_ANONYMOUS", "true")
         services = await make_services(**settings)

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from bot.adapters.teams import TeamsOptions
 from bot.memory.models import AuditEntry, Feedback
 from tests.fakes.openai_server import FakeOpenAI
-from tests.teams.conftest import ADMIN, BOT_ID, TeamsFactory
+from tests.teams.conftest import ADMIN, ADMIN_IDENTITY, BOT_ID, TeamsFactory
 from tests.teams.fake_connector import FakeConnector
 
 
@@ -89,7 +89,7 @@ async def test_teams_is_not_mounted_unless_configured(make_services: Any) -> Non
 
     from bot.app import build_app
 
-    services = await make_services(SWITCHBOARD_ADMINS=ADMIN)  # no app id, no development switch
+    services = await make_services(SWITCHBOARD_ADMINS=ADMIN_IDENTITY)  # no app id, no development switch
     async with TestClient(TestServer(build_app(services), host="127.0.0.1")) as client:
         admin_command = {"type": "message", "id": "1", "channelId": "msteams", "serviceUrl": "http://127.0.0.1:9/",
                          "from": {"id": "29:x", "aadObjectId": ADMIN}, "recipient": {"id": BOT_ID},
@@ -170,7 +170,7 @@ async def test_admin_commands_change_policy_at_once_and_show_it_as_a_card(
     assert (await teams.services.policies.current()).version == 2  # invalid change refused
     with Session(teams.services.memory.engine) as s:
         audit = [(a.actor, a.allowed) for a in s.exec(select(AuditEntry)).all()]
-    assert audit == [(ADMIN, True)] * 3
+    assert audit == [(ADMIN_IDENTITY, True)] * 3
 
 
 async def test_non_admin_is_refused_in_their_language_and_audited(
