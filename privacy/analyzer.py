@@ -13,6 +13,7 @@ time budget really stops the work instead of leaving a thread running.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -179,6 +180,9 @@ class Analyzer:
 
     def analyze(self, text: str, *, language: str | None = None, deadline: float | None = None) -> TextAnalysis:
         """Findings for one text; ``deadline`` (``time.monotonic()``) stops the work between chunks."""
+        # a lone surrogate (JSON can carry "\udbb2") cannot be encoded, and spaCy's tokenizer encodes:
+        # U+FFFD in its place keeps every offset
+        text = _LONE_SURROGATE.sub("\ufffd", text)
         lang = language or detect_language(text)
         findings: list[Finding] = []
         seen: set[tuple[str, int, int]] = set()
@@ -201,6 +205,7 @@ class Analyzer:
         return TextAnalysis(language=lang, findings=tuple(sorted(resolved, key=lambda f: (f.start, f.end))))
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _CUTS = ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " ")
 
 

@@ -372,8 +372,10 @@ adversarial_text = adversarial(60, 2)
 # 16k inputs are a unit tiled to a length, so a failing example reads ``unit='A-', length=16000``
 long_units = st.one_of(adversarial(12, 1), st.text(min_size=1, max_size=200))
 
-QUICK = settings(database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                       HealthCheck.data_too_large])
+# derandomized: the same examples on every run, so CI is not red by chance; HYPOTHESIS_EXPLORE=1 draws new
+# ones (how a lone surrogate crashing spaCy's tokenizer was found; it is an explicit example now)
+QUICK = settings(database=None, deadline=None, derandomize=not os.environ.get("HYPOTHESIS_EXPLORE"),
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 # no shrinking where a call costs up to a second (16k inputs, the whole engine): each attempt would repeat
 # it, and a failure must be reported well before pytest's timeout; the 16k unit already reads small
 NO_SHRINK = settings(QUICK, phases=[Phase.explicit, Phase.generate])
@@ -397,6 +399,7 @@ def test_any_unicode_is_read_in_bounded_time_and_memory(readers: Readers, name: 
 @settings(NO_SHRINK, max_examples=20)
 @given(text=unicode_text)
 @example(text="")
+@example(text="n>J=\ufeff\udbb2\u0327\u0301שָׁלוֹם\u2069\u200d")  # a lone surrogate: spaCy cannot encode it
 def test_engine_and_vault_read_any_unicode_in_bounded_time_and_memory(readers: Readers, name: str,
                                                                        text: str) -> None:
     assert_bounded(name, text, readers[name](text, "en"))
