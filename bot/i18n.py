@@ -122,6 +122,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Entschuldigung — ich erreiche meine Datenbank gerade nicht und konnte das deshalb nicht "
               "annehmen. Bitte versuche es in einer Minute erneut.",
     },
+    "recovered_sorry": {
+        "en": "Sorry — I was restarted while answering this and the answer was lost. Your message is saved; "
+              "please ask again.",
+        "pl": "Przepraszam — zostałem zrestartowany podczas odpowiadania i odpowiedź przepadła. Wiadomość "
+              "została zapisana; zapytaj ponownie.",
+        "da": "Beklager — jeg blev genstartet, mens jeg svarede, og svaret gik tabt. Din besked er gemt; "
+              "spørg igen.",
+        "ro": "Îmi pare rău — am fost repornit în timp ce răspundeam și răspunsul s-a pierdut. Mesajul tău "
+              "este salvat; întreabă din nou.",
+        "de": "Entschuldigung — ich wurde während der Antwort neu gestartet, und die Antwort ging verloren. "
+              "Deine Nachricht ist gespeichert; bitte frag noch einmal.",
+    },
     # --- Slack adapter ---------------------------------------------------------------------
     "slack_thinking": {
         "en": "_Thinking…_", "pl": "_Myślę…_", "da": "_Tænker…_", "ro": "_Mă gândesc…_", "de": "_Denke nach…_",

@@ -23,7 +23,7 @@ from bot.errors import (
 )
 from bot.i18n import t
 from bot.memory.models import Decision
-from bot.memory.store import ConversationRef, SqlMemoryStore, StoredTurn, Turn
+from bot.memory.store import ConversationRef, Lease, SqlMemoryStore, StoredTurn, Turn
 from bot.policy_store import PolicyStore
 from bot.pseudonymising import PromptPseudonymiser
 from bot.types import ChatMessage, Reply, ReplyKind
@@ -124,14 +124,15 @@ class Pipeline:
         key = _event_key(msg)
         return key is None or await self.memory.claim_event(key)
 
-    async def admit(self, msg: ChatMessage) -> Admission | None:
+    async def admit(self, msg: ChatMessage, *, lease: Lease | None = None) -> Admission | None:
         """Take a platform delivery before acknowledging it: claim its event id and store the message,
         in one transaction. None for a re-delivery already taken (by any replica). Raises
         `DatabaseUnavailableError` when the database cannot take it; nothing is kept then, so the
-        platform's retry (after a 5xx) is taken afresh."""
+        platform's retry (after a 5xx) is taken afresh. With `lease` the message is recorded as pending
+        delivery too, for `bot.recovery` to finish should this process die before it is answered."""
         if self.validate(msg) is not None:
             return Admission(turn=None) if await self.is_new_delivery(msg) else None
-        turn = await self.memory.add_user_turn(msg, event_key=_event_key(msg))
+        turn = await self.memory.add_user_turn(msg, event_key=_event_key(msg), lease=lease)
         return None if turn is None else Admission(turn=turn)
 
     def validate_text(self, text: str, locale: str = "en") -> str | None:

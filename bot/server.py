@@ -3,7 +3,9 @@
 It listens at once, so `/healthz` (alive) answers during the warm-up; `/readyz` and the platform
 endpoints answer 503 until the warm-up is done. On SIGTERM readiness goes off first (`/readyz` and
 new platform requests get 503, so the platforms deliver elsewhere or later), the requests and
-answers in progress finish within `SWITCHBOARD_SHUTDOWN_GRACE_S`, then the process exits 0.
+answers in progress finish within `SWITCHBOARD_SHUTDOWN_GRACE_S`, then the process exits 0. After the
+warm-up, and every `SWITCHBOARD_RECOVERY_INTERVAL_S`, accepted messages that a dead process never
+answered are resumed (`bot.recovery`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.app import SERVICES, SLACK, build_app, drain
+from bot.memory.store import Lease
+from bot.recovery import DeliveryRecovery, replica_id
 from bot.services import Services, build_services
 from bot.settings import Settings
 
@@ -40,15 +44,25 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     close_socket: Callable[[], Awaitable[None]] | None = None
+    recovery = DeliveryRecovery(memory=services.memory, resumers=[app[SLACK]] if SLACK in app else [],
+                                lease=Lease(owner=replica_id(), seconds=settings.recovery_lease_s),
+                                max_age_s=settings.recovery_max_age_s)
+    recovering: asyncio.Task[None] | None = None
     try:
         if await _warm_up_unless_stopped(services, stop):
             _freeze_long_lived_objects()
             log.info("warmed up: ready")
+            recovering = asyncio.create_task(recovery.run_forever(settings.recovery_interval_s))
             if settings.slack_app_token and SLACK in app:
                 close_socket = await app[SLACK].start_socket_mode(settings.slack_app_token)
             await stop.wait()
     finally:
+        recovery.stop()  # a resume in progress is an answer in progress: the drain waits for it
         await _shut_down(app, runner, close_socket, grace_s=settings.shutdown_grace_s)
+        if recovering is not None:
+            recovering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovering
     return 0
 
 

@@ -81,10 +81,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-async def served(tmp_path: Path, fake_llm: FakeOpenAI) -> Any:
-    api = FakeSlackApi()
-    await api.start()
+def _serve_env(tmp_path: Path, api: FakeSlackApi, fake_llm: FakeOpenAI, **extra: str) -> dict[str, str]:
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump(fake_policy(fake_llm.base_url)), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_BASE"))}
@@ -94,17 +91,85 @@ async def served(tmp_path: Path, fake_llm: FakeOpenAI) -> Any:
         "SWITCHBOARD_SHUTDOWN_GRACE_S": "20", "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_BASE_URL": api.base_url, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
+    return env | extra
+
+
+async def _start(env: dict[str, str], log: Path) -> tuple[asyncio.subprocess.Process, str]:
     port = _free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(CLI, "serve", "--host", "127.0.0.1", "--port", str(port),
                                                     env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
-    async with aiohttp.ClientSession() as http:
-        yield Served(proc=proc, base=f"http://127.0.0.1:{port}", api=api, llm=fake_llm, http=http, log=log)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         proc.kill()
     await asyncio.wait_for(proc.wait(), 30)
+
+
+@pytest.fixture
+async def served(tmp_path: Path, fake_llm: FakeOpenAI) -> Any:
+    api = FakeSlackApi()
+    await api.start()
+    log = tmp_path / "serve.log"
+    proc, base = await _start(_serve_env(tmp_path, api, fake_llm), log)
+    async with aiohttp.ClientSession() as http:
+        yield Served(proc=proc, base=base, api=api, llm=fake_llm, http=http, log=log)
+    await _stop(proc)
     await api.close()
+
+
+@pytest.mark.timeout(600)
+async def test_an_answer_cut_off_by_sigkill_is_given_once_after_the_restart(tmp_path: Path,
+                                                                           fake_llm: FakeOpenAI) -> None:
+    api = FakeSlackApi()
+    await api.start()
+    # a short lease: the restarted process may take the message over as soon as it is warm
+    env = _serve_env(tmp_path, api, fake_llm, SWITCHBOARD_RECOVERY_LEASE_S="2", SWITCHBOARD_RECOVERY_INTERVAL_S="1")
+    log = tmp_path / "serve.log"
+    proc, base = await _start(env, log)
+    async with aiohttp.ClientSession() as http:
+        served = Served(proc=proc, base=base, api=api, llm=fake_llm, http=http, log=log)
+        try:
+            await served.until(lambda: _ready(served), within_s=240, what="/readyz 200 (first process)")
+            fake_llm.delay_s = 60.0  # the model hangs: the answer is in progress when the process dies
+            asked = dm("Summarise: the van arrives on Tuesday and leaves on Friday.", user="UKILL", channel="D0KILL")
+            body = event_body(asked)
+            status, _, _ = await _deliver(served, body)
+            assert status == 200
+            await served.until(lambda: bool(fake_llm.requests) and bool(api.thread_messages(str(asked["ts"]))),
+                               within_s=60, what="the answer started, its placeholder posted")
+            [placeholder] = api.thread_messages(str(asked["ts"]))
+            served.proc.kill()  # SIGKILL: no drain, no goodbye
+            await served.proc.wait()
+            fake_llm.delay_s = 0.0
+
+            served.proc, served.base = await _start(env, log)
+            await served.until(lambda: _ready(served), within_s=240, what="/readyz 200 (restarted process)")
+            await served.until(lambda: bool(served.answered(asked)), within_s=60, what="the answer after the restart")
+            # Slack retries the event it saw no answer to: it is not answered a second time
+            retry = {**body, "event": asked}
+            assert (await _deliver(served, retry, retry_num="1"))[0] == 200
+            await asyncio.sleep(3)  # a few more recovery passes
+        finally:
+            await _stop(served.proc)
+            await api.close()
+    thread = api.thread_messages(str(asked["ts"]))
+    assert [m["ts"] for m in thread] == [placeholder["ts"]], served.log_tail()  # one message: the placeholder
+    assert "blocks" in thread[0] and "Thinking" not in thread[0]["text"]  # now the answer
+    posted = [c for c in api.calls_to("chat.postMessage") if c.args.get("thread_ts") == asked["ts"]]
+    assert len(posted) == 1  # only the first process's placeholder
+    assert {c.args["ts"] for c in api.calls_to("chat.update")} == {placeholder["ts"]}  # streamed, then final
+    assert len(fake_llm.requests) == 2, served.log_tail()  # the cut-off call, and one after the restart
+    assert "recovery: resuming an accepted slack message" in served.log_tail()
+
+
+async def _deliver(served: Served, body: dict[str, Any], *, retry_num: str | None = None) -> tuple[int, str, float]:
+    raw = json.dumps(body)
+    headers = signed_headers(raw) | ({"X-Slack-Retry-Num": retry_num} if retry_num else {})
+    async with served.http.post(served.base + "/slack/events", data=raw.encode(), headers=headers) as resp:
+        return resp.status, await resp.text(), 0.0
 
 
 async def _probe(served: Served, path: str) -> tuple[int, dict[str, Any]] | None:

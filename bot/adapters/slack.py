@@ -43,11 +43,12 @@ from bot.adapters.slack_render import (
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError
 from bot.i18n import t
-from bot.memory.store import SqlMemoryStore
+from bot.memory.store import Lease, Resumable, SqlMemoryStore
 from bot.pipeline import Admission, Pipeline
 from bot.readiness import RETRY_AFTER_S
+from bot.recovery import replica_id
 from bot.settings import Settings
-from bot.types import ChatMessage, Identity, Reply
+from bot.types import ChatMessage, Identity, Reply, ReplyKind
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def slack_tenant(team_id: object, enterprise_id: object = None) -> str:
 class SlackAdapter:
     """The Slack app: one bolt `AsyncApp` whose listeners only translate to and from our types."""
 
+    platform = PLATFORM  # what it resumes after a restart (`bot.recovery.Resumer`)
+
     def __init__(self, *, settings: Settings, pipeline: Pipeline, commands: CommandProcessor,
                  memory: SqlMemoryStore, update_interval_s: float = 0.8, profile_ttl_s: float = 600.0) -> None:
         if not settings.slack_bot_token or not settings.slack_signing_secret:
@@ -102,6 +105,8 @@ class SlackAdapter:
         self._admins = settings.admin_identities
         self._workspace_admins = settings.slack_workspace_admins
         self.update_interval_s = update_interval_s
+        # admitted messages are pending delivery until answered, held by this process for the lease
+        self._lease = Lease(owner=replica_id(), seconds=settings.recovery_lease_s)
         self._profile_ttl_s = profile_ttl_s
         self._profiles: dict[tuple[str, str], tuple[float, Profile]] = {}
         self._lookups: dict[tuple[str, str], asyncio.Future[Profile]] = {}
@@ -215,7 +220,7 @@ class SlackAdapter:
                           thread=str(event.get("thread_ts") or event["ts"]), user=str(event["user"]),
                           text=clean_text(str(event.get("text") or ""), bot_user),
                           event_id=str(body.get("event_id") or ""))
-        admission = await self._pipeline.admit(msg)
+        admission = await self._pipeline.admit(msg, lease=self._lease)
         if admission is None:
             log.info("dropped a re-delivered Slack event %s", msg.event_id)
             return None
@@ -256,17 +261,55 @@ class SlackAdapter:
             await self._set_status(msg, t("slack_status", msg.locale))
         stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
                              interval_s=self.update_interval_s)
+        turn = taken.admission.turn
         try:
             await stream.start()
         except SlackApiError as exc:  # not in the channel, archived, …: nowhere to answer, so no model call
             log.warning("Slack refused our placeholder message (%s); the message is not answered",
                         exc.response.get("error"))
+            await self._delivered(turn.message_id if turn is not None else None)
             return
+        if turn is not None:
+            await self._keep(self._memory.set_placeholder(turn.message_id, stream.messages[0]))
         reply = await self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
         try:
             await stream.finish(reply)
         except SlackApiError as exc:
             log.warning("Slack refused the answer (%s); it is lost", exc.response.get("error"))
+        await self._delivered(turn.message_id if turn is not None else None)
+
+    async def resume(self, pending: Resumable, *, apologise: bool) -> None:
+        """Finish a message admitted before a restart, in its placeholder when one was posted."""
+        await self._tracked(self._resume(pending, apologise=apologise))
+
+    async def _resume(self, pending: Resumable, *, apologise: bool) -> None:
+        profile = await self._profile(pending.msg.tenant, pending.msg.user)
+        msg = replace(pending.msg, locale=profile.locale)
+        stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
+                             interval_s=self.update_interval_s)
+        if pending.placeholder:
+            stream.adopt(pending.placeholder)
+        else:
+            await stream.start()
+            await self._memory.set_placeholder(pending.turn.message_id, stream.messages[0])
+        if apologise:
+            reply = Reply(text=t("recovered_sorry", msg.locale), kind=ReplyKind.ERROR)
+        else:
+            reply = await self._pipeline.handle(msg, on_partial=stream.partial,
+                                                admission=Admission(turn=pending.turn))
+        await stream.finish(reply)
+
+    async def _delivered(self, message_id: int | None) -> None:
+        if message_id is not None:
+            await self._keep(self._memory.mark_delivered(message_id))
+
+    @staticmethod
+    async def _keep(write: Coroutine[Any, Any, None]) -> None:
+        # after the ack nobody can be told: the recovery pass may then deliver this message once more
+        try:
+            await write
+        except DatabaseUnavailableError as exc:
+            log.warning("slack: the delivery state of a message was not stored: %s", exc)
 
     async def _set_status(self, msg: ChatMessage, status: str) -> None:
         try:
@@ -405,6 +448,10 @@ class SlackStream:
     @property
     def messages(self) -> list[str]:
         return list(self._posted)
+
+    def adopt(self, ts: str) -> None:
+        """Continue in a message posted before (a placeholder left by a process that died)."""
+        self._posted, self._shown = [ts], [""]
 
     async def start(self) -> None:
         thinking = t("slack_thinking", self._locale)

@@ -124,3 +124,21 @@ class AuditEntry(SQLModel, table=True):
     allowed: bool
     outcome: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(default_factory=_now)
+
+
+class PendingDelivery(SQLModel, table=True):
+    """An accepted message until its answer (or an apology) is posted: what is needed to finish it after a
+    crash (`bot.recovery`). `lease_until` is a compare-and-set lock: whoever moves it forward owns the row
+    until then; the replica that admitted the message owns it from the start."""
+
+    message_id: int = Field(primary_key=True, foreign_key="message.id")
+    platform: str = Field(max_length=32)
+    tenant: str = Field(default="", max_length=128)
+    channel: str = Field(max_length=128)
+    thread: str = Field(max_length=128)
+    user: str = Field(max_length=128)
+    placeholder: str = Field(default="", max_length=128)  # the platform's id of our "Thinking…" message
+    state: str = Field(default="pending", max_length=16, index=True)  # pending | delivered
+    owner: str = Field(default="", max_length=64)
+    lease_until: datetime = Field(default_factory=_now, index=True)
+    created_at: datetime = Field(default_factory=_now)

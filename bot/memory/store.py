@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Engine, delete, event, func, insert
+from sqlalchemy import CursorResult, Engine, delete, event, func, insert, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
@@ -34,6 +34,7 @@ from bot.memory.models import (
     Decision,
     Feedback,
     Message,
+    PendingDelivery,
     PolicyVersion,
     ProcessedEvent,
 )
@@ -66,6 +67,24 @@ class StoredTurn:
 
     conversation: ConversationRef
     message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Delivery tracking for an admitted message (`PendingDelivery`): `owner` holds it for `seconds`."""
+
+    owner: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resumable:
+    """An accepted message whose answer was not delivered, now leased to the caller."""
+
+    msg: ChatMessage
+    turn: StoredTurn
+    placeholder: str
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,17 +227,19 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
-    async def add_user_turn(self, msg: ChatMessage, *, event_key: str | None = None) -> StoredTurn | None:
+    async def add_user_turn(self, msg: ChatMessage, *, event_key: str | None = None,
+                            lease: Lease | None = None) -> StoredTurn | None:
         """Store `msg` as the user's next turn (creating its conversation), in one transaction. With
         `event_key` (a platform delivery id) the key is claimed in the same transaction: None when
         another delivery (or replica) claimed it first, and then nothing is stored. Either all is kept
-        or nothing, so a platform retry after a database failure is taken afresh."""
+        or nothing, so a platform retry after a database failure is taken afresh. With `lease` the
+        message is also recorded as pending delivery (`PendingDelivery`), held by the lease's owner."""
 
         def unit(s: Session) -> StoredTurn | None:
             try:
-                return _add_user_turn(s, msg, event_key=event_key)
+                return _add_user_turn(s, msg, event_key=event_key, lease=lease)
             except _ConversationRaced:  # another replica created it just now: once more, it exists
-                return _add_user_turn(s, msg, event_key=event_key)
+                return _add_user_turn(s, msg, event_key=event_key, lease=lease)
 
         return await self._run(unit)
 
@@ -282,6 +303,8 @@ class SqlMemoryStore:
             mine = select(Decision.id).where(*_decided_for(user))
             s.exec(delete(Feedback).where(col(Feedback.decision_id).in_(mine)))
             s.exec(delete(Decision).where(*_decided_for(user)))
+            s.exec(delete(PendingDelivery).where(col(PendingDelivery.message_id).in_(
+                select(Message.id).where(*messages))))
             s.exec(delete(Message).where(*messages))
             empty = select(Conversation.id).where(~select(Message.id).where(
                 Message.conversation_id == Conversation.id).exists())
@@ -289,6 +312,38 @@ class SqlMemoryStore:
             s.exec(delete(Conversation).where(col(Conversation.id).in_(empty)))
             s.commit()
             return int(erased)
+
+        return await self._run(unit)
+
+    # --- delivery of accepted messages (bot.recovery) -----------------------------------
+
+    async def set_placeholder(self, message_id: int, placeholder: str) -> None:
+        """Remember the platform id of the message that will carry the answer."""
+        await self._run(lambda s: _commit(s, update(PendingDelivery).where(
+            col(PendingDelivery.message_id) == message_id).values(placeholder=placeholder[:128])))
+
+    async def mark_delivered(self, message_id: int) -> None:
+        await self._run(lambda s: _commit(s, update(PendingDelivery).where(
+            col(PendingDelivery.message_id) == message_id).values(state="delivered", owner="")))
+
+    async def claim_pending(self, *, lease: Lease, platforms: Sequence[str], limit: int = 20) -> list[Resumable]:
+        """Pending deliveries whose lease ran out (their owner died), each taken with a compare-and-set on
+        `lease_until`: of replicas racing for one row, exactly one UPDATE matches it."""
+        now = datetime.now(UTC)
+
+        def unit(s: Session) -> list[Resumable]:
+            stale = (col(PendingDelivery.state) == "pending", col(PendingDelivery.lease_until) < now)
+            rows = s.exec(select(PendingDelivery).where(*stale, col(PendingDelivery.platform).in_(platforms))
+                          .order_by(col(PendingDelivery.message_id)).limit(limit)).all()
+            taken = []
+            for row in rows:
+                won = s.connection().execute(update(PendingDelivery).where(
+                    col(PendingDelivery.message_id) == row.message_id, *stale).values(
+                    owner=lease.owner, lease_until=now + timedelta(seconds=lease.seconds)))
+                s.commit()
+                if won.rowcount == 1:
+                    taken.append(row)
+            return [_resumable(s, row) for row in taken]
 
         return await self._run(unit)
 
@@ -419,7 +474,8 @@ class _ConversationRaced(Exception):
     """Another writer created the conversation between our look-up and our insert."""
 
 
-def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None) -> StoredTurn | None:
+def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None,
+                   lease: Lease | None) -> StoredTurn | None:
     # few SQL expressions, no ORM objects: this runs before the platform gets its ack, under a burst
     # of events one after the other (SQLite) and each waiting for the GIL between two statements
     db = s.connection()
@@ -446,8 +502,31 @@ def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None) -> St
         conv = ConversationRef(id=int(found[0]), pii_seen=bool(found[1]))
     added = db.execute(insert(Message).values(conversation_id=conv.id, role="user", platform=msg.platform,
                                               tenant=msg.tenant, user=msg.user, text=msg.text, created_at=now))
+    message_id = _new_id(added)
+    if lease is not None:
+        db.execute(insert(PendingDelivery).values(
+            message_id=message_id, platform=msg.platform, tenant=msg.tenant, channel=msg.channel,
+            thread=msg.thread, user=msg.user, placeholder="", state="pending", owner=lease.owner,
+            lease_until=now + timedelta(seconds=lease.seconds), created_at=now))
     s.commit()
-    return StoredTurn(conversation=conv, message_id=_new_id(added))
+    return StoredTurn(conversation=conv, message_id=message_id)
+
+
+def _commit(s: Session, statement: Any) -> None:
+    s.connection().execute(statement)
+    s.commit()
+
+
+def _resumable(s: Session, row: PendingDelivery) -> Resumable:
+    message = s.get(Message, row.message_id)
+    conv = s.get(Conversation, message.conversation_id) if message is not None else None
+    assert message is not None and conv is not None and conv.id is not None  # a foreign key keeps them
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    msg = ChatMessage(platform=row.platform, tenant=row.tenant, channel=row.channel, thread=row.thread,
+                      user=row.user, text=message.text, received_at=created)
+    return Resumable(msg=msg, turn=StoredTurn(conversation=ConversationRef(id=conv.id, pii_seen=conv.pii_seen),
+                                              message_id=row.message_id),
+                     placeholder=row.placeholder, created_at=created)
 
 
 def _new_id(result: CursorResult[Any]) -> int:
