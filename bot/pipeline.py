@@ -124,15 +124,17 @@ class Pipeline:
         key = _event_key(msg)
         return key is None or await self.memory.claim_event(key)
 
-    async def admit(self, msg: ChatMessage, *, lease: Lease | None = None) -> Admission | None:
+    async def admit(self, msg: ChatMessage, *, lease: Lease | None = None,
+                    reference: str = "") -> Admission | None:
         """Take a platform delivery before acknowledging it: claim its event id and store the message,
         in one transaction. None for a re-delivery already taken (by any replica). Raises
         `DatabaseUnavailableError` when the database cannot take it; nothing is kept then, so the
         platform's retry (after a 5xx) is taken afresh. With `lease` the message is recorded as pending
-        delivery too, for `bot.recovery` to finish should this process die before it is answered."""
+        delivery too, for `bot.recovery` to finish should this process die before it is answered, with the
+        adapter's `reference` (where to answer)."""
         if self.validate(msg) is not None:
             return Admission(turn=None) if await self.is_new_delivery(msg) else None
-        turn = await self.memory.add_user_turn(msg, event_key=_event_key(msg), lease=lease)
+        turn = await self.memory.add_user_turn(msg, event_key=_event_key(msg), lease=lease, reference=reference)
         return None if turn is None else Admission(turn=turn)
 
     def validate_text(self, text: str, locale: str = "en") -> str | None:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bot.app import SERVICES, SLACK, build_app, drain
 from bot.memory.store import Lease
-from bot.recovery import DeliveryRecovery, replica_id
+from bot.recovery import DeliveryRecovery, Resumer, replica_id
 from bot.services import Services, build_services
 from bot.settings import Settings
 
@@ -44,7 +44,12 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     close_socket: Callable[[], Awaitable[None]] | None = None
-    recovery = DeliveryRecovery(memory=services.memory, resumers=[app[SLACK]] if SLACK in app else [],
+    resumers: list[Resumer] = [app[SLACK]] if SLACK in app else []
+    if settings.teams_mode != "off":
+        from bot.adapters.teams import TEAMS  # botbuilder loads only when Teams is configured
+
+        resumers.append(app[TEAMS])
+    recovery = DeliveryRecovery(memory=services.memory, resumers=resumers,
                                 lease=Lease(owner=replica_id(), seconds=settings.recovery_lease_s),
                                 max_age_s=settings.recovery_max_age_s)
     recovering: asyncio.Task[None] | None = None

@@ -11,7 +11,10 @@ with `continue_conversation`, retrying 429/412/502/504 with backoff.
 
 A message is claimed and stored (`Pipeline.admit`) before anything is sent back; when the database
 cannot take it the turn raises `DatabaseUnavailableError`, the app answers 503 with Retry-After
-(nothing kept), and a redelivery of the activity is taken afresh.
+(nothing kept), and a redelivery of the activity is taken afresh. It is stored as pending delivery
+together with its conversation reference (serviceUrl, conversation, the activity to reply to, tenant),
+leased to this process and marked delivered once the answer is sent: when the process dies first, the
+recovery pass of any replica (`bot.recovery`) answers it proactively with `resume`.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import botbuilder.schema
@@ -57,11 +60,13 @@ from bot.adapters.service_urls import ServiceUrlAllowlist
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
 from bot.app import DRAINS
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
-from bot.errors import ConfigurationError, ServiceUrlNotAllowedError
+from bot.errors import ConfigurationError, DatabaseUnavailableError, ServiceUrlNotAllowedError
 from bot.i18n import t
+from bot.memory.store import Lease, Resumable
 from bot.pipeline import Admission
+from bot.recovery import replica_id
 from bot.services import Services
-from bot.types import ChatMessage, Identity, Reply
+from bot.types import ChatMessage, Identity, Reply, ReplyKind
 from routing.retry_after import retry_after_from_headers
 
 log = logging.getLogger(__name__)
@@ -221,6 +226,8 @@ class _Stream:
 class TeamsAdapter:
     """`POST /api/messages`: authenticates, translates, runs commands or the pipeline, renders replies."""
 
+    platform = PLATFORM  # what it resumes after a restart (`bot.recovery.Resumer`)
+
     def __init__(self, *, services: Services, options: TeamsOptions | None = None) -> None:
         settings = services.settings
         self.options = options or TeamsOptions()
@@ -228,6 +235,8 @@ class TeamsAdapter:
         self._app_id = settings.teams_app_id
         self._admins = settings.admin_identities
         self._tenant = settings.tenant
+        # admitted messages are pending delivery until answered, held by this process for the lease
+        self._lease = Lease(owner=replica_id(), seconds=settings.recovery_lease_s)
         self._commands = CommandProcessor(memory=services.memory, policies=services.policies)
         config = _BotConfig(app_id=settings.teams_app_id, password=settings.teams_app_password,
                             tenant_id=settings.teams_app_tenant_id, app_type=settings.teams_app_type)
@@ -331,7 +340,9 @@ class TeamsAdapter:
             return
         # claim and store before any reply: a database that cannot take the message raises
         # DatabaseUnavailableError here, and the app answers 503 with nothing kept
-        admission = await pipeline.admit(msg)
+        reference = TurnContext.get_conversation_reference(activity)
+        where = json.dumps({"reference": reference.serialize(), "locale": msg.locale})
+        admission = await pipeline.admit(msg, lease=self._lease, reference=where)
         if admission is None:
             return  # Teams redelivered an activity we already took
         await self._answer(turn, msg, admission)
@@ -389,10 +400,12 @@ class TeamsAdapter:
         if invalid is not None:
             await self._send(turn, Activity(type=ActivityTypes.message, text=invalid.text))
             return
+        message_id = admission.turn.message_id if admission.turn is not None else None
         stream: _Stream | None = None
         if turn.activity.conversation.conversation_type == "personal":
             stream = _Stream(turn, send=lambda a: self._send(turn, a), interval_s=self.options.stream_interval_s)
             await stream.begin(t("teams_working", msg.locale))
+            await self._placeholder(message_id, stream.id)
         work = asyncio.create_task(pipeline.handle(msg, on_partial=stream.update if stream else None,
                                                    admission=admission))
         typing = None if stream else asyncio.create_task(self._keep_typing(turn))
@@ -403,14 +416,16 @@ class TeamsAdapter:
                 typing.cancel()
         if work in done:
             await self._deliver(turn, work.result(), stream)
+            await self._delivered(message_id)
             return
         # Too slow for the HTTP turn: end it now and post the answer proactively when it is ready.
         if stream is not None:
             stream.live = False
         else:
-            await self._send(turn, Activity(type=ActivityTypes.message, text=t("teams_still_working", msg.locale)))
+            await self._placeholder(message_id, await self._send(
+                turn, Activity(type=ActivityTypes.message, text=t("teams_still_working", msg.locale))))
         reference = TurnContext.get_conversation_reference(turn.activity)
-        self._spawn(self._deliver_later(work, reference, stream))
+        self._spawn(self._deliver_later(work, reference, stream, message_id))
 
     async def _keep_typing(self, turn: TurnContext) -> None:
         try:
@@ -431,8 +446,12 @@ class TeamsAdapter:
             self._remember(sent_id, reply.decision_id)
 
     async def _deliver_later(self, work: asyncio.Task[Reply], reference: ConversationReference,
-                             stream: _Stream | None) -> None:
-        reply = await work
+                             stream: _Stream | None, message_id: int | None) -> None:
+        await self._post_later(await work, reference, stream)
+        await self._delivered(message_id)  # not when the delivery failed: the recovery pass retries it
+
+    async def _post_later(self, reply: Reply, reference: ConversationReference, stream: _Stream | None) -> None:
+        """Post `reply` proactively (`continue_conversation`, through the service-URL allowlist)."""
 
         async def logic(turn: TurnContext) -> None:
             activity = render_reply(reply)
@@ -443,6 +462,47 @@ class TeamsAdapter:
                 self._remember(response.id, reply.decision_id)
 
         await self._retrying(lambda: self._adapter.continue_conversation(reference, logic, self._app_id))
+
+    async def resume(self, pending: Resumable, *, apologise: bool) -> None:
+        """Finish a message admitted before a restart (`bot.recovery.Resumer`): its answer, or with
+        `apologise` an apology, posted proactively as a reply where it was asked. Raises when it cannot
+        be delivered (no stored reference, a service URL no longer allowed, the connector failing)."""
+        task: asyncio.Task[None] = asyncio.ensure_future(self._resume(pending, apologise=apologise))
+        self._background.add(task)  # an answer in progress: the drain waits for it
+        task.add_done_callback(self._background.discard)
+        await task
+
+    async def _resume(self, pending: Resumable, *, apologise: bool) -> None:
+        stored = json.loads(pending.reference) if pending.reference else None
+        if not isinstance(stored, dict) or not isinstance(stored.get("reference"), dict):
+            raise ValueError(f"teams: message {pending.turn.message_id} has no conversation reference")
+        reference = ConversationReference.deserialize(stored["reference"])
+        if not reference.service_url or not self._service_urls.allows(reference.service_url):
+            raise ServiceUrlNotAllowedError(f"refused to resume at the Bot Framework service URL "
+                                            f"{reference.service_url!r}: not in SWITCHBOARD_TEAMS_SERVICE_URLS")
+        msg = replace(pending.msg, locale=str(stored.get("locale") or "en"))
+        if apologise:
+            reply = Reply(text=t("recovered_sorry", msg.locale), kind=ReplyKind.ERROR)
+        else:
+            reply = await self._services.pipeline.handle(msg, admission=Admission(turn=pending.turn))
+        await self._post_later(reply, reference, None)  # the recovery pass marks it delivered
+
+    async def _placeholder(self, message_id: int | None, activity_id: str | None) -> None:
+        """Remember the activity that tells the user an answer is coming (stream or "still working")."""
+        if message_id is not None and activity_id:
+            await self._keep(self._services.memory.set_placeholder(message_id, activity_id))
+
+    async def _delivered(self, message_id: int | None) -> None:
+        if message_id is not None:
+            await self._keep(self._services.memory.mark_delivered(message_id))
+
+    @staticmethod
+    async def _keep(write: Coroutine[Any, Any, None]) -> None:
+        # a lost write only means the recovery pass may deliver this message once more
+        try:
+            await write
+        except DatabaseUnavailableError as exc:
+            log.warning("teams: the delivery state of a message was not stored: %s", exc)
 
     async def _send(self, turn: TurnContext, activity: Activity) -> str | None:
         response = await self._retrying(lambda: turn.send_activity(activity))

@@ -39,6 +39,7 @@ STEPS: tuple[AddColumn, ...] = (
     AddColumn("decision", "tenant", "VARCHAR(128) NOT NULL DEFAULT ''", _FROM_CONVERSATION),
     AddColumn("feedback", "platform", "VARCHAR(32) NOT NULL DEFAULT ''", _FROM_DECISION),
     AddColumn("feedback", "tenant", "VARCHAR(128) NOT NULL DEFAULT ''", _FROM_DECISION),
+    AddColumn("pendingdelivery", "reference", "TEXT NOT NULL DEFAULT ''"),  # Slack rows need none
 )
 
 

@@ -138,6 +138,8 @@ class PendingDelivery(SQLModel, table=True):
     thread: str = Field(max_length=128)
     user: str = Field(max_length=128)
     placeholder: str = Field(default="", max_length=128)  # the platform's id of our "Thinking…" message
+    # what the platform needs to answer later, as JSON (Teams: the conversation reference with its serviceUrl)
+    reference: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     state: str = Field(default="pending", max_length=16, index=True)  # pending | delivered
     owner: str = Field(default="", max_length=64)
     lease_until: datetime = Field(default_factory=_now, index=True)

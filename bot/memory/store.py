@@ -85,6 +85,7 @@ class Resumable:
     turn: StoredTurn
     placeholder: str
     created_at: datetime
+    reference: str = ""  # what the adapter stored with it to answer later (`add_user_turn`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,18 +229,19 @@ class SqlMemoryStore:
         return await self._run(unit)
 
     async def add_user_turn(self, msg: ChatMessage, *, event_key: str | None = None,
-                            lease: Lease | None = None) -> StoredTurn | None:
+                            lease: Lease | None = None, reference: str = "") -> StoredTurn | None:
         """Store `msg` as the user's next turn (creating its conversation), in one transaction. With
         `event_key` (a platform delivery id) the key is claimed in the same transaction: None when
         another delivery (or replica) claimed it first, and then nothing is stored. Either all is kept
         or nothing, so a platform retry after a database failure is taken afresh. With `lease` the
-        message is also recorded as pending delivery (`PendingDelivery`), held by the lease's owner."""
+        message is also recorded as pending delivery (`PendingDelivery`), held by the lease's owner, with
+        `reference`: whatever the adapter needs to answer it after a restart."""
 
         def unit(s: Session) -> StoredTurn | None:
             try:
-                return _add_user_turn(s, msg, event_key=event_key, lease=lease)
+                return _add_user_turn(s, msg, event_key=event_key, lease=lease, reference=reference)
             except _ConversationRaced:  # another replica created it just now: once more, it exists
-                return _add_user_turn(s, msg, event_key=event_key, lease=lease)
+                return _add_user_turn(s, msg, event_key=event_key, lease=lease, reference=reference)
 
         return await self._run(unit)
 
@@ -475,7 +477,7 @@ class _ConversationRaced(Exception):
 
 
 def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None,
-                   lease: Lease | None) -> StoredTurn | None:
+                   lease: Lease | None, reference: str = "") -> StoredTurn | None:
     # few SQL expressions, no ORM objects: this runs before the platform gets its ack, under a burst
     # of events one after the other (SQLite) and each waiting for the GIL between two statements
     db = s.connection()
@@ -506,7 +508,7 @@ def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None,
     if lease is not None:
         db.execute(insert(PendingDelivery).values(
             message_id=message_id, platform=msg.platform, tenant=msg.tenant, channel=msg.channel,
-            thread=msg.thread, user=msg.user, placeholder="", state="pending", owner=lease.owner,
+            thread=msg.thread, user=msg.user, placeholder="", reference=reference, state="pending", owner=lease.owner,
             lease_until=now + timedelta(seconds=lease.seconds), created_at=now))
     s.commit()
     return StoredTurn(conversation=conv, message_id=message_id)
@@ -526,7 +528,7 @@ def _resumable(s: Session, row: PendingDelivery) -> Resumable:
                       user=row.user, text=message.text, received_at=created)
     return Resumable(msg=msg, turn=StoredTurn(conversation=ConversationRef(id=conv.id, pii_seen=conv.pii_seen),
                                               message_id=row.message_id),
-                     placeholder=row.placeholder, created_at=created)
+                     placeholder=row.placeholder, created_at=created, reference=row.reference)
 
 
 def _new_id(result: CursorResult[Any]) -> int:
