@@ -63,6 +63,7 @@ class PersonRecognizer:
     def __init__(self, lexicon: Lexicon) -> None:
         self._lex = lexicon
         self._decoy_index: dict[str, StemIndex] = {}
+        self._head_index: dict[str, tuple[str, ...]] = {}
 
     def analyze(self, text: str, language: str) -> list[Finding]:
         lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
@@ -244,8 +245,7 @@ class PersonRecognizer:
             toks = toks[1:]
         # a capitalised role or title opening the span is the cue, not the name: "Ritter Lyvet", "Kanzlerin Merkel"
         # (a surname too — "Ritter", "Graf", "König" — only after an article: "Der Ritter Lyvet")
-        roles = self._lex.words.get("person_context_before", lang)
-        while len(toks) > 1 and toks[0].lower in roles and toks[0].lower not in _WEAK_BEFORE:
+        while len(toks) > 1 and self._titled(toks[:1], lang):
             preceding = [*before, *span.tokens[:span.tokens.index(toks[0])]]
             if self._listed(toks[0], lang) and not self._determined(preceding, lang):
                 break
@@ -408,9 +408,8 @@ class PersonRecognizer:
         if not names:
             return False
 
-        def compound(word: str) -> bool:
-            return lang in ("de", "da") and any(
-                len(h) >= 5 and len(word) > len(h) + 2 and word.endswith(h) for h in last)
+        def compound(word: str) -> bool:  # at least three letters before the head
+            return lang in ("de", "da") and word[3:].endswith(self._compound_heads(lang))
 
         def closing(word: str) -> bool:
             return word in last or compound(word)
@@ -426,6 +425,12 @@ class PersonRecognizer:
                 return True  # "Boulevard | de Clichy"
         return bool(prv) and toks[0].start - prv[0].end <= 1 and prv[0].is_capitalised \
             and normalise(prv[0].text) in first  # "Place | Pigalle"
+
+    def _compound_heads(self, lang: str) -> tuple[str, ...]:
+        """The closing head words long enough (five letters) to end a German or Danish compound."""
+        if lang not in self._head_index:
+            self._head_index[lang] = tuple(h for h in self._lex.words.get("thing_last", lang) if len(h) >= 5)
+        return self._head_index[lang]
 
     def _decoys(self, lang: str) -> StemIndex:
         if lang not in self._decoy_index:
