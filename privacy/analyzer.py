@@ -32,6 +32,7 @@ from privacy.recognizers import (
     BirthDateRecognizer,
     CardRecognizer,
     EmailRecognizer,
+    HandleRecognizer,
     IbanRecognizer,
     IpRecognizer,
     NationalIdRecognizer,
@@ -81,7 +82,8 @@ def resolve_overlaps(findings: Sequence[Finding]) -> list[Finding]:
 
 # what each of our recognizers can return (Presidio's supported_entities)
 _ENTITIES: dict[type[Recognizer], tuple[str, ...]] = {
-    EmailRecognizer: ("EMAIL_ADDRESS",), IbanRecognizer: ("IBAN_CODE",), CardRecognizer: ("CREDIT_CARD",),
+    EmailRecognizer: ("EMAIL_ADDRESS",), HandleRecognizer: ("USER_HANDLE",), IbanRecognizer: ("IBAN_CODE",),
+    CardRecognizer: ("CREDIT_CARD",),
     NationalIdRecognizer: tuple(sorted({spec.entity_type for spec in NATIONAL_IDS})),
     PhoneRecognizer: ("PHONE_NUMBER",), IpRecognizer: ("IP_ADDRESS",), BirthDateRecognizer: ("DATE_OF_BIRTH",),
     AddressRecognizer: ("ADDRESS",), PersonRecognizer: ("PERSON",), SpecialCategoryRecognizer: ("SPECIAL_CATEGORY",),
@@ -93,6 +95,9 @@ LANGUAGES = tuple(dict.fromkeys([*SUPPORTED, *CANDIDATES, *FALLBACK]))
 def words_language(lang: str) -> str:
     """The language whose word lists serve ``lang`` (names, special categories)."""
     return lang if lang in SUPPORTED else FALLBACK.get(lang, "en")
+
+
+_MAX_LIST_ITEMS = 16  # a list's first items decide; bounds the work on a long span
 
 
 class RuleThingJudge:
@@ -111,10 +116,16 @@ class RuleThingJudge:
             if span is not None:
                 s, e = span
                 if (prose[s:e] != text[s:e] or org_suffix_after(text, e) or org_prefix_before(text, s)
-                        or self._gazetteer.match(text[s:e].split(), lang)):
+                        or self._gazetteer.match(text[s:e].split(), lang) or self._place_list(text[s:e], lang)):
                     span = None
             out.append(span)
         return out
+
+    def _place_list(self, span: str, lang: str) -> bool:
+        """A span running across commas is a list, not "Surname, First name", when one of its first
+        items is a known place: "Mare, Satu Mare, Bistrița, Slatina", "Mardscha, Laschkar Gah, Kandahar"."""
+        return "," in span and any(
+            self._gazetteer.match(item.split(), lang) for item in span.split(",")[:_MAX_LIST_ITEMS] if item.strip())
 
     def named(self, text: str, span: tuple[int, int], language: str) -> bool:
         return self._persons.named(text, span, language)
@@ -135,8 +146,8 @@ class Analyzer:
             for lang in SUPPORTED
         })
         self._patterns: tuple[Recognizer, ...] = (
-            EmailRecognizer(), IbanRecognizer(), CardRecognizer(), NationalIdRecognizer(), PhoneRecognizer(),
-            IpRecognizer(), BirthDateRecognizer(), AddressRecognizer(),
+            EmailRecognizer(), HandleRecognizer(), IbanRecognizer(), CardRecognizer(), NationalIdRecognizer(),
+            PhoneRecognizer(), IpRecognizer(), BirthDateRecognizer(), AddressRecognizer(),
         )
         from privacy.presidio import PresidioAnalyzer
 
@@ -190,7 +201,10 @@ class Analyzer:
             if deadline is not None and time.monotonic() > deadline:
                 raise AnalysisTimeout(f"analysis stopped at character {start} of {len(text)}")
             part = text[start:end]
-            raw = self.presidio.analyze(part, lang)
+            # a close neighbour ("no" for Danish, frequent on short texts) is read with its fallback's
+            # model and word lists: Norwegian with the Danish ones, Ukrainian with the Russian; any other
+            # language keeps its own pattern recognizers (phone regions) and the English word lists
+            raw = self.presidio.analyze(part, FALLBACK.get(lang, lang))
             for f in combine_persons(part, words_language(lang), raw, judge=self._judge, rules=self._combination):
                 key = (f.entity_type, f.start + start, f.end + start)
                 if key not in seen:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from privacy.analyzer import Analyzer, TextAnalysis
+from privacy.names import FALLBACK
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyVerdict
 
@@ -172,7 +173,8 @@ class PrivacyEngine:
 
     def _load_models_for(self, segments: Sequence[Segment]) -> None:
         analyzer = self._ready()
-        analyzer.presidio.load_models({analyzer.detect(seg.text) for seg in segments if seg.text.strip()})
+        analyzer.presidio.load_models({FALLBACK.get(lang, lang) for lang in (
+            analyzer.detect(seg.text) for seg in segments if seg.text.strip())})
 
     def _analyze_segments(self, segments: Sequence[Segment], deadline: float) -> tuple[str, list[Finding]]:
         language, findings = "und", []

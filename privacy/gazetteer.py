@@ -15,7 +15,8 @@ says whether a run of tokens is a known place or organisation:
   ("Finanzministerium", "Udenrigsministeriet").
 
 ``org_suffix_after(text, end)`` / ``org_prefix_before(text, start)`` tell whether a legal form follows a
-span ("Siemens AG", "Orlen S.A.", "Novo Nordisk A/S") or stands before it ("ООО «Ромашка»", "S.C. Petrom").
+span ("Siemens AG", "Orlen S.A.", "Novo Nordisk A/S") or stands before it ("ООО «Ромашка»", "S.C. Petrom",
+"A/S Bladkompagniet").
 A legal form says "company", not "no person": sole traders and partnerships carry their owners' names
 ("Jan Kowalski sp. j.", "Hans Müller e.K."), so "ИП" counts only before a quoted name.
 
@@ -136,7 +137,7 @@ _LEGAL_AFTER = (
 )
 _LEGAL_BEFORE = (
     r"ООО", r"ЗАО", r"ОАО", r"ПАО", r"НАО", r"АО", r"ФГУП", r"ГУП", r"МУП", r"АНО", r"НКО", r"ОДО",
-    r"S\.C\.", r"S\.C", r"SC", r"SNC",
+    r"S\.C\.", r"S\.C", r"SC", r"SNC", r"A/S", r"I/S",
 )
 _SPACE = r"[ \t\u00a0\u202f]"
 _CLOSE_QUOTE = r"[\"'»”“’]"

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from privacy.gazetteer import fold
 from privacy.lexicon import SUPPORTED, Lexicon, StemIndex, stem_candidates
 from privacy.text import Token, mask_non_prose, normalise, tokenize
 from privacy.verdict import Finding
@@ -64,6 +65,7 @@ class PersonRecognizer:
         self._lex = lexicon
         self._decoy_index: dict[str, StemIndex] = {}
         self._head_index: dict[str, tuple[str, ...]] = {}
+        self._brands: StemIndex | None = None
 
     def analyze(self, text: str, language: str) -> list[Finding]:
         lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
@@ -75,9 +77,21 @@ class PersonRecognizer:
                 continue
             before = (before + list(span.tokens[: len(span.tokens) - len(toks)]))[-3:]  # "Remind Zebedee"
             score = self._score(Span(tuple(toks), span.honorific), before, after, lang, text)
+            if not score and self._signature(toks, text, lang):
+                score = 0.7
             if score > 0:
                 findings.append(Finding(self.entity_type, toks[0].start, toks[-1].end, round(score, 2)))
         return findings + self._uncased_pairs(tokens, lang)
+
+    def _signature(self, toks: list[Token], text: str, lang: str) -> bool:
+        """One or two rare capitalised words after a dash that end the message sign it: "… - Camron",
+        "— Anna Nowak"."""
+        if len(toks) > 2 or text[toks[-1].end:].strip(" \t\r\n.!)"):
+            return False
+        head = text[:toks[0].start].rstrip(" \t")
+        if not head.endswith(_SIGN_DASHES) or (len(head) > 1 and not head[-2].isspace()):
+            return False
+        return all(not self._everyday(t, lang, _GERMAN_WORD_ZIPF) and not self._is_place(t.text) for t in toks)
 
     def _uncased_pairs(self, tokens: list[Token], lang: str) -> list[Finding]:
         """"jan kowalski", "ивана петрова", "ANNA NOWAK": chat drops capitals, so a known first name
@@ -107,6 +121,11 @@ class PersonRecognizer:
         for s, e in spans:
             a, b = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
             toks = [t for t in tokens[a:b] if t.end <= e]
+            # a tagger's "Carola" of "Carola-jakker" is part of a compound noun
+            touched = tokens[max(0, a - 1):b]
+            if _compound_noun([t for t in touched if t.start < e and t.end > s]):
+                out.append(None)
+                continue
             words = [normalise(t.text) for t in toks if t.lower not in _PARTICLES]
             if not words or (all(len(w) < 2 for w in words) and not any(t.abbreviated for t in toks)):
                 out.append(None if words else (s, e))  # "h." of "9 h.": no name has one letter
@@ -122,11 +141,13 @@ class PersonRecognizer:
                     or (self._article_before(before, lang) or 0) > 0)) or (  # "der gesamte Lagerbestand"
                 lang == "pl" and len(toks) == 1 and not self._listed(toks[0], lang)
                 and words[0].endswith(_POLISH_DEMONYM))  # "Sosnowiczanin", "Portorykańczyk"
-            # a message-opening verb ("Bekræft") or function word ("Hvilke", "Dabei"), unless a listed name
+            # a message-opening verb ("Bekræft") or function word ("Hvilke", "Dabei", stressed "Dén"),
+            # unless a listed name
             opening_verb = len(toks) == 1 and toks[0].initial and (
-                self._imperative(toks[0], lang) or self._everyday(toks[0], lang, _FUNCTION_WORD_ZIPF))
+                self._imperative(toks[0], lang) or self._function_word(toks[0], lang))
             if named_thing or opening_verb or self._thing_head(toks, before, after, lang) \
-                    or self._decoy(toks, before, after, lang, text):
+                    or self._decoy(toks, before, after, lang, text) or self._brand_led(toks) \
+                    or self._club_and_town(toks, lang):
                 out.append(None)
                 continue
             while len(toks) > 1 and len(toks[0].text) == 1 and not toks[0].abbreviated:
@@ -216,6 +237,8 @@ class PersonRecognizer:
             return 0.9
         if span.honorific:
             return 0.9
+        if self._brand_led(toks):  # "Toyota Carina", "Cessna", "Sonys brugerinterface"
+            return 0.0
         if _acronym(before, toks, text):  # "A.J.O.F.M. Timiș", "D.A.C.L. Timișoara": an office, not initials
             return 0.0
         firsts = [t for t in toks if self._is_first(t, lang) or t.abbreviated]
@@ -227,7 +250,8 @@ class PersonRecognizer:
             if len(toks) == 1 and (self._verb_after(toks[-1], after, lang) or _inverted_question(before, after, lang)
                                    or self._verb_before(toks[0], before, lang)) \
                     and not self._common(toks[0], lang, 4.5 if toks[0].text in self._lex.last_names else 3.5) \
-                    and not _GERMAN_NOUN_SUFFIX.search(normalise(toks[0].text)):
+                    and not _GERMAN_NOUN_SUFFIX.search(normalise(toks[0].text)) \
+                    and not (lang == "de" and self._german_compound(normalise(toks[0].text))):
                 # "Kowalczyk sent…", "Нургалиев уволил…", "Middelhoff habe…": a rare capitalised word
                 # right before a finite verb is the sentence's subject, and that is a person far more
                 # often than not (the model's LOC/ORG opinion still outweighs this 0.6)
@@ -269,6 +293,8 @@ class PersonRecognizer:
             return 0.0
         if all(self._is_place(t.text) for t in toks):
             return 0.0
+        if len(toks) == 1 and cue < 0.8 and self._function_word(toks[0], lang):
+            return 0.0  # one of the language's commonest words: "в День работника", "Dabei ist"
         surname = any(t.text in self._lex.last_names for t in toks)
         if lang == "de":
             # a word shaped like a German noun is one — unless a title or role stands right before it
@@ -283,11 +309,12 @@ class PersonRecognizer:
         if initial and cue < 0.8:  # sentence-initial: capitals say nothing, the words must
             if len(toks) >= 2 and not any(self._common(t, lang) for t in toks):
                 return 0.6
+            if len(toks) == 1 and lang == "ru" and _RUSSIAN_SURNAME.search(toks[0].text) \
+                    and self._lex.freq.zipf(toks[0].text, lang) < 1.0 and not self._is_place(toks[0].text):
+                return 0.6  # "Пендерецкий в 1960-е годы был…": shaped like a surname, no word of the language
             return 0.0
         if len(toks) == 1 and lang == "en" and not cue:  # English capitalises more than names
             return 0.0
-        if len(toks) == 1 and cue < 0.8 and self._everyday(toks[0], lang, _FUNCTION_WORD_ZIPF):
-            return 0.0  # one of the language's commonest words, capitalised in a title: "в День работника"
         return 0.8 if len(toks) >= 2 else 0.65
 
     # signals ----------------------------------------------------------------------------------
@@ -351,6 +378,15 @@ class PersonRecognizer:
         """A word at least this frequent that no name list holds."""
         return self._common(tok, lang, threshold) and not self._listed(tok, lang)
 
+    def _function_word(self, tok: Token, lang: str) -> bool:
+        """One of the language's commonest words, also when written with a stress accent ("Dén"); the
+        very commonest even when a name list holds them by stem ("Dabei", "Eller")."""
+        zipf = max(self._lex.freq.zipf(tok.text, lang), self._lex.freq.zipf(fold(tok.text), lang))
+        if zipf >= _FUNCTION_WORD_ZIPF + 0.5:
+            w = normalise(tok.text)
+            return w not in self._lex.first_names.exact and w not in self._lex.last_names.exact
+        return zipf >= _FUNCTION_WORD_ZIPF and not self._listed(tok, lang)
+
     def _namelike(self, tok: Token, lang: str) -> bool:
         return bool(_DIMINUTIVE.search(normalise(tok.text))) or self._lex.freq.zipf(tok.text, lang) < 2.0
 
@@ -366,6 +402,13 @@ class PersonRecognizer:
         if freq.zipf(w, "de") >= 3.0 or _GERMAN_NOUN_SUFFIX.search(w):
             return True
         return any(freq.zipf(w[i:], "de") >= 3.0 for i in range(3, len(w) - 3))
+
+    def _german_compound(self, w: str) -> bool:
+        """Ends in a frequent German word of five letters or more, three letters or more before it:
+        "Gesamtschule", "Turmtriebwagen" (not "Middelhoff", "Hollerbach", "Goldstein", "Kleinschmidt")."""
+        if w in self._lex.last_names.exact or w.endswith(_GERMAN_SURNAME_ENDINGS):
+            return False
+        return any(self._lex.freq.zipf(w[i:], "de") >= 4.0 for i in range(3, len(w) - 4))
 
     def _cue(self, before: list[Token], after: list[Token], lang: str) -> float:
         words = self._lex.words
@@ -386,7 +429,8 @@ class PersonRecognizer:
         for t in toks:
             if any(p in decoys for p in t.text.split("-")[1:]):  # "Gauss-Methode"
                 return True
-        near = before[-1:] + after[:1]
+        # a possessive names the owner, not the thing named after him: "Cyrus Vance's plan" (≠ "Marshall plan")
+        near = before[-1:] + ([] if toks[-1].text.endswith(("'s", "’s")) else after[:1])
         if len(before) >= 2 and normalise(before[-1].text) in _LINKS:  # "metoda lui Gauss", "method of Gauss"
             near.append(before[-2])
         for t in near:
@@ -431,6 +475,24 @@ class PersonRecognizer:
         if lang not in self._head_index:
             self._head_index[lang] = tuple(h for h in self._lex.words.get("thing_last", lang) if len(h) >= 5)
         return self._head_index[lang]
+
+    def _club_and_town(self, toks: Sequence[Token], lang: str) -> bool:
+        """Capitalised words closed by a known town, none of them a first name: a club, team or branch
+        ("Deltacons Tulcea", "Petrom Ploiești", "Wisła Kraków"), not a person."""
+        last = toks[-1].text
+        return len(toks) >= 2 and not last.endswith(("'s", "’s")) and self._is_place(last) \
+            and not self._is_place(toks[0].text) and not any(self._is_first(t, lang) for t in toks)
+
+    def _brand_led(self, toks: Sequence[Token]) -> bool:
+        """Does a maker or brand open the span ("Toyota Carina", "Harley-Davidson", "Hummels kreationer")?
+        Not a listed first name ("Sonya"), and alone not a word the name lists hold as it is ("Ford")."""
+        if self._brands is None:
+            self._brands = StemIndex.build(self._lex.words.get("brands", "*"))
+        first = toks[0]
+        w = normalise(first.text)
+        if w in self._lex.first_names.exact or first.text not in self._brands:
+            return False
+        return len(toks) > 1 or w not in self._lex.last_names.exact
 
     def _decoys(self, lang: str) -> StemIndex:
         if lang not in self._decoy_index:
@@ -480,6 +542,11 @@ _LINKS = frozenset({"lui", "of", "de", "des", "der", "von", "имени"})
 _DEPARTMENT_LINKS = frozenset({"from", "of", "in", "z", "ze", "fra", "i", "på", "de", "din", "aus", "von", "vom",
                                "im", "из", "от"})
 _VERB_ZIPF = 3.0
+_SIGN_DASHES = ("-", "–", "—", "~")
+# surnames built like compounds of frequent words
+_GERMAN_SURNAME_ENDINGS = ("stein", "schmidt", "schmitt", "berger", "burger", "hofer", "huber", "bauer", "meier",
+                           "maier", "mayer", "meyer", "müller", "schneider", "becker", "wagner", "richter")
+_RUSSIAN_SURNAME = re.compile(r"[А-ЯЁ][а-яё]+(?:ский|цкий|ская|цкая|ов|ев|ёв|ин|ова|ева|ёва|ина)\Z")
 _GERMAN_ADJECTIVE = ("e", "en", "er", "es", "em")  # the strong and weak adjective endings
 # Polish inhabitants and nationals ("Sosnowiczanin", "Amerykanie", "Portorykańczyk", "Kanadyjczyk"); the
 # "-czyk" of surnames (Kowalczyk) only after "-ań"/"-yj"/"-ij", which no common surname has
@@ -541,6 +608,13 @@ def _acronym(before: list[Token], toks: list[Token], text: str) -> bool:
         run.insert(0, t)
     glued = sum(1 for a, b in itertools.pairwise(run) if text[a.end:b.start] == ".")
     return glued + 1 >= 3 and glued == len(run) - 1
+
+
+def _compound_noun(toks: Sequence[Token]) -> bool:
+    """A hyphenated word whose later part is written in lower case is a compound noun, not a
+    double-barrelled name: "Carola-jakker", "EF-medlemmer", "Активисты-правозащитники"."""
+    return any(any(len(part) >= 3 and part.isalpha() and part.islower() for part in t.text.split("-")[1:])
+               for t in toks)
 
 
 def _gap_ok(a: Token, b: Token) -> bool:

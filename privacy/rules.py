@@ -22,6 +22,7 @@ from privacy.verdict import Finding, PrivacyAction, PrivacyVerdict, Sensitivity
 DEFAULT_LEVELS: dict[str, Sensitivity] = {
     "PERSON": Sensitivity.PERSONAL,
     "EMAIL_ADDRESS": Sensitivity.PERSONAL,
+    "USER_HANDLE": Sensitivity.PERSONAL,
     "PHONE_NUMBER": Sensitivity.PERSONAL,
     "IBAN_CODE": Sensitivity.PERSONAL,
     "CREDIT_CARD": Sensitivity.PERSONAL,

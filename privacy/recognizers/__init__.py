@@ -2,7 +2,7 @@
 addresses and special categories. Each is a small class with ``analyze(text, language)``."""
 
 from privacy.recognizers.base import Recognizer
-from privacy.recognizers.contact import EmailRecognizer, IpRecognizer, PhoneRecognizer
+from privacy.recognizers.contact import EmailRecognizer, HandleRecognizer, IpRecognizer, PhoneRecognizer
 from privacy.recognizers.financial import CardRecognizer, IbanRecognizer
 from privacy.recognizers.identifiers import NATIONAL_IDS, IdSpec, NationalIdRecognizer
 from privacy.recognizers.personal import AddressRecognizer, BirthDateRecognizer
@@ -10,6 +10,6 @@ from privacy.recognizers.special import SpecialCategoryRecognizer
 
 __all__ = [
     "NATIONAL_IDS", "AddressRecognizer", "BirthDateRecognizer", "CardRecognizer", "EmailRecognizer",
-    "IbanRecognizer", "IdSpec", "IpRecognizer", "NationalIdRecognizer", "PhoneRecognizer", "Recognizer",
-    "SpecialCategoryRecognizer",
+    "HandleRecognizer", "IbanRecognizer", "IdSpec", "IpRecognizer", "NationalIdRecognizer", "PhoneRecognizer",
+    "Recognizer", "SpecialCategoryRecognizer",
 ]

@@ -1,4 +1,4 @@
-"""E-mail addresses, phone numbers (national and international formats) and IP addresses."""
+"""E-mail addresses, @handles, phone numbers (national and international formats) and IP addresses."""
 
 from __future__ import annotations
 
@@ -27,6 +27,39 @@ class EmailRecognizer:
             local = m.group().split("@", 1)[0].lower()
             score = 0.45 if local in _ROLE_MAILBOXES else 0.95
             out.append(Finding("EMAIL_ADDRESS", m.start(), m.end(), score))
+        return out
+
+
+# an @handle in running text: not inside an e-mail address, not a package scope ("@types/node") or a
+# decorator call ("@app.route(", "@pytest.fixture"); at most 39 characters (GitHub's limit, X's is 15)
+_HANDLE = re.compile(r"(?<![\w.@+-])@([A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,37}[A-Za-z0-9_])?)(?![\w@/(-]|\.\w)")
+# broadcasts and code annotations, not people: "@here", "@channel", "@Override", "@dataclass"
+_NOT_HANDLES = frozenset({
+    "here", "channel", "everyone", "all", "team", "group", "override", "test", "autowired", "component",
+    "service", "entity", "deprecated", "property", "staticmethod", "classmethod", "dataclass", "param",
+    "return", "returns", "throws", "see", "since", "author", "media", "import", "keyframes", "include",
+    "mixin", "extend", "apply", "tailwind", "supports", "input", "output", "injectable", "ngmodule",
+    "suppresswarnings", "functionalinterface", "transactional", "bean", "configuration", "value", "get",
+    "post", "put", "delete", "patch", "route", "font-face", "charset", "layer", "container", "type",
+    "interface", "implementation", "end", "synthesize", "objc", "todo", "fixme", "inject", "pytest",
+})
+
+
+class HandleRecognizer:
+    """An @handle in the text names an account, an online identifier of a person ("@jacobmark_sf",
+    "@KHegaard"). Broadcasts, code annotations and decorators, package scopes and lines that open with
+    the handle (code) do not count."""
+
+    def analyze(self, text: str, language: str) -> list[Finding]:
+        out = []
+        for m in _HANDLE.finditer(text):
+            name = m.group(1)
+            if name.lower() in _NOT_HANDLES or name.isdigit():
+                continue
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            if not text[line_start:m.start()].strip():  # a line opening with it: a decorator or annotation
+                continue
+            out.append(Finding("USER_HANDLE", m.start(), m.end(), 0.6))
         return out
 
 

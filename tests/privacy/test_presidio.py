@@ -22,7 +22,7 @@ OURS = {
     "SwitchboardEmailRecognizer", "SwitchboardIbanRecognizer", "SwitchboardCardRecognizer",
     "SwitchboardNationalIdRecognizer", "SwitchboardPhoneRecognizer", "SwitchboardIpRecognizer",
     "SwitchboardBirthDateRecognizer", "SwitchboardAddressRecognizer", "SwitchboardPersonRecognizer",
-    "SwitchboardSpecialCategoryRecognizer",
+    "SwitchboardSpecialCategoryRecognizer", "SwitchboardHandleRecognizer",
 }
 
 

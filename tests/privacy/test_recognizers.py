@@ -153,3 +153,17 @@ def test_a_residents_address_is_personal_without_a_name(engine: PrivacyEngine, l
 ])
 def test_special_category_only_next_to_a_person(types_in: Any, lang: str, text: str, special: bool) -> None:
     assert ("SPECIAL_CATEGORY" in types_in(text, language=lang)) is special
+
+
+def test_handles_are_online_identifiers_but_not_code_or_broadcasts() -> None:
+    from privacy.recognizers import HandleRecognizer
+
+    def found(text: str) -> list[str]:
+        return [text[f.start:f.end] for f in HandleRecognizer().analyze(text, "en")]
+
+    assert found("Mange tak til @jacobmark_sf og @SandKjaer") == ["@jacobmark_sf", "@SandKjaer"]
+    assert found("cc @anna.nowak.") == ["@anna.nowak"]
+    assert found("mail jan@firma.pl or @here") == []
+    assert found('@app.route("/")\ndef index(): ...') == []
+    assert found("  @Override\n  void run()") == []
+    assert found("npm i @types/node and use @dataclass") == []
