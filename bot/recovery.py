@@ -7,6 +7,12 @@ every `interval_s` on every replica — takes the row with a compare-and-set on 
 replicas exactly one resumes it. The adapter then answers it through the normal pipeline, in the
 placeholder it had posted, or, when the message is older than `max_age_s`, replaces the placeholder
 with an apology.
+
+An answer may take longer than the lease (the policy's total deadline may be 15 minutes): whoever is
+producing one keeps its lease alive (`while_holding`, a renewal every third of the lease, compare-and-set
+on its own owner token), so no other replica takes the message while it is answered; should a renewal
+find the row taken over anyway (the database was out of reach for longer than the lease), the answer
+in progress is dropped and the new owner delivers.
 """
 
 from __future__ import annotations
@@ -17,14 +23,16 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from bot.errors import DatabaseUnavailableError
+from bot.errors import DatabaseUnavailableError, LeaseLostError
 from bot.memory.store import Lease, Resumable, SqlMemoryStore
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Resumer(Protocol):
@@ -41,6 +49,43 @@ class Resumer(Protocol):
 def replica_id() -> str:
     """Who holds a lease: host, process and a random part (a pid is reused after a restart)."""
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def while_holding(memory: SqlMemoryStore, *, message_id: int, lease: Lease, work: Awaitable[T]) -> T:
+    """Run `work` (an answer being produced for the pending delivery `message_id`) while renewing `lease`
+    every third of its length, and once more when `work` is done: a return means the caller holds the row
+    for a whole lease from now, time enough to post the answer. Raises `LeaseLostError`, with `work`
+    cancelled, when a renewal finds that another owner took the row (or it was delivered). A database out
+    of reach is no proof of a loss: the answer goes on (logged). A row deleted meanwhile (its user was
+    forgotten) is no loss either: nothing is renewed any more."""
+    task = asyncio.ensure_future(work)
+    renewing = True
+    try:
+        while True:
+            await asyncio.wait({task}, timeout=lease.seconds / 3 if renewing else None)
+            if renewing:
+                held = await _renew(memory, message_id, lease)
+                if held is False:
+                    log.warning("recovery: message %d was taken over by another instance while %s answered it "
+                                "(its lease could not be renewed in time); this answer is dropped, the other "
+                                "instance delivers it", message_id, lease.owner)
+                    raise LeaseLostError(f"the pending delivery of message {message_id} is no longer held by "
+                                         f"{lease.owner}")
+                renewing = held is True
+            if task.done():
+                return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _renew(memory: SqlMemoryStore, message_id: int, lease: Lease) -> bool | None:
+    try:
+        return await memory.renew_lease(message_id, lease)
+    except DatabaseUnavailableError as exc:
+        log.warning("recovery: the lease of message %d was not renewed: %s", message_id, exc)
+        return True
 
 
 class DeliveryRecovery:
@@ -67,6 +112,8 @@ class DeliveryRecovery:
                     pending.msg.platform, pending.turn.message_id, "apology" if too_old else "answer")
         try:
             await self._resumers[pending.msg.platform].resume(pending, apologise=too_old)
+        except LeaseLostError:  # taken over by another pass while answering: it is that pass's to deliver
+            return
         except Exception:  # a background pass has no caller: the lease runs out and a later pass retries
             log.exception("recovery: message %d could not be delivered", pending.turn.message_id)
             if not too_old:

@@ -108,3 +108,48 @@ async def test_a_failed_resume_is_retried_and_an_old_message_gets_an_apology(url
     finally:
         for store in stores:
             store.engine.dispose()
+
+
+async def test_a_lease_is_renewed_only_by_its_own_holder(url: str) -> None:
+    stores = await replicas(url)
+    try:
+        mine = Lease(owner="answering-replica", seconds=0)
+        turn = await stores[0].add_user_turn(chat("slow one"), event_key="k", lease=mine)
+        assert turn is not None
+        await asyncio.sleep(0.01)
+        assert await stores[1].renew_lease(turn.message_id, Lease(owner="someone-else", seconds=60)) is False
+        # the holder renews it before anyone claimed it: no recovery pass takes it now
+        assert await stores[0].renew_lease(turn.message_id, Lease(owner="answering-replica", seconds=60)) is True
+        assert await recovery(stores[1], RecordingResumer()).run_once() == 0
+        # its lease runs out after all (the database was out of reach): a pass takes it, with a token of its own
+        with stores[1].engine.begin() as conn:
+            conn.execute(text("UPDATE pendingdelivery SET lease_until = created_at"))
+        [taken] = await stores[1].claim_pending(lease=Lease(owner="pass", seconds=60), platforms=["slack"])
+        assert taken.lease.owner.startswith("pass/") and taken.lease.seconds == 60
+        assert await stores[0].renew_lease(turn.message_id, mine) is False  # the old holder learns it lost it
+        assert await stores[2].renew_lease(turn.message_id, Lease(owner="pass", seconds=60)) is False
+        assert await stores[1].renew_lease(turn.message_id, taken.lease) is True
+        await stores[1].mark_delivered(turn.message_id)
+        assert await stores[1].renew_lease(turn.message_id, taken.lease) is False  # delivered: nothing to hold
+        await stores[1].forget_user(chat("x").identity)
+        assert await stores[1].renew_lease(turn.message_id, taken.lease) is None  # forgotten: gone
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
+async def test_two_claims_by_one_replica_hold_different_tokens(url: str) -> None:
+    stores = await replicas(url)
+    try:
+        for n in range(2):
+            assert await stores[0].add_user_turn(chat(f"orphan {n}"), event_key=f"k{n}",
+                                                 lease=Lease(owner="dead", seconds=0))
+        await asyncio.sleep(0.01)
+        taken = await stores[1].claim_pending(lease=Lease(owner="pass", seconds=60), platforms=["slack"])
+        assert len({t.lease.owner for t in taken}) == 2
+        with Session(stores[0].engine) as s:
+            assert sorted(r.owner for r in s.exec(select(PendingDelivery)).all()) == sorted(t.lease.owner
+                                                                                          for t in taken)
+    finally:
+        for store in stores:
+            store.engine.dispose()

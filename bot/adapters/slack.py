@@ -41,12 +41,12 @@ from bot.adapters.slack_render import (
     to_mrkdwn,
 )
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
-from bot.errors import ConfigurationError, DatabaseUnavailableError
+from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError
 from bot.i18n import t
 from bot.memory.store import Lease, Resumable, SqlMemoryStore
 from bot.pipeline import Admission, Pipeline
 from bot.readiness import RETRY_AFTER_S
-from bot.recovery import replica_id
+from bot.recovery import replica_id, while_holding
 from bot.settings import Settings
 from bot.types import ChatMessage, Identity, Reply, ReplyKind
 
@@ -271,7 +271,12 @@ class SlackAdapter:
             return
         if turn is not None:
             await self._keep(self._memory.set_placeholder(turn.message_id, stream.messages[0]))
-        reply = await self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
+        answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
+        try:
+            reply = await (answering if turn is None else
+                           while_holding(self._memory, message_id=turn.message_id, lease=self._lease, work=answering))
+        except LeaseLostError:
+            return  # another instance took the message over and answers it in the same placeholder
         try:
             await stream.finish(reply)
         except SlackApiError as exc:
@@ -295,8 +300,9 @@ class SlackAdapter:
         if apologise:
             reply = Reply(text=t("recovered_sorry", msg.locale), kind=ReplyKind.ERROR)
         else:
-            reply = await self._pipeline.handle(msg, on_partial=stream.partial,
-                                                admission=Admission(turn=pending.turn))
+            answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=Admission(turn=pending.turn))
+            reply = await while_holding(self._memory, message_id=pending.turn.message_id, lease=pending.lease,
+                                        work=answering)
         await stream.finish(reply)
 
     async def _delivered(self, message_id: int | None) -> None:
