@@ -12,7 +12,8 @@ An answer may take longer than the lease (the policy's total deadline may be 15 
 producing one keeps its lease alive (`while_holding`, a renewal every third of the lease, compare-and-set
 on its own owner token), so no other replica takes the message while it is answered; should a renewal
 find the row taken over anyway (the database was out of reach for longer than the lease), the answer
-in progress is dropped and the new owner delivers.
+in progress is dropped and the new owner delivers. Each pass also deletes delivered rows older than
+`keep_delivered_s`, a bounded batch at a time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from bot.memory.store import Lease, Resumable, SqlMemoryStore
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+KEEP_DELIVERED_S = 7 * 86_400.0  # delivered rows are kept a week (what was resumed, for an investigation)
+PRUNE_BATCH = 500
 
 
 class Resumer(Protocol):
@@ -90,11 +94,14 @@ async def _renew(memory: SqlMemoryStore, message_id: int, lease: Lease) -> bool 
 
 class DeliveryRecovery:
     def __init__(self, *, memory: SqlMemoryStore, resumers: Sequence[Resumer], lease: Lease,
-                 max_age_s: float) -> None:
+                 max_age_s: float, keep_delivered_s: float = KEEP_DELIVERED_S,
+                 prune_batch: int = PRUNE_BATCH) -> None:
         self._memory = memory
         self._resumers = {r.platform: r for r in resumers}
         self._lease = lease
         self._max_age = timedelta(seconds=max_age_s)
+        self._keep_delivered = timedelta(seconds=keep_delivered_s)
+        self._prune_batch = prune_batch
         self._stop = asyncio.Event()
 
     async def run_once(self) -> int:
@@ -105,6 +112,14 @@ class DeliveryRecovery:
         for pending in taken:
             await self._finish(pending)
         return len(taken)
+
+    async def prune(self) -> int:
+        """Delete one batch of delivered rows older than `keep_delivered_s`; returns how many."""
+        pruned = await self._memory.prune_delivered(older_than=datetime.now(UTC) - self._keep_delivered,
+                                                    limit=self._prune_batch)
+        if pruned:
+            log.info("recovery: deleted %d delivered rows older than %s", pruned, self._keep_delivered)
+        return pruned
 
     async def _finish(self, pending: Resumable) -> None:
         too_old = datetime.now(UTC) - pending.created_at > self._max_age
@@ -127,6 +142,7 @@ class DeliveryRecovery:
         while not self._stop.is_set():
             try:
                 await self.run_once()
+                await self.prune()
             except DatabaseUnavailableError as exc:
                 log.warning("recovery: pass skipped: %s", exc)
             with contextlib.suppress(TimeoutError):

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from bot.memory.models import PendingDelivery
+from bot.memory.models import Message, PendingDelivery
 from bot.memory.store import Lease, Resumable, SqlMemoryStore, build_memory_store
 from bot.recovery import DeliveryRecovery
 from bot.types import ChatMessage
@@ -150,6 +151,34 @@ async def test_two_claims_by_one_replica_hold_different_tokens(url: str) -> None
         with Session(stores[0].engine) as s:
             assert sorted(r.owner for r in s.exec(select(PendingDelivery)).all()) == sorted(t.lease.owner
                                                                                           for t in taken)
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
+async def test_delivered_rows_older_than_a_week_are_pruned_a_batch_at_a_time(url: str) -> None:
+    stores = await replicas(url)
+    try:
+        dead = Lease(owner="dead", seconds=0)
+        for n in range(5):
+            assert await stores[0].add_user_turn(chat(f"old {n}"), event_key=f"k{n}", lease=dead)
+        assert await stores[0].add_user_turn(chat("new"), event_key="k-new", lease=dead)
+        with stores[0].engine.begin() as conn:  # five rows eight days old, four of them delivered
+            conn.execute(text("UPDATE pendingdelivery SET state = 'delivered', owner = '' WHERE message_id <= 4"))
+            conn.execute(text("UPDATE pendingdelivery SET lease_until = :long_ago, created_at = :long_ago "
+                              "WHERE message_id <= 5"), {"long_ago": datetime.now(UTC) - timedelta(days=8)})
+            conn.execute(text("UPDATE pendingdelivery SET state = 'delivered', owner = '' WHERE message_id = 6"))
+        pruning = DeliveryRecovery(memory=stores[1], resumers=[RecordingResumer(fail=True)],
+                                   lease=Lease(owner="p", seconds=60), max_age_s=600, prune_batch=3)
+        assert await pruning.prune() == 3
+        assert await pruning.prune() == 1
+        assert await pruning.prune() == 0
+        with Session(stores[0].engine) as s:
+            left = sorted((r.message_id, r.state) for r in s.exec(select(PendingDelivery)).all())
+        # the old one never delivered stays (the recovery pass finishes it), and so does the recent one
+        assert left == [(5, "pending"), (6, "delivered")]
+        with Session(stores[0].engine) as s:  # the messages themselves are the conversation's memory: kept
+            assert len(s.exec(select(Message)).all()) == 6
     finally:
         for store in stores:
             store.engine.dispose()

@@ -373,6 +373,24 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
+    async def prune_delivered(self, *, older_than: datetime, limit: int = 500) -> int:
+        """Delete at most `limit` delivered rows created before `older_than`; returns how many. Bounded, so
+        a large backlog is worked off over several passes without one long transaction."""
+
+        def unit(s: Session) -> int:
+            oldest = select(PendingDelivery.message_id).where(
+                col(PendingDelivery.state) == "delivered", col(PendingDelivery.created_at) < older_than,
+            ).order_by(col(PendingDelivery.message_id)).limit(limit)
+            ids = list(s.exec(oldest).all())
+            if not ids:
+                return 0
+            gone = s.connection().execute(delete(PendingDelivery).where(
+                col(PendingDelivery.message_id).in_(ids), col(PendingDelivery.state) == "delivered"))
+            s.commit()
+            return int(gone.rowcount)
+
+        return await self._run(unit)
+
     # --- deduplication of platform retries ---------------------------------------------
 
     async def claim_event(self, key: str) -> bool:
