@@ -456,16 +456,28 @@ class TeamsAdapter:
         await self._post_later(reply, reference, stream)
         await self._delivered(message_id)  # not when the delivery failed: the recovery pass retries it
 
-    async def _post_later(self, reply: Reply, reference: ConversationReference, stream: _Stream | None) -> None:
-        """Post `reply` proactively (`continue_conversation`, through the service-URL allowlist)."""
+    async def _post_later(self, reply: Reply, reference: ConversationReference, stream: _Stream | None, *,
+                          replacing: str | None = None) -> None:
+        """Post `reply` proactively (`continue_conversation`, through the service-URL allowlist) as a reply to
+        the user's message, or with `replacing` in place of that activity of ours (PUT)."""
 
         async def logic(turn: TurnContext) -> None:
             activity = render_reply(reply)
             if stream is not None and stream.id is not None:
                 activity = stream.finish(activity)
-            response = await turn.send_activity(activity)
-            if response is not None and response.id and reply.decision_id is not None:
-                self._remember(response.id, reply.decision_id)
+            # addressed by the stored reference, not by `turn.send_activity`: that one replies to the synthetic
+            # continuation event (a random id); this replies to the user's message (replyToId), in channels in
+            # its reply chain (the conversation id's `;messageid=`)
+            activity = TurnContext.apply_conversation_reference(activity, reference)
+            if replacing:
+                activity.id = replacing
+                await turn.adapter.update_activity(turn, activity)
+                sent_id: str | None = replacing
+            else:
+                responses = await turn.adapter.send_activities(turn, [activity])
+                sent_id = responses[0].id if responses and responses[0] is not None else None
+            if sent_id and reply.decision_id is not None:
+                self._remember(sent_id, reply.decision_id)
 
         await self._retrying(lambda: self._adapter.continue_conversation(reference, logic, self._app_id))
 
@@ -493,7 +505,12 @@ class TeamsAdapter:
             answering = self._services.pipeline.handle(msg, admission=Admission(turn=pending.turn))
             reply = await while_holding(self._services.memory, message_id=pending.turn.message_id,
                                         lease=pending.lease, work=answering)
-        await self._post_later(reply, reference, None)  # the recovery pass marks it delivered
+        # the "still working" message of a group chat or channel turns into the answer, so a resume after an
+        # answer posted but not marked delivered shows it once (edited), not twice; a personal chat's cut-off
+        # stream cannot be continued: a new message there
+        personal = getattr(reference.conversation, "conversation_type", None) == "personal"
+        await self._post_later(reply, reference, None,  # the recovery pass marks it delivered
+                               replacing=pending.placeholder if pending.placeholder and not personal else None)
 
     async def _placeholder(self, message_id: int | None, activity_id: str | None) -> None:
         """Remember the activity that tells the user an answer is coming (stream or "still working")."""
