@@ -24,6 +24,11 @@ class DatabaseUnavailableError(SwitchboardError):
     so the same request can simply be tried again later."""
 
 
+class LeaseLostError(SwitchboardError):
+    """Another instance took over a pending delivery while this one was still answering it (its lease was not
+    renewed in time, e.g. the database was out of reach): this instance must not deliver its answer."""
+
+
 class ServiceUrlNotAllowedError(SwitchboardError):
     """An activity asked the bot to call a Bot Framework service URL outside SWITCHBOARD_TEAMS_SERVICE_URLS."""
 

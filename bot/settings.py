@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     log_level: str = Field(default="WARNING", alias="SWITCHBOARD_LOG_LEVEL")
     # serve, after SIGTERM: how long answers in progress may take (below Kubernetes' default 30 s)
     shutdown_grace_s: float = Field(default=25.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE_S")
-    # an accepted message not answered within the lease (its replica died) is resumed by another pass
-    # (bot.recovery); longer than the policy's total answer deadline, or a slow answer is given twice
+    # an accepted message whose lease ran out (its replica died) is resumed by another pass (bot.recovery);
+    # the replica answering renews it every third of the lease, so an answer may take longer than the lease
     recovery_lease_s: float = Field(default=180.0, ge=1, alias="SWITCHBOARD_RECOVERY_LEASE_S")
     recovery_interval_s: float = Field(default=30.0, gt=0, alias="SWITCHBOARD_RECOVERY_INTERVAL_S")
     recovery_max_age_s: float = Field(default=600.0, ge=0, alias="SWITCHBOARD_RECOVERY_MAX_AGE_S")

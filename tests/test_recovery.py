@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from bot.memory.models import PendingDelivery
+from bot.memory.models import Message, PendingDelivery
 from bot.memory.store import Lease, Resumable, SqlMemoryStore, build_memory_store
 from bot.recovery import DeliveryRecovery
 from bot.types import ChatMessage
@@ -105,6 +106,79 @@ async def test_a_failed_resume_is_retried_and_an_old_message_gets_an_apology(url
             conn.execute(text("UPDATE pendingdelivery SET lease_until = created_at"))
         assert await short.run_once() == 1
         assert up.resumed == [("late", True)]  # older than max_age_s: an apology, not an answer
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
+async def test_a_lease_is_renewed_only_by_its_own_holder(url: str) -> None:
+    stores = await replicas(url)
+    try:
+        mine = Lease(owner="answering-replica", seconds=0)
+        turn = await stores[0].add_user_turn(chat("slow one"), event_key="k", lease=mine)
+        assert turn is not None
+        await asyncio.sleep(0.01)
+        assert await stores[1].renew_lease(turn.message_id, Lease(owner="someone-else", seconds=60)) is False
+        # the holder renews it before anyone claimed it: no recovery pass takes it now
+        assert await stores[0].renew_lease(turn.message_id, Lease(owner="answering-replica", seconds=60)) is True
+        assert await recovery(stores[1], RecordingResumer()).run_once() == 0
+        # its lease runs out after all (the database was out of reach): a pass takes it, with a token of its own
+        with stores[1].engine.begin() as conn:
+            conn.execute(text("UPDATE pendingdelivery SET lease_until = created_at"))
+        [taken] = await stores[1].claim_pending(lease=Lease(owner="pass", seconds=60), platforms=["slack"])
+        assert taken.lease.owner.startswith("pass/") and taken.lease.seconds == 60
+        assert await stores[0].renew_lease(turn.message_id, mine) is False  # the old holder learns it lost it
+        assert await stores[2].renew_lease(turn.message_id, Lease(owner="pass", seconds=60)) is False
+        assert await stores[1].renew_lease(turn.message_id, taken.lease) is True
+        await stores[1].mark_delivered(turn.message_id)
+        assert await stores[1].renew_lease(turn.message_id, taken.lease) is False  # delivered: nothing to hold
+        await stores[1].forget_user(chat("x").identity)
+        assert await stores[1].renew_lease(turn.message_id, taken.lease) is None  # forgotten: gone
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
+async def test_two_claims_by_one_replica_hold_different_tokens(url: str) -> None:
+    stores = await replicas(url)
+    try:
+        for n in range(2):
+            assert await stores[0].add_user_turn(chat(f"orphan {n}"), event_key=f"k{n}",
+                                                 lease=Lease(owner="dead", seconds=0))
+        await asyncio.sleep(0.01)
+        taken = await stores[1].claim_pending(lease=Lease(owner="pass", seconds=60), platforms=["slack"])
+        assert len({t.lease.owner for t in taken}) == 2
+        with Session(stores[0].engine) as s:
+            assert sorted(r.owner for r in s.exec(select(PendingDelivery)).all()) == sorted(t.lease.owner
+                                                                                          for t in taken)
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
+async def test_delivered_rows_older_than_a_week_are_pruned_a_batch_at_a_time(url: str) -> None:
+    stores = await replicas(url)
+    try:
+        dead = Lease(owner="dead", seconds=0)
+        for n in range(5):
+            assert await stores[0].add_user_turn(chat(f"old {n}"), event_key=f"k{n}", lease=dead)
+        assert await stores[0].add_user_turn(chat("new"), event_key="k-new", lease=dead)
+        with stores[0].engine.begin() as conn:  # five rows eight days old, four of them delivered
+            conn.execute(text("UPDATE pendingdelivery SET state = 'delivered', owner = '' WHERE message_id <= 4"))
+            conn.execute(text("UPDATE pendingdelivery SET lease_until = :long_ago, created_at = :long_ago "
+                              "WHERE message_id <= 5"), {"long_ago": datetime.now(UTC) - timedelta(days=8)})
+            conn.execute(text("UPDATE pendingdelivery SET state = 'delivered', owner = '' WHERE message_id = 6"))
+        pruning = DeliveryRecovery(memory=stores[1], resumers=[RecordingResumer(fail=True)],
+                                   lease=Lease(owner="p", seconds=60), max_age_s=600, prune_batch=3)
+        assert await pruning.prune() == 3
+        assert await pruning.prune() == 1
+        assert await pruning.prune() == 0
+        with Session(stores[0].engine) as s:
+            left = sorted((r.message_id, r.state) for r in s.exec(select(PendingDelivery)).all())
+        # the old one never delivered stays (the recovery pass finishes it), and so does the recent one
+        assert left == [(5, "pending"), (6, "delivered")]
+        with Session(stores[0].engine) as s:  # the messages themselves are the conversation's memory: kept
+            assert len(s.exec(select(Message)).all()) == 6
     finally:
         for store in stores:
             store.engine.dispose()

@@ -41,12 +41,12 @@ from bot.adapters.slack_render import (
     to_mrkdwn,
 )
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
-from bot.errors import ConfigurationError, DatabaseUnavailableError
+from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError
 from bot.i18n import t
 from bot.memory.store import Lease, Resumable, SqlMemoryStore
 from bot.pipeline import Admission, Pipeline
 from bot.readiness import RETRY_AFTER_S
-from bot.recovery import replica_id
+from bot.recovery import replica_id, while_holding
 from bot.settings import Settings
 from bot.types import ChatMessage, Identity, Reply, ReplyKind
 
@@ -271,7 +271,12 @@ class SlackAdapter:
             return
         if turn is not None:
             await self._keep(self._memory.set_placeholder(turn.message_id, stream.messages[0]))
-        reply = await self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
+        answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
+        try:
+            reply = await (answering if turn is None else
+                           while_holding(self._memory, message_id=turn.message_id, lease=self._lease, work=answering))
+        except LeaseLostError:
+            return  # another instance took the message over and answers it in the same placeholder
         try:
             await stream.finish(reply)
         except SlackApiError as exc:
@@ -288,6 +293,11 @@ class SlackAdapter:
         stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
                              interval_s=self.update_interval_s)
         if pending.placeholder:
+            if await self._answered_in(msg, pending.placeholder):
+                log.warning("recovery: the placeholder of message %d already holds its answer (posted before the "
+                            "process died, not marked delivered): marked delivered, not answered again",
+                            pending.turn.message_id)
+                return
             stream.adopt(pending.placeholder)
         else:
             await stream.start()
@@ -295,9 +305,30 @@ class SlackAdapter:
         if apologise:
             reply = Reply(text=t("recovered_sorry", msg.locale), kind=ReplyKind.ERROR)
         else:
-            reply = await self._pipeline.handle(msg, on_partial=stream.partial,
-                                                admission=Admission(turn=pending.turn))
+            answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=Admission(turn=pending.turn))
+            reply = await while_holding(self._memory, message_id=pending.turn.message_id, lease=pending.lease,
+                                        work=answering)
         await stream.finish(reply)
+
+    async def _answered_in(self, msg: ChatMessage, placeholder: str) -> bool:
+        """Whether the placeholder message `placeholder` (a reply in the thread of `msg`) shows a final answer,
+        read back with conversations.replies. Only the final render carries section blocks (the placeholder
+        and the streamed partial texts are plain text), and it writes the placeholder last
+        (`SlackStream.finish`), so then the whole answer is there. False when Slack does not tell (a missing
+        *:history scope, a rate limit, an error): the message is answered again, as without this check."""
+        try:
+            resp = await self.client.conversations_replies(channel=msg.channel, ts=msg.thread, oldest=placeholder,
+                                                           latest=placeholder, inclusive=True, limit=2)
+        except SlackApiError as exc:
+            log.warning("recovery: conversations.replies refused (%s; does the app have the *:history scopes of "
+                        "deploy/slack/manifest.yaml?): the message is answered again, its placeholder unread",
+                        exc.response.get("error"))
+            return False
+        except (ClientError, TimeoutError) as exc:
+            log.warning("recovery: conversations.replies failed (%r): the message is answered again", exc)
+            return False
+        found = [m for m in resp.get("messages") or [] if isinstance(m, dict) and m.get("ts") == placeholder]
+        return bool(found) and _is_final_render(found[0])
 
     async def _delivered(self, message_id: int | None) -> None:
         if message_id is not None:
@@ -481,7 +512,15 @@ class SlackStream:
             await self._sync(rendered, final=True)
 
     async def _sync(self, pieces: list[tuple[str, list[dict[str, Any]] | None]], *, final: bool = False) -> None:
-        for i, (text, blocks) in enumerate(pieces):
+        if final:  # a fallback restarted shorter than the first model's partial answer
+            for ts in self._posted[max(len(pieces), 1):]:
+                await self._client.chat_delete(channel=self._channel, ts=ts)
+            del self._posted[max(len(pieces), 1):], self._shown[max(len(pieces), 1):]
+        # the final render writes the first message (the placeholder) last: once it shows its final text,
+        # the whole answer is there (what the recovery pass reads back, `SlackAdapter._answered_in`)
+        order = [*range(1, len(pieces)), 0] if final else range(len(pieces))
+        for i in order:
+            text, blocks = pieces[i]
             if i >= len(self._posted):
                 resp = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts,
                                                            text=text, blocks=blocks)
@@ -491,10 +530,6 @@ class SlackStream:
                 await self._client.chat_update(channel=self._channel, ts=self._posted[i], text=text,
                                                blocks=blocks)
                 self._shown[i] = text
-        if final:  # a fallback restarted shorter than the first model's partial answer
-            for ts in self._posted[len(pieces):]:
-                await self._client.chat_delete(channel=self._channel, ts=ts)
-            del self._posted[len(pieces):], self._shown[len(pieces):]
 
 
 def clean_text(text: str, bot_user: str) -> str:
@@ -515,6 +550,13 @@ def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:
     if name in _TABLE_COMMANDS and "\n" in result.text:
         return f"```\n{escape(result.text)}\n```"
     return escape(result.text)
+
+
+def _is_final_render(message: dict[str, Any]) -> bool:
+    """A message as `SlackStream.finish` left it: with our section blocks (Slack may add rich_text blocks of
+    its own to plain-text messages; those do not count)."""
+    blocks = message.get("blocks")
+    return isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") == "section" for b in blocks)
 
 
 def _tenant_of(body: dict[str, Any]) -> str:

@@ -60,11 +60,11 @@ from bot.adapters.service_urls import ServiceUrlAllowlist
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
 from bot.app import DRAINS
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
-from bot.errors import ConfigurationError, DatabaseUnavailableError, ServiceUrlNotAllowedError
+from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError, ServiceUrlNotAllowedError
 from bot.i18n import t
 from bot.memory.store import Lease, Resumable
 from bot.pipeline import Admission
-from bot.recovery import replica_id
+from bot.recovery import replica_id, while_holding
 from bot.services import Services
 from bot.types import ChatMessage, Identity, Reply, ReplyKind
 from routing.retry_after import retry_after_from_headers
@@ -406,8 +406,9 @@ class TeamsAdapter:
             stream = _Stream(turn, send=lambda a: self._send(turn, a), interval_s=self.options.stream_interval_s)
             await stream.begin(t("teams_working", msg.locale))
             await self._placeholder(message_id, stream.id)
-        work = asyncio.create_task(pipeline.handle(msg, on_partial=stream.update if stream else None,
-                                                   admission=admission))
+        answering = pipeline.handle(msg, on_partial=stream.update if stream else None, admission=admission)
+        work = asyncio.create_task(answering if message_id is None else while_holding(
+            self._services.memory, message_id=message_id, lease=self._lease, work=answering))
         typing = None if stream else asyncio.create_task(self._keep_typing(turn))
         try:
             done, _ = await asyncio.wait({work}, timeout=self.options.turn_budget_s)
@@ -415,8 +416,9 @@ class TeamsAdapter:
             if typing is not None:
                 typing.cancel()
         if work in done:
-            await self._deliver(turn, work.result(), stream)
-            await self._delivered(message_id)
+            if work.exception() is None:  # else LeaseLostError: another instance took the message over
+                await self._deliver(turn, work.result(), stream)
+                await self._delivered(message_id)
             return
         # Too slow for the HTTP turn: end it now and post the answer proactively when it is ready.
         if stream is not None:
@@ -447,19 +449,35 @@ class TeamsAdapter:
 
     async def _deliver_later(self, work: asyncio.Task[Reply], reference: ConversationReference,
                              stream: _Stream | None, message_id: int | None) -> None:
-        await self._post_later(await work, reference, stream)
+        try:
+            reply = await work
+        except LeaseLostError:
+            return  # another instance took the message over and delivers it
+        await self._post_later(reply, reference, stream)
         await self._delivered(message_id)  # not when the delivery failed: the recovery pass retries it
 
-    async def _post_later(self, reply: Reply, reference: ConversationReference, stream: _Stream | None) -> None:
-        """Post `reply` proactively (`continue_conversation`, through the service-URL allowlist)."""
+    async def _post_later(self, reply: Reply, reference: ConversationReference, stream: _Stream | None, *,
+                          replacing: str | None = None) -> None:
+        """Post `reply` proactively (`continue_conversation`, through the service-URL allowlist) as a reply to
+        the user's message, or with `replacing` in place of that activity of ours (PUT)."""
 
         async def logic(turn: TurnContext) -> None:
             activity = render_reply(reply)
             if stream is not None and stream.id is not None:
                 activity = stream.finish(activity)
-            response = await turn.send_activity(activity)
-            if response is not None and response.id and reply.decision_id is not None:
-                self._remember(response.id, reply.decision_id)
+            # addressed by the stored reference, not by `turn.send_activity`: that one replies to the synthetic
+            # continuation event (a random id); this replies to the user's message (replyToId), in channels in
+            # its reply chain (the conversation id's `;messageid=`)
+            activity = TurnContext.apply_conversation_reference(activity, reference)
+            if replacing:
+                activity.id = replacing
+                await turn.adapter.update_activity(turn, activity)
+                sent_id: str | None = replacing
+            else:
+                responses = await turn.adapter.send_activities(turn, [activity])
+                sent_id = responses[0].id if responses and responses[0] is not None else None
+            if sent_id and reply.decision_id is not None:
+                self._remember(sent_id, reply.decision_id)
 
         await self._retrying(lambda: self._adapter.continue_conversation(reference, logic, self._app_id))
 
@@ -484,8 +502,15 @@ class TeamsAdapter:
         if apologise:
             reply = Reply(text=t("recovered_sorry", msg.locale), kind=ReplyKind.ERROR)
         else:
-            reply = await self._services.pipeline.handle(msg, admission=Admission(turn=pending.turn))
-        await self._post_later(reply, reference, None)  # the recovery pass marks it delivered
+            answering = self._services.pipeline.handle(msg, admission=Admission(turn=pending.turn))
+            reply = await while_holding(self._services.memory, message_id=pending.turn.message_id,
+                                        lease=pending.lease, work=answering)
+        # the "still working" message of a group chat or channel turns into the answer, so a resume after an
+        # answer posted but not marked delivered shows it once (edited), not twice; a personal chat's cut-off
+        # stream cannot be continued: a new message there
+        personal = getattr(reference.conversation, "conversation_type", None) == "personal"
+        await self._post_later(reply, reference, None,  # the recovery pass marks it delivered
+                               replacing=pending.placeholder if pending.placeholder and not personal else None)
 
     async def _placeholder(self, message_id: int | None, activity_id: str | None) -> None:
         """Remember the activity that tells the user an answer is coming (stream or "still working")."""

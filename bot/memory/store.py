@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +87,7 @@ class Resumable:
     placeholder: str
     created_at: datetime
     reference: str = ""  # what the adapter stored with it to answer later (`add_user_turn`)
+    lease: Lease = Lease(owner="", seconds=0.0)  # as claimed: its owner is this claim's own token
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +332,9 @@ class SqlMemoryStore:
 
     async def claim_pending(self, *, lease: Lease, platforms: Sequence[str], limit: int = 20) -> list[Resumable]:
         """Pending deliveries whose lease ran out (their owner died), each taken with a compare-and-set on
-        `lease_until`: of replicas racing for one row, exactly one UPDATE matches it."""
+        `lease_until`: of replicas racing for one row, exactly one UPDATE matches it. Each row taken gets an
+        owner token of its own (`Resumable.lease`), so only this claim can renew it (`renew_lease`), not a
+        later claim of the same replica."""
         now = datetime.now(UTC)
 
         def unit(s: Session) -> list[Resumable]:
@@ -339,13 +343,51 @@ class SqlMemoryStore:
                           .order_by(col(PendingDelivery.message_id)).limit(limit)).all()
             taken = []
             for row in rows:
+                claim = Lease(owner=f"{lease.owner[:56]}/{secrets.token_hex(3)}", seconds=lease.seconds)
                 won = s.connection().execute(update(PendingDelivery).where(
                     col(PendingDelivery.message_id) == row.message_id, *stale).values(
-                    owner=lease.owner, lease_until=now + timedelta(seconds=lease.seconds)))
+                    owner=claim.owner, lease_until=now + timedelta(seconds=lease.seconds)))
                 s.commit()
                 if won.rowcount == 1:
-                    taken.append(row)
-            return [_resumable(s, row) for row in taken]
+                    taken.append((row, claim))
+            return [_resumable(s, row, claim) for row, claim in taken]
+
+        return await self._run(unit)
+
+    async def renew_lease(self, message_id: int, lease: Lease) -> bool | None:
+        """Move the lease of a pending delivery `lease.seconds` ahead, only while `lease.owner` still holds
+        it (a compare-and-set on the owner: never someone else's claim). True when renewed; False when
+        another owner took it over or it was delivered; None when the row is gone (its user was forgotten)."""
+
+        def unit(s: Session) -> bool | None:
+            until = datetime.now(UTC) + timedelta(seconds=lease.seconds)
+            renewed = s.connection().execute(update(PendingDelivery).where(
+                col(PendingDelivery.message_id) == message_id, col(PendingDelivery.owner) == lease.owner,
+                col(PendingDelivery.state) == "pending").values(lease_until=until))
+            s.commit()
+            if renewed.rowcount == 1:
+                return True
+            exists = s.exec(select(PendingDelivery.message_id).where(
+                col(PendingDelivery.message_id) == message_id)).first()
+            return None if exists is None else False
+
+        return await self._run(unit)
+
+    async def prune_delivered(self, *, older_than: datetime, limit: int = 500) -> int:
+        """Delete at most `limit` delivered rows created before `older_than`; returns how many. Bounded, so
+        a large backlog is worked off over several passes without one long transaction."""
+
+        def unit(s: Session) -> int:
+            oldest = select(PendingDelivery.message_id).where(
+                col(PendingDelivery.state) == "delivered", col(PendingDelivery.created_at) < older_than,
+            ).order_by(col(PendingDelivery.message_id)).limit(limit)
+            ids = list(s.exec(oldest).all())
+            if not ids:
+                return 0
+            gone = s.connection().execute(delete(PendingDelivery).where(
+                col(PendingDelivery.message_id).in_(ids), col(PendingDelivery.state) == "delivered"))
+            s.commit()
+            return int(gone.rowcount)
 
         return await self._run(unit)
 
@@ -519,7 +561,7 @@ def _commit(s: Session, statement: Any) -> None:
     s.commit()
 
 
-def _resumable(s: Session, row: PendingDelivery) -> Resumable:
+def _resumable(s: Session, row: PendingDelivery, lease: Lease) -> Resumable:
     message = s.get(Message, row.message_id)
     conv = s.get(Conversation, message.conversation_id) if message is not None else None
     assert message is not None and conv is not None and conv.id is not None  # a foreign key keeps them
@@ -528,7 +570,7 @@ def _resumable(s: Session, row: PendingDelivery) -> Resumable:
                       user=row.user, text=message.text, received_at=created)
     return Resumable(msg=msg, turn=StoredTurn(conversation=ConversationRef(id=conv.id, pii_seen=conv.pii_seen),
                                               message_id=row.message_id),
-                     placeholder=row.placeholder, created_at=created, reference=row.reference)
+                     placeholder=row.placeholder, created_at=created, reference=row.reference, lease=lease)
 
 
 def _new_id(result: CursorResult[Any]) -> int:

@@ -1,8 +1,10 @@
 """A fake Slack Web API on loopback: real HTTP, every call recorded.
 
 Implements what the adapter uses — auth.test, users.info, chat.postMessage, chat.update,
-chat.delete, chat.postEphemeral, assistant.threads.setStatus — plus `/response/{key}` for
-slash-command response_urls. Channel and user ids that do not look like Slack's get Slack's errors.
+chat.delete, chat.postEphemeral, assistant.threads.setStatus, conversations.replies — plus
+`/response/{key}` for slash-command response_urls. Channel and user ids that do not look like Slack's
+get Slack's errors; `refuse(method, error)` makes a method fail as Slack does (e.g. `missing_scope`).
+It only knows the messages posted through it (the bot's), not those of the people in a thread.
 `base_url` is what SLACK_API_BASE_URL should point to.
 """
 
@@ -39,6 +41,7 @@ class FakeSlackApi(LoopbackServer):
     calls: list[Call] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # bodies posted to response_urls
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts → latest state
+    refusals: dict[str, str] = field(default_factory=dict)  # method → the error Slack answers with
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -49,6 +52,9 @@ class FakeSlackApi(LoopbackServer):
     def response_url(self, key: str = "cmd") -> str:
         assert self.server is not None
         return str(self.server.make_url(f"/response/{key}"))
+
+    def refuse(self, method: str, error: str) -> None:
+        self.refusals[method] = error
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -74,6 +80,10 @@ class FakeSlackApi(LoopbackServer):
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return _error("unknown_method")
+        if method in self.refusals:
+            error = self.refusals[method]
+            extra = {"needed": "channels:history", "provided": "chat:write"} if error == "missing_scope" else {}
+            return web.json_response({"ok": False, "error": error, **extra})
         result: web.Response = handler(args)
         return result
 
@@ -126,6 +136,45 @@ class FakeSlackApi(LoopbackServer):
 
     def _assistant_threads_setStatus(self, args: dict[str, Any]) -> web.Response:
         return _ok()
+
+    def _conversations_replies(self, args: dict[str, Any]) -> web.Response:
+        """A thread (its parent, when posted here, then the replies), oldest first, within `oldest`..`latest`
+        (bounds included only with `inclusive`), at most `limit` messages."""
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not _CHANNEL.fullmatch(channel):
+            return _error("channel_not_found")
+        if _ts_key(ts) is None:
+            return _error("invalid_arguments")
+        thread = sorted((m for m in self.messages.values()
+                         if m.get("channel") == channel and ts in (m["ts"], m.get("thread_ts"))),
+                        key=lambda m: _ts_key(m["ts"]) or (0, 0))
+        if not thread:
+            return _error("thread_not_found")
+        inclusive = str(args.get("inclusive") or "").lower() in ("1", "true")
+        bounds = {}
+        for name in ("oldest", "latest"):
+            if args.get(name) not in (None, ""):
+                bounds[name] = _ts_key(str(args[name]))
+                if bounds[name] is None:
+                    return _error(f"invalid_ts_{name}")
+
+        def within(m: dict[str, Any]) -> bool:
+            key = _ts_key(m["ts"])
+            assert key is not None
+            oldest, latest = bounds.get("oldest"), bounds.get("latest")
+            after = oldest is None or key > oldest or (inclusive and key == oldest)
+            before = latest is None or key < latest or (inclusive and key == latest)
+            return after and before
+
+        found = [m for m in thread if within(m)]
+        limit = int(args.get("limit") or 1000)
+        return _ok(messages=[{"type": "message", "bot_id": BOT_ID, **m} for m in found[:limit]],
+                   has_more=len(found) > limit)
+
+
+def _ts_key(ts: str) -> tuple[int, int] | None:
+    seconds, _, micros = ts.partition(".")
+    return (int(seconds), int(micros)) if seconds.isdigit() and micros.isdigit() else None
 
 
 async def _args(request: web.Request) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from bot.adapters.teams import TEAMS, TeamsAdapter, TeamsOptions
@@ -47,7 +48,9 @@ async def test_an_answer_cut_off_with_its_process_is_given_once_by_another_insta
     db = {"SWITCHBOARD_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}", "SWITCHBOARD_RECOVERY_LEASE_S": 1}
     first = await make_teams(options=SHORT_TURN, **db)
     assert await first.say("How many tables does the cafe need?", conv=conv, mention=conv != "personal") == 200
-    assert states(first) == ["delivered"]  # answered within the turn: nothing to recover
+    # answered (within the turn, or just after it on a busy machine): nothing to recover
+    assert await adapter(first).drain(10)
+    assert states(first) == ["delivered"]
     fake_llm.delay_s = 60.0  # the model hangs: the answer is in progress when the process dies
     asked = first.activity("Summarise: the van arrives on Tuesday and leaves on Friday.", conv=conv,
                            mention=conv != "personal")
@@ -68,8 +71,14 @@ async def test_an_answer_cut_off_with_its_process_is_given_once_by_another_insta
 
     after = connector.calls[len(before):]
     [answer] = after  # exactly one activity reached the conversation, and it is a message
-    assert answer.type == "message" and answer.method == "POST"
+    assert answer.type == "message"
     assert answer.conversation_id == asked["conversation"]["id"]  # in channels: the message's reply chain
+    assert answer.body.get("replyToId") == asked["id"]  # a reply to the user's message
+    if conv == "personal":  # the cut-off stream cannot be continued: a new message
+        assert answer.method == "POST" and answer.activity_id == asked["id"]
+    else:  # the "still working" message becomes the answer
+        [still_working] = [c for c in before if c.type == "message" and c.activity_id == asked["id"]]
+        assert answer.method == "PUT" and answer.activity_id == still_working.id
     if too_old:
         assert answer.text.startswith("Sorry — I was restarted while answering this")
         assert len(fake_llm.requests) == 2  # no model call for an apology
@@ -79,3 +88,14 @@ async def test_an_answer_cut_off_with_its_process_is_given_once_by_another_insta
     assert states(second) == ["delivered", "delivered"]
     placeholders = [c for c in before if c.activity_id == asked["id"]]  # what the first instance had posted
     assert placeholders and all(c.type == "typing" or "longer" in c.text for c in placeholders)
+    if conv == "personal":
+        return
+    # answered, but the process died before marking it delivered: given again, into the same message (an edit
+    # the user does not see twice), not as a second message
+    with second.services.memory.engine.begin() as conn:
+        conn.execute(text("UPDATE pendingdelivery SET state = 'pending', owner = 'dead/0', lease_until = created_at "
+                          "WHERE message_id = (SELECT MAX(message_id) FROM pendingdelivery)"))
+    assert await recovery.run_once() == 1
+    [again] = connector.calls[len(before) + 1:]
+    assert (again.method, again.activity_id) == ("PUT", answer.activity_id)
+    assert states(second) == ["delivered", "delivered"]

@@ -280,14 +280,16 @@ async def test_slow_answer_is_delivered_proactively(make_teams: TeamsFactory, co
                                                   retry_base_s=0.01, retry_max_s=0.05))
     fake_llm.delay_s = 1.0
     started = asyncio.get_running_loop().time()
-    assert await teams.say("Write a haiku about valves.", conv="channel", mention=True) == 200
+    asked = teams.activity("Write a haiku about valves.", conv="channel", mention=True)
+    assert (await teams.post(asked))[0] == 200
     assert asyncio.get_running_loop().time() - started < 0.9  # the HTTP turn ended before the answer
     assert connector.messages()[0].text.startswith("This takes a little longer")
     connector.fail(429, times=2, retry_after=0.01)
     await connector.wait_for(lambda calls: sum(c.type == "message" for c in calls) == 2)
     answer = connector.messages()[1]
     assert answer.text.startswith("answer from us-small") and answer.cards
-    assert answer.activity_id is not None  # threaded under the staff message
+    assert answer.activity_id == asked["id"] == answer.body.get("replyToId")  # a reply to the staff message
+    assert answer.conversation_id == asked["conversation"]["id"]  # in its reply chain (`;messageid=`)
     assert connector.rejected == [429, 429]
 
 
