@@ -14,13 +14,14 @@ message, the classifier's prediction for it and the thread's last task:
 4. otherwise the message switches to the classifier's task only when the classifier is sure enough
    of it (surer when a longer message still carries a follow-up cue); else the thread's task.
 
-The cues are data (`routing/data/followups.yaml`), matched with one compiled regular expression per
-cue group: a few microseconds per message next to the classifier's own cost.
+The cues are data (`routing/data/followups.yaml`), matched as token sequences by set look-ups: a
+few microseconds per message next to the classifier's own cost.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -35,17 +36,104 @@ from routing.policy import TASKS
 DEFAULT_FOLLOWUPS = Path(__file__).parent / "data" / "followups.yaml"
 CUE_GROUPS = ("acknowledge", "keep", "new_topic")
 
-_WORD = re.compile(r"\w+")
+# Cues are looked for in the head of a message: a follow-up is short, a pasted text is not one.
+_HEAD_CHARS = 300
+# Words (with inner hyphens/apostrophes: "doesn't", "по-английски", "fă-l") and single other symbols
+# ("?", "👍"): cues are sequences of these tokens.
+_TOKEN = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")
+
+
+def tokens(text: str) -> list[str]:
+    """The lower-cased tokens cues are matched against."""
+    return _TOKEN.findall(text.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class CueSet:
+    """Cues as token sequences, indexed by their first token; the last token of a stem cue ("mai
+    scurt*") matches any ending, word stems ("variant*") any word they start, endings ("*error") any
+    word they end, openers ("^and") only the first token. A look-up or two per token."""
+
+    phrases: dict[str, tuple[tuple[tuple[str, ...], bool], ...]]  # first token → (rest, last is a stem)
+    stems: tuple[str, ...]
+    endings: tuple[str, ...]
+    openers: frozenset[str]
+
+    @classmethod
+    def of(cls, cues: Iterable[str]) -> CueSet:
+        phrases: dict[str, set[tuple[tuple[str, ...], bool]]] = {}
+        stems: set[str] = set()
+        endings: set[str] = set()
+        openers: set[str] = set()
+        for raw in cues:
+            cue = raw.strip().lower()
+            words = tokens(cue.strip("*^"))
+            if not words:
+                continue
+            stem = cue.endswith("*")
+            if cue.startswith("^"):
+                openers.add(words[0])
+            elif cue.startswith("*"):
+                endings.add(words[-1])
+            elif stem and len(words) == 1:
+                stems.add(words[0])
+            else:
+                phrases.setdefault(words[0], set()).add((tuple(words[1:]), stem))
+        return cls(phrases={k: tuple(v) for k, v in phrases.items()}, stems=tuple(sorted(stems)),
+                   endings=tuple(sorted(endings)), openers=frozenset(openers))
+
+    def search(self, toks: Sequence[str]) -> bool:
+        """True when a cue occurs in the token list `toks` (from `tokens`)."""
+        if toks and toks[0] in self.openers:
+            return True
+        for i, tok in enumerate(toks):
+            if (self.stems and tok.startswith(self.stems)) or (self.endings and tok.endswith(self.endings)):
+                return True
+            for rest, stem in self.phrases.get(tok, ()):
+                if _continues(toks, i + 1, rest, stem):
+                    return True
+        return False
+
+
+def _continues(toks: Sequence[str], start: int, rest: tuple[str, ...], stem: bool) -> bool:
+    if start + len(rest) > len(toks):
+        return False
+    if not rest:
+        return True
+    following = toks[start:start + len(rest)]
+    if stem:
+        return tuple(following[:-1]) == rest[:-1] and following[-1].startswith(rest[-1])
+    return tuple(following) == rest
+
+
+@dataclass(frozen=True, slots=True)
+class TargetLanguage:
+    """"in German", "po niemiecku", "по-английски": a preposition, maybe a filler word, a language."""
+
+    prepositions: frozenset[str]
+    fillers: frozenset[str]
+    names: CueSet
+
+    def search(self, toks: Sequence[str]) -> bool:
+        for i, tok in enumerate(toks):
+            head, _, rest = tok.partition("-")
+            if rest and head in self.prepositions and self.names.search([rest]):
+                return True
+            if tok in self.prepositions:
+                j = i + 2 if i + 1 < len(toks) and toks[i + 1] in self.fillers else i + 1
+                if j < len(toks) and self.names.search([toks[j]]):
+                    return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
 class FollowUpRule:
-    """The follow-up rule over compiled cue patterns; build it with `load_followup_rule`."""
+    """The follow-up rule over the cue data; build it with `load_followup_rule`."""
 
-    acknowledge: re.Pattern[str]
-    keep: re.Pattern[str]
-    new_topic: re.Pattern[str]
-    target_language: re.Pattern[str]
+    acknowledge: CueSet
+    keep: CueSet
+    new_topic: CueSet
+    target_language: TargetLanguage
     short_words: int
     tiny_words: int
     switch_confidence: float
@@ -55,15 +143,15 @@ class FollowUpRule:
         """The task of `text` given the thread's last task (None for a thread's first message)."""
         if previous_task is None or previous_task not in TASKS:
             return prediction
-        lowered = text.lower()
-        if self.new_topic.search(lowered):
+        toks = tokens(text[:_HEAD_CHARS])
+        if self.new_topic.search(toks):
             return prediction
-        words = len(_WORD.findall(lowered))
+        words = sum(1 for t in toks if t[0].isalnum() or t[0] == "_")
         short = words <= self.short_words
-        if short and self.target_language.search(lowered):
+        if short and self.target_language.search(toks):
             return _follow(prediction, "translation")
-        keep_cue = self.keep.search(lowered) is not None
-        if words <= self.tiny_words or (short and (keep_cue or self.acknowledge.search(lowered))):
+        keep_cue = self.keep.search(toks)
+        if words <= self.tiny_words or (short and (keep_cue or self.acknowledge.search(toks))):
             return _follow(prediction, previous_task)
         needed = self.switch_confidence_with_cue if keep_cue else self.switch_confidence
         if prediction.task != previous_task and prediction.confidence >= needed:
@@ -76,25 +164,6 @@ def _follow(prediction: TaskPrediction, task: str) -> TaskPrediction:
         return replace(prediction, from_thread=True)
     return TaskPrediction(task=task, confidence=prediction.scores.get(task, 0.0), scores=prediction.scores,
                           from_thread=True)
-
-
-def cue_pattern(cues: list[str]) -> re.Pattern[str]:
-    """One pattern for a cue list: whole words/phrases; `stem*` any ending; `*suffix` inside a word;
-    `^word` only at the start of the text."""
-    parts = []
-    for cue in sorted({c.strip().lower() for c in cues if c.strip("*^ ")}, key=len, reverse=True):
-        head = r"\w*" if cue.startswith("*") else r"^\W*" if cue.startswith("^") else r"(?<!\w)"
-        tail = r"\w*" if cue.endswith("*") else (r"(?!\w)" if cue[-1].isalnum() else "")
-        body = r"\s+".join(re.escape(w) for w in cue.strip("*^").split())
-        parts.append(f"{head}{body}{tail}")
-    return re.compile("|".join(parts) or r"(?!)")
-
-
-def _target_language_pattern(spec: dict[str, Any]) -> re.Pattern[str]:
-    preps = "|".join(re.escape(p) for p in _strings(spec, "prepositions"))
-    fillers = "|".join(re.escape(f) for f in _strings(spec, "fillers"))
-    names = cue_pattern(_strings(spec, "names")).pattern
-    return re.compile(rf"(?<!\w)(?:{preps})[\s-]+(?:(?:{fillers})\s+)?(?:{names})")
 
 
 def _strings(doc: dict[str, Any], key: str) -> list[str]:
@@ -112,16 +181,18 @@ def load_followup_rule(path: Path = DEFAULT_FOLLOWUPS) -> FollowUpRule:
         raise ConfigurationError(f"cannot read follow-up cues from {path}: {exc}; restore routing/data.") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("cues"), dict):
         raise ConfigurationError(f"{path}: expected a mapping with 'cues' per group ({', '.join(CUE_GROUPS)}).")
-    groups: dict[str, re.Pattern[str]] = {}
+    groups: dict[str, CueSet] = {}
     for group in CUE_GROUPS:
         per_language = doc["cues"].get(group) or {}
         if not isinstance(per_language, dict):
             raise ConfigurationError(f"{path}: cues.{group} must map a language to a list of cues.")
-        groups[group] = cue_pattern([c for lang in per_language for c in _strings(per_language, lang)])
+        groups[group] = CueSet.of(c for lang in per_language for c in _strings(per_language, lang))
+    spec = doc.get("target_language") or {}
+    target = TargetLanguage(prepositions=frozenset(_strings(spec, "prepositions")),
+                            fillers=frozenset(_strings(spec, "fillers")), names=CueSet.of(_strings(spec, "names")))
     try:
-        return FollowUpRule(**groups, target_language=_target_language_pattern(doc.get("target_language") or {}),
-                            short_words=int(doc["short_words"]), tiny_words=int(doc["tiny_words"]),
-                            switch_confidence=float(doc["switch_confidence"]),
+        return FollowUpRule(**groups, target_language=target, short_words=int(doc["short_words"]),
+                            tiny_words=int(doc["tiny_words"]), switch_confidence=float(doc["switch_confidence"]),
                             switch_confidence_with_cue=float(doc["switch_confidence_with_cue"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigurationError(f"{path}: missing or invalid setting {exc}; see the bundled followups.yaml.") from exc
