@@ -153,8 +153,8 @@ class Pipeline:
         if invalid is not None:
             return invalid
         started = time.perf_counter()
+        turn = admission.turn if admission is not None else None
         try:
-            turn = admission.turn if admission is not None else None
             if turn is None:
                 try:
                     turn = await self.memory.add_user_turn(msg)
@@ -165,7 +165,8 @@ class Pipeline:
             return await self._handle(msg, turn, on_partial, started)
         except Exception:  # the one place broad failures turn into a polite reply
             log.exception("pipeline failed for a %s message", msg.platform)
-            return Reply(text=t("internal", msg.locale), kind=ReplyKind.ERROR)
+            saved = turn is not None  # only then is "your message is saved" true
+            return Reply(text=t("internal" if saved else "internal_unsaved", msg.locale), kind=ReplyKind.ERROR)
 
     async def dry_run(self, text: str, *, history: list[Turn] | None = None, pii_seen: bool = False,
                       previous_task: str | None = None) -> DryRun:
@@ -220,7 +221,8 @@ class Pipeline:
                                       "refused", started)
         _describe(record, decision)
         if self.offline(policy):
-            return await self._finish(record, self._offline_reply(msg, verdict, decision), "offline", started)
+            reply = self._offline_reply(msg, verdict, decision, sticky=conv.pii_seen)
+            return await self._finish(record, reply, "offline", started)
         return await self._answer(msg, conv, history, policy, verdict, decision, record, on_partial, started)
 
     def offline(self, policy: Policy) -> bool:
@@ -301,16 +303,24 @@ class Pipeline:
         return Reply(text=hit.answer, kind=ReplyKind.ANSWER, model=hit.model, region=regions[hit.model],
                      task=decision.task, cached=True)
 
-    def _offline_reply(self, msg: ChatMessage, verdict: PrivacyVerdict, decision: RoutingDecision) -> Reply:
+    def _offline_reply(self, msg: ChatMessage, verdict: PrivacyVerdict, decision: RoutingDecision, *,
+                       sticky: bool) -> Reply:
         model = decision.model
-        if verdict.contains_pii:
-            regions = "/".join(sorted(verdict.allowed_regions or ()))
-            privacy = t("privacy_pinned", msg.locale, types=", ".join(verdict.entity_types) or "?",
-                        regions=regions)
-        else:
+        regions = "/".join(sorted(verdict.allowed_regions or ()))
+        if not verdict.contains_pii:
             privacy = t("privacy_none", msg.locale)
-        text = t("offline", msg.locale, task=decision.task, model=model.id, region=model.region,
-                 tier=model.tier.value, privacy=privacy, env=" and ".join(model.env) or "the provider's key")
+        elif verdict.entity_types:
+            privacy = t("privacy_pinned", msg.locale, types=", ".join(verdict.entity_types), regions=regions)
+        elif verdict.failed_closed:
+            privacy = t("privacy_unchecked", msg.locale, regions=regions)
+        elif sticky:  # pinned by the conversation, not by anything found in this message
+            privacy = t("privacy_sticky", msg.locale, regions=regions)
+        else:
+            privacy = t("privacy_pinned", msg.locale, types=verdict.level.label, regions=regions)
+        forced = self._offline is True  # SWITCHBOARD_OFFLINE, whatever keys exist
+        text = t("offline_forced" if forced else "offline", msg.locale, task=decision.task, model=model.id,
+                 region=model.region, tier=model.tier.value, privacy=privacy,
+                 env=" and ".join(model.env) or "the provider's key")
         return Reply(text=text, kind=ReplyKind.OFFLINE, model=model.id, region=model.region,
                      task=decision.task)
 

@@ -70,9 +70,11 @@ def decide(*, policy: Policy, task: str, task_confidence: float, verdict: Privac
 
 def _reason(task: str, confidence: float, verdict: PrivacyVerdict, model: ModelSpec, *, from_rule: bool,
             from_thread: bool) -> str:
-    if verdict.contains_pii:
-        where = "/".join(sorted(verdict.allowed_regions)) if verdict.allowed_regions else "any region"
+    if verdict.contains_pii and verdict.allowed_regions is not None:
+        where = "/".join(sorted(verdict.allowed_regions)) or "no region"
         privacy = f"{verdict.reason}; only {where} models allowed"
+    elif verdict.contains_pii:  # the privacy rules let this kind of personal data go anywhere
+        privacy = f"{verdict.reason}; models of every region allowed"
     else:
         privacy = "no personal data"
     pick = "first allowed candidate of the rule" if from_rule else "cheapest allowed model for the task"
