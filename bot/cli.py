@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from bot.commands import CommandContext, CommandProcessor
 from bot.errors import SwitchboardError
+from bot.memory.store import Turn
 from bot.pipeline import DryRun
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -36,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("route", help="dry run: what would happen to a message (no LLM call)")
     r.add_argument("text", nargs="?", help="the message to route")
     r.add_argument("--jsonl", type=Path, metavar="FILE",
-                   help="route every row of FILE ({id, text} per line); one JSON decision per row on stdout")
+                   help="route every row of FILE ({id, text} per line; rows with the same optional \"thread\" "
+                        "are one conversation in file order, the earlier rows being the later rows' history "
+                        "for task and privacy); one JSON decision per row on stdout")
 
     c = sub.add_parser("chat", help="talk to the assistant in the terminal (one answer per piped line)")
     c.add_argument("--thread", help="continue this conversation (default: a new one)")
@@ -158,14 +162,28 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             yield number, row
 
 
+@dataclass
+class _Thread:
+    """What serve keeps for a conversation, kept here in memory for the rows of one `thread`."""
+
+    history: list[Turn] = field(default_factory=list)
+    pii_seen: bool = False
+    task: str | None = None
+
+
 async def route_jsonl(services: Services, path: Path, out: TextIO) -> int:
-    """Decision per row, in order; bad rows are reported on stderr and make the exit status 1."""
+    """Decision per row, in order; bad rows are reported on stderr and make the exit status 1.
+
+    Rows with the same `thread` are turns of one conversation, as `serve` sees them: the earlier rows are
+    the history sent with a later one (privacy is judged over it), a thread that carried personal data
+    stays pinned, and a follow-up keeps the thread's task unless it clearly starts another."""
     try:
         rows = await asyncio.to_thread(lambda: list(_rows(path)))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"switchboard route: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     bad = 0
+    threads: dict[str, _Thread] = {}
     for number, row in rows:
         if isinstance(row, str):
             bad += 1
@@ -176,7 +194,12 @@ async def route_jsonl(services: Services, path: Path, out: TextIO) -> int:
             bad += 1
             print(f"switchboard route: {path}:{number}: {invalid}; row skipped", file=sys.stderr)
             continue
-        shown = await services.pipeline.dry_run(row["text"])
+        thread = threads.setdefault(str(row["thread"]), _Thread()) if row.get("thread") is not None else _Thread()
+        shown = await services.pipeline.dry_run(row["text"], history=thread.history, pii_seen=thread.pii_seen,
+                                                previous_task=thread.task)
+        thread.history.append(Turn("user", row["text"]))
+        thread.pii_seen = thread.pii_seen or shown.verdict.contains_pii
+        thread.task = shown.decision.task
         out.write(json.dumps(decision_row(row["id"], shown), ensure_ascii=False) + "\n")
     out.flush()
     return 1 if bad else 0

@@ -33,6 +33,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "[Offline-Modus — keine Anbieter-Schlüssel] Diese {task}-Anfrage würde {model} "
               "({region}, {tier}) beantworten. {privacy} Setze {env} für echte Antworten.",
     },
+    "offline_forced": {
+        "en": "[offline mode — SWITCHBOARD_OFFLINE is set] This {task} request would be answered by "
+              "{model} ({region}, {tier}). {privacy} Unset SWITCHBOARD_OFFLINE to get real answers.",
+        "pl": "[tryb offline — ustawiono SWITCHBOARD_OFFLINE] To zadanie ({task}) obsłużyłby model {model} "
+              "({region}, {tier}). {privacy} Usuń SWITCHBOARD_OFFLINE, aby dostawać prawdziwe odpowiedzi.",
+        "da": "[offline-tilstand — SWITCHBOARD_OFFLINE er sat] Denne {task}-forespørgsel ville blive besvaret af "
+              "{model} ({region}, {tier}). {privacy} Fjern SWITCHBOARD_OFFLINE for at få rigtige svar.",
+        "ro": "[mod offline — SWITCHBOARD_OFFLINE este setat] Această cerere ({task}) ar primi răspuns de la "
+              "{model} ({region}, {tier}). {privacy} Elimină SWITCHBOARD_OFFLINE pentru răspunsuri reale.",
+        "de": "[Offline-Modus — SWITCHBOARD_OFFLINE ist gesetzt] Diese {task}-Anfrage würde {model} "
+              "({region}, {tier}) beantworten. {privacy} Entferne SWITCHBOARD_OFFLINE für echte Antworten.",
+    },
     "privacy_none": {
         "en": "No personal data found.", "pl": "Nie wykryto danych osobowych.",
         "da": "Ingen personoplysninger fundet.", "ro": "Nu s-au găsit date personale.",
@@ -44,6 +56,28 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Personoplysninger fundet ({types}): kun {regions}-modeller.",
         "ro": "Date personale găsite ({types}): doar modele {regions}.",
         "de": "Personenbezogene Daten gefunden ({types}): nur {regions}-Modelle.",
+    },
+    "privacy_sticky": {
+        "en": "No personal data in this message, but this conversation carried some earlier: kept on {regions} "
+              "models.",
+        "pl": "Ta wiadomość nie zawiera danych osobowych, ale ta rozmowa zawierała je wcześniej: tylko modele "
+              "{regions}.",
+        "da": "Ingen personoplysninger i denne besked, men samtalen indeholdt nogle tidligere: kun "
+              "{regions}-modeller.",
+        "ro": "Mesajul nu conține date personale, dar conversația a conținut mai devreme: doar modele {regions}.",
+        "de": "Keine personenbezogenen Daten in dieser Nachricht, aber das Gespräch enthielt vorher welche: nur "
+              "{regions}-Modelle.",
+    },
+    "privacy_unchecked": {
+        "en": "The privacy check did not finish, so this is treated as personal data: kept on {regions} models.",
+        "pl": "Sprawdzanie prywatności nie zakończyło się, więc traktuję to jak dane osobowe: tylko modele "
+              "{regions}.",
+        "da": "Privatlivstjekket blev ikke færdigt, så det behandles som personoplysninger: kun "
+              "{regions}-modeller.",
+        "ro": "Verificarea confidențialității nu s-a încheiat, așa că e tratată ca date personale: doar modele "
+              "{regions}.",
+        "de": "Die Datenschutzprüfung wurde nicht fertig, daher gilt dies als personenbezogen: nur "
+              "{regions}-Modelle.",
     },
     "blocked": {
         "en": "I can't process this request: it contains {types}, which the company policy does not allow "
@@ -109,6 +143,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "ro": "Îmi pare rău — ceva nu a mers bine la mine. Mesajul tău este salvat; încearcă din nou.",
         "de": "Entschuldigung — bei mir ist etwas schiefgegangen. Deine Nachricht ist gespeichert; bitte "
               "versuche es erneut.",
+    },
+    "internal_unsaved": {
+        "en": "Sorry — something went wrong on my side and I could not save your message. Please send it again.",
+        "pl": "Przepraszam — coś poszło nie tak po mojej stronie i nie udało się zapisać wiadomości. Wyślij ją "
+              "ponownie.",
+        "da": "Beklager — noget gik galt hos mig, og jeg kunne ikke gemme din besked. Send den igen.",
+        "ro": "Îmi pare rău — ceva nu a mers bine la mine și nu am putut salva mesajul tău. Trimite-l din nou.",
+        "de": "Entschuldigung — bei mir ist etwas schiefgegangen, und ich konnte deine Nachricht nicht speichern. "
+              "Bitte schick sie noch einmal.",
     },
     "db_down": {
         "en": "Sorry — I cannot reach my database right now, so I could not take this. Please try again in "

@@ -31,6 +31,8 @@ from privacy.engine import Segment
 from privacy.rules import PrivacyRules
 from privacy.verdict import PrivacyAction, PrivacyVerdict
 from routing.budget import BudgetGuard, BudgetLevel, degrade
+from routing.classifier import TaskPrediction
+from routing.followup import FollowUpRule, build_followup_rule
 from routing.policy import ModelSpec, Policy
 from routing.providers import (
     Completion,
@@ -47,15 +49,8 @@ from routing.strategies import StrategyRequest, StrategyRunner
 log = logging.getLogger(__name__)
 
 
-class TaskPredictionLike(Protocol):
-    @property
-    def task(self) -> str: ...
-    @property
-    def confidence(self) -> float: ...
-
-
 class Classifier(Protocol):
-    def classify(self, text: str) -> TaskPredictionLike: ...
+    def classify(self, text: str) -> TaskPrediction: ...
 
 
 class AnswerCache(Protocol):
@@ -100,11 +95,13 @@ class Pipeline:
                  retry: RetryPolicy | None = None, cooldowns: Cooldowns | None = None,
                  stats: LiveStats | None = None, runner: StrategyRunner | None = None,
                  budgets: BudgetGuard | None = None, cache: AnswerCache | None = None,
-                 pseudonymiser: PromptPseudonymiser | None = None) -> None:
+                 pseudonymiser: PromptPseudonymiser | None = None,
+                 followups: FollowUpRule | None = None) -> None:
         self.memory = memory
         self.policies = policies
         self._privacy = privacy
         self._classifier = classifier
+        self._followups = followups or build_followup_rule()
         self._llm = llm
         self._environ = environ
         self._max_chars = max_message_chars
@@ -156,8 +153,8 @@ class Pipeline:
         if invalid is not None:
             return invalid
         started = time.perf_counter()
+        turn = admission.turn if admission is not None else None
         try:
-            turn = admission.turn if admission is not None else None
             if turn is None:
                 try:
                     turn = await self.memory.add_user_turn(msg)
@@ -168,25 +165,33 @@ class Pipeline:
             return await self._handle(msg, turn, on_partial, started)
         except Exception:  # the one place broad failures turn into a polite reply
             log.exception("pipeline failed for a %s message", msg.platform)
-            return Reply(text=t("internal", msg.locale), kind=ReplyKind.ERROR)
+            saved = turn is not None  # only then is "your message is saved" true
+            return Reply(text=t("internal" if saved else "internal_unsaved", msg.locale), kind=ReplyKind.ERROR)
 
-    async def dry_run(self, text: str, *, history: list[Turn] | None = None,
-                      pii_seen: bool = False) -> DryRun:
+    async def dry_run(self, text: str, *, history: list[Turn] | None = None, pii_seen: bool = False,
+                      previous_task: str | None = None) -> DryRun:
+        """What `handle` would decide for `text` in a thread with `history` (oldest first; the last
+        `history_turns` are used, as in `handle`), that carried personal data earlier (`pii_seen`) and
+        whose latest message was decided as `previous_task`."""
         policy = await self.policies.current()
-        verdict, prediction = await self._analyse(policy, text, history or [], pii_seen=pii_seen)
+        verdict, prediction = await self._analyse(policy, text, (history or [])[-self._history_turns:],
+                                                  pii_seen=pii_seen, previous_task=previous_task)
         decision = decide(policy=policy, task=prediction.task, task_confidence=prediction.confidence,
-                          verdict=verdict)
+                          verdict=verdict, from_thread=prediction.from_thread)
         return DryRun(verdict=verdict, decision=decision)
 
-    async def _analyse(self, policy: Policy, text: str, history: list[Turn], *,
-                       pii_seen: bool) -> tuple[PrivacyVerdict, TaskPredictionLike]:
+    def _task(self, text: str, previous_task: str | None) -> TaskPrediction:
+        return self._followups.resolve(text, self._classifier.classify(text), previous_task)
+
+    async def _analyse(self, policy: Policy, text: str, history: list[Turn], *, pii_seen: bool,
+                       previous_task: str | None) -> tuple[PrivacyVerdict, TaskPrediction]:
         segments = [Segment("message", text)]
         if not pii_seen:  # a pinned thread stays pinned; otherwise check every byte we would send
             segments += [Segment("history", turn.text) for turn in history]
             segments.append(Segment("system", policy.system_prompt))
         verdict, prediction = await asyncio.gather(
             self._privacy.assess(segments, rules=policy.privacy),
-            asyncio.to_thread(self._classifier.classify, text),
+            asyncio.to_thread(self._task, text, previous_task),
         )
         if pii_seen and not verdict.contains_pii:
             verdict = _sticky(verdict, policy)
@@ -195,9 +200,12 @@ class Pipeline:
     async def _handle(self, msg: ChatMessage, turn: StoredTurn, on_partial: PartialCallback | None,
                       started: float) -> Reply:
         conv, message_id = turn.conversation, turn.message_id
-        history = await self.memory.history(conv.id, limit=self._history_turns, before=message_id)
+        history, previous_task = await asyncio.gather(
+            self.memory.history(conv.id, limit=self._history_turns, before=message_id),
+            self.memory.last_task(conv.id, before=message_id))
         policy = await self.policies.current()
-        verdict, prediction = await self._analyse(policy, msg.text, history, pii_seen=conv.pii_seen)
+        verdict, prediction = await self._analyse(policy, msg.text, history, pii_seen=conv.pii_seen,
+                                                  previous_task=previous_task)
         if verdict.contains_pii and not conv.pii_seen:
             await self.memory.mark_pii(conv.id)
         record = _record(msg, conv, message_id, policy, verdict, prediction)
@@ -207,13 +215,14 @@ class Pipeline:
                                                     kind=ReplyKind.REFUSAL), "blocked", started)
         try:
             decision = decide(policy=policy, task=prediction.task, task_confidence=prediction.confidence,
-                              verdict=verdict)
+                              verdict=verdict, from_thread=prediction.from_thread)
         except NoModelAvailableError:
             return await self._finish(record, Reply(text=t("unavailable", msg.locale), kind=ReplyKind.ERROR),
                                       "refused", started)
         _describe(record, decision)
         if self.offline(policy):
-            return await self._finish(record, self._offline_reply(msg, verdict, decision), "offline", started)
+            reply = self._offline_reply(msg, verdict, decision, sticky=conv.pii_seen)
+            return await self._finish(record, reply, "offline", started)
         return await self._answer(msg, conv, history, policy, verdict, decision, record, on_partial, started)
 
     def offline(self, policy: Policy) -> bool:
@@ -294,16 +303,24 @@ class Pipeline:
         return Reply(text=hit.answer, kind=ReplyKind.ANSWER, model=hit.model, region=regions[hit.model],
                      task=decision.task, cached=True)
 
-    def _offline_reply(self, msg: ChatMessage, verdict: PrivacyVerdict, decision: RoutingDecision) -> Reply:
+    def _offline_reply(self, msg: ChatMessage, verdict: PrivacyVerdict, decision: RoutingDecision, *,
+                       sticky: bool) -> Reply:
         model = decision.model
-        if verdict.contains_pii:
-            regions = "/".join(sorted(verdict.allowed_regions or ()))
-            privacy = t("privacy_pinned", msg.locale, types=", ".join(verdict.entity_types) or "?",
-                        regions=regions)
-        else:
+        regions = "/".join(sorted(verdict.allowed_regions or ()))
+        if not verdict.contains_pii:
             privacy = t("privacy_none", msg.locale)
-        text = t("offline", msg.locale, task=decision.task, model=model.id, region=model.region,
-                 tier=model.tier.value, privacy=privacy, env=" and ".join(model.env) or "the provider's key")
+        elif verdict.entity_types:
+            privacy = t("privacy_pinned", msg.locale, types=", ".join(verdict.entity_types), regions=regions)
+        elif verdict.failed_closed:
+            privacy = t("privacy_unchecked", msg.locale, regions=regions)
+        elif sticky:  # pinned by the conversation, not by anything found in this message
+            privacy = t("privacy_sticky", msg.locale, regions=regions)
+        else:
+            privacy = t("privacy_pinned", msg.locale, types=verdict.level.label, regions=regions)
+        forced = self._offline is True  # SWITCHBOARD_OFFLINE, whatever keys exist
+        text = t("offline_forced" if forced else "offline", msg.locale, task=decision.task, model=model.id,
+                 region=model.region, tier=model.tier.value, privacy=privacy,
+                 env=" and ".join(model.env) or "the provider's key")
         return Reply(text=text, kind=ReplyKind.OFFLINE, model=model.id, region=model.region,
                      task=decision.task)
 
@@ -334,7 +351,7 @@ def _prompt(policy: Policy, history: list[Turn], text: str) -> list[dict[str, st
 
 
 def _record(msg: ChatMessage, conv: ConversationRef, message_id: int, policy: Policy, verdict: PrivacyVerdict,
-            prediction: TaskPredictionLike) -> Decision:
+            prediction: TaskPrediction) -> Decision:
     return Decision(conversation_id=conv.id, message_id=message_id, platform=msg.platform, tenant=msg.tenant,
                     channel=msg.channel, user=msg.user, policy_version=policy.version, sensitivity=verdict.level.label,
                     entity_types=",".join(verdict.entity_types), task=prediction.task, reason=verdict.reason)

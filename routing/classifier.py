@@ -49,11 +49,16 @@ _MARGIN_SCALE = 4.0
 
 @dataclass(frozen=True)
 class TaskPrediction:
-    """The classifier's answer: the best task, its probability and every task's probability."""
+    """The classifier's answer: the best task, its probability and every task's probability.
+
+    `from_thread` marks a follow-up that kept (or, "and in German?", changed) its thread's task
+    rather than the message's own best guess (`routing.followup`); `confidence` is then the
+    message's own score for that task."""
 
     task: str
     confidence: float
     scores: dict[str, float]
+    from_thread: bool = False
 
 
 @dataclass(frozen=True)

@@ -328,9 +328,11 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
     failures: list[str] = []
     missing: list[MissingCredentialsError] = []
     tried = 0
+    broken = 0  # earlier models of the chain that failed or were cooling down (a missing key is not a failure)
     for index, model in enumerate(chain):
         if not cooldowns.acquire(model.id):
             failures.append(f"{model.id} cooling down")
+            broken += 1
             continue
         tried += 1
         attempts = 0
@@ -352,6 +354,7 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
                     continue
                 cooldowns.trip(model.id)
                 log.warning("model %s timed out (%s) after %d attempt(s)", model.id, exc.phase, attempts)
+                broken += 1
                 break
             except ProviderError as exc:
                 failures.append(str(exc))
@@ -359,11 +362,12 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
                     continue
                 cooldowns.trip(model.id, retry_after=exc.retry_after)
                 log.warning("model %s failed after %d attempt(s): %s", model.id, attempts, exc)
+                broken += 1
                 break
             cooldowns.reset(model.id)
             return Completion(text=done.text, model=done.model, prompt_tokens=done.prompt_tokens,
                               completion_tokens=done.completion_tokens, latency_ms=done.latency_ms,
-                              fallback=model is not chain[0], attempts=attempts)
+                              fallback=broken > 0, attempts=attempts)
     if missing and not failures:
         raise missing[0]
     raise NoModelAvailableError(

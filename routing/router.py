@@ -37,7 +37,8 @@ def _by_price(models: list[ModelSpec]) -> list[ModelSpec]:
     return sorted(models, key=lambda m: (m.tier.rank, sum(m.prices())))
 
 
-def decide(*, policy: Policy, task: str, task_confidence: float, verdict: PrivacyVerdict) -> RoutingDecision:
+def decide(*, policy: Policy, task: str, task_confidence: float, verdict: PrivacyVerdict,
+           from_thread: bool = False) -> RoutingDecision:
     """Pick the model chain for one request.
 
     The task rule's candidates are kept in their order when the verdict allows them; models of
@@ -60,18 +61,23 @@ def decide(*, policy: Policy, task: str, task_confidence: float, verdict: Privac
         chain = _by_price(allowed)
     if rule.strategy is Strategy.CASCADE:  # the cheapest tier answers first; order inside a tier stays
         chain.sort(key=lambda m: m.tier.rank)
-    why = _reason(task, task_confidence, verdict, chain[0], from_rule=chain[0].id in rule.candidates)
+    why = _reason(task, task_confidence, verdict, chain[0], from_rule=chain[0].id in rule.candidates,
+                  from_thread=from_thread)
     return RoutingDecision(task=task, task_confidence=task_confidence, strategy=rule.strategy,
                            chain=tuple(chain), reason=why, policy_version=policy.version,
                            critical=rule.critical)
 
 
-def _reason(task: str, confidence: float, verdict: PrivacyVerdict, model: ModelSpec, *, from_rule: bool) -> str:
-    if verdict.contains_pii:
-        where = "/".join(sorted(verdict.allowed_regions)) if verdict.allowed_regions else "any region"
+def _reason(task: str, confidence: float, verdict: PrivacyVerdict, model: ModelSpec, *, from_rule: bool,
+            from_thread: bool) -> str:
+    if verdict.contains_pii and verdict.allowed_regions is not None:
+        where = "/".join(sorted(verdict.allowed_regions)) or "no region"
         privacy = f"{verdict.reason}; only {where} models allowed"
+    elif verdict.contains_pii:  # the privacy rules let this kind of personal data go anywhere
+        privacy = f"{verdict.reason}; models of every region allowed"
     else:
         privacy = "no personal data"
     pick = "first allowed candidate of the rule" if from_rule else "cheapest allowed model for the task"
-    return (f"{privacy}; task {task} ({confidence:.2f}) → {model.id} "
+    basis = "follow-up in a thread" if from_thread else f"{confidence:.2f}"
+    return (f"{privacy}; task {task} ({basis}) → {model.id} "
             f"[{model.region}, {model.tier.value}]: {pick}")

@@ -45,6 +45,28 @@ async def test_route_jsonl_decides_every_row_in_order_and_reports_bad_lines(
     assert "in.jsonl:2: not valid JSON" in err and "in.jsonl:4:" in err
 
 
+async def test_route_jsonl_reads_a_thread_as_one_conversation(make_services: ServicesFactory, tmp_path: Path) -> None:
+    services = await make_services()
+    rows = tmp_path / "threads.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "o1", "thread": "offer", "text": "Draft an offer for 12 pallet racks with delivery in May."},
+        {"id": "p1", "thread": "personal", "text": "Write to jan.nowak@example.com that the order shipped."},
+        {"id": "o2", "thread": "offer", "text": "Now make it shorter."},
+        {"id": "p2", "thread": "personal", "text": "Now make the tone friendlier."},
+        {"id": "o3", "thread": "offer", "text": "Hello? Did you get my last message?"},
+        {"id": "o4", "thread": "offer", "text": "And in German?"},
+        {"id": "lone", "text": "Now make the tone friendlier."},
+    ]), encoding="utf-8")
+    out = io.StringIO()
+    assert await route_jsonl(services, rows, out) == 0
+    got = {d["id"]: d for d in map(json.loads, out.getvalue().splitlines())}
+    assert [got[i]["task"] for i in ("o1", "o2", "o3", "o4")] == ["creative", "creative", "creative", "translation"]
+    assert "follow-up in a thread" in got["o2"]["reason"]
+    # a thread that carried personal data stays pinned, as in serve; other threads and rows are not
+    assert got["p2"]["contains_pii"] and got["p2"]["region"] in ("eu", "local")
+    assert not got["lone"]["contains_pii"] and not got["o2"]["contains_pii"]
+
+
 async def test_admin_change_is_validated_versioned_and_audited(make_services: ServicesFactory) -> None:
     services = await make_services()
     commands = CommandProcessor(memory=services.memory, policies=services.policies)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.commands import CommandContext, CommandProcessor
 from bot.memory.models import Decision, Message
@@ -71,6 +71,19 @@ async def test_thread_with_personal_data_stays_pinned(make_services: ServicesFac
     reply = await services.pipeline.handle(msg("Now make the tone friendlier."))
     assert reply.region == "eu"
     assert fake_llm.models_called() == ["eu-small", "eu-small"]
+
+
+async def test_a_follow_up_keeps_its_threads_task(make_services: ServicesFactory) -> None:
+    services = await make_services()
+    await services.pipeline.handle(msg("Draft an offer for Hoffmann Logistik for 12 pallet racks, delivery in May."))
+    await services.pipeline.handle(msg("Now make it shorter."))
+    await services.pipeline.handle(msg("Hello? Did you get my last message?"))
+    await services.pipeline.handle(msg("Now make it shorter.", thread="t2"))  # no thread behind it
+    with Session(services.memory.engine) as s:
+        decisions = s.exec(select(Decision).order_by(col(Decision.id))).all()
+    assert [d.task for d in decisions[:3]] == ["creative", "creative", "creative"]
+    assert "follow-up in a thread" in decisions[1].reason
+    assert decisions[3].task != "creative"
 
 
 async def test_fallback_stays_inside_the_allowed_region(make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:

@@ -230,6 +230,17 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
+    async def last_task(self, conversation_id: int, *, before: int | None = None) -> str | None:
+        """The task decided for the conversation's latest message (before message id `before`), if any."""
+
+        def unit(s: Session) -> str | None:
+            q = select(Decision.task).where(Decision.conversation_id == conversation_id, Decision.task != "")
+            if before is not None:
+                q = q.where(col(Decision.message_id) < before)
+            return s.exec(q.order_by(col(Decision.id).desc()).limit(1)).first()
+
+        return await self._run(unit)
+
     async def add_user_turn(self, msg: ChatMessage, *, event_key: str | None = None,
                             lease: Lease | None = None, reference: str = "") -> StoredTurn | None:
         """Store `msg` as the user's next turn (creating its conversation), in one transaction. With
