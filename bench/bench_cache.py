@@ -1,12 +1,14 @@
-"""Benchmark the semantic cache's hit decisions on labelled pairs.
+"""Benchmark the semantic cache's hit decisions on labelled pairs, next to a plain cosine baseline.
 
 Usage, from the project checkout:
     .venv/bin/python bench/bench_cache.py [bench/cache_pairs/dev.jsonl ...] [--show 20] [--sweep]
 
 Each row: {id, lang, label: paraphrase|near_miss, first, second}. For every pair a fresh
-cache stores `first` and looks up `second` (`SemanticCache.would_hit`). Prints the hit rate
-on paraphrases (want high) and on near-misses (want ~0) per language, the misses, and with
---sweep the rates for a range of thresholds.
+cache stores `first` and looks up `second` (`SemanticCache.would_hit`). Printed side by side:
+the baseline (MiniLM cosine >= 0.8, no guards) and the cache, as hit rates on paraphrases
+(want high) and on near-misses (wrong hits, want 0) per language. Latency is measured in a
+cache holding every `first` of the files in one scope (one lookup per `second`), which also
+counts lookups answered with another row's entry. --sweep: rates for a range of embedding floors.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -22,18 +25,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import numpy as np
+
 from routing.cache import (
     DEFAULT_THRESHOLD,
-    EMBEDDING_WEIGHT,
     SemanticCache,
     build_embedder,
     load_guard_rules,
     near_miss_reason,
     signature,
-    trigram_cosine,
 )
 
 DEFAULT_FILE = Path(__file__).parent / "cache_pairs" / "dev.jsonl"
+BASELINE_THRESHOLD = 0.8
 
 
 def load(paths: list[str]) -> list[dict[str, str]]:
@@ -43,19 +47,65 @@ def load(paths: list[str]) -> list[dict[str, str]]:
     return rows
 
 
-def report(rows: list[dict[str, str]], hits: list[bool]) -> None:
-    table: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    for row, hit in zip(rows, hits, strict=True):
-        table[row["lang"]][row["label"]].append(hit)
-        table["ALL"][row["label"]].append(hit)
-    print(f"{'lang':>5} {'paraphrase hits':>18} {'near-miss hits':>18}")
-    for lang in sorted(table, key=lambda k: (k == "ALL", k)):
-        para, near = table[lang]["paraphrase"], table[lang]["near_miss"]
-        print(f"{lang:>5} {_rate(para):>18} {_rate(near):>18}")
+def report(rows: list[dict[str, str]], columns: dict[str, list[bool]]) -> None:
+    tables = {}
+    for name, hits in columns.items():
+        table: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+        for row, hit in zip(rows, hits, strict=True):
+            table[row["lang"]][row["label"]].append(hit)
+            table["ALL"][row["label"]].append(hit)
+        tables[name] = table
+    header = "".join(f" {name + ' para':>18} {name + ' wrong':>18}" for name in columns)
+    print(f"{'lang':>5}{header}")
+    langs = sorted(next(iter(tables.values())), key=lambda k: (k == "ALL", k))
+    for lang in langs:
+        cells = "".join(
+            f" {_rate(t[lang]['paraphrase']):>18} {_rate(t[lang]['near_miss']):>18}" for t in tables.values()
+        )
+        print(f"{lang:>5}{cells}")
 
 
 def _rate(values: list[bool]) -> str:
     return f"{sum(values) / len(values):.2f} ({sum(values)}/{len(values)})" if values else "-"
+
+
+def baseline_hits(rows: list[dict[str, str]]) -> list[bool]:
+    embedder = build_embedder()
+    hits = []
+    for row in rows:
+        va, vb = embedder.embed([row["first"], row["second"]])
+        hits.append(float(va @ vb) >= BASELINE_THRESHOLD)
+    return hits
+
+
+def latency(rows: list[dict[str, str]]) -> None:
+    """Lookups in a cache that holds every `first`: time per lookup, baseline and cache."""
+    embedder = build_embedder()
+    cache = SemanticCache(embedder=embedder, max_entries=len(rows) + 1)
+    scope = ("bench", None, "general")
+    firsts = list(dict.fromkeys(r["first"] for r in rows))
+    for text in firsts:
+        cache._store_sync(scope, text, text, "m")
+    matrix = embedder.embed(firsts)
+    base_ms, cache_ms, foreign = [], [], 0
+    for row in rows:
+        t = time.perf_counter()
+        vector = embedder.embed([" ".join(row["second"].split())])[0]
+        _ = int(np.argmax(matrix @ vector)) if float(np.max(matrix @ vector)) >= BASELINE_THRESHOLD else None
+        base_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        hit = cache._lookup_sync(scope, row["second"])
+        cache_ms.append((time.perf_counter() - t) * 1000)
+        foreign += hit is not None and hit.answer != row["first"] and row["label"] == "paraphrase"
+    print(
+        f"lookup latency, cache of {len(firsts)} entries: baseline median {statistics.median(base_ms):.1f} ms "
+        f"(p95 {_p95(base_ms):.1f}); cache median {statistics.median(cache_ms):.1f} ms (p95 {_p95(cache_ms):.1f}); "
+        f"paraphrase lookups answered with another row's entry: {foreign}"
+    )
+
+
+def _p95(values: list[float]) -> float:
+    return sorted(values)[int(0.95 * (len(values) - 1))]
 
 
 def sweep(rows: list[dict[str, str]]) -> None:
@@ -63,13 +113,12 @@ def sweep(rows: list[dict[str, str]]) -> None:
     scored = []
     for row in rows:
         va, vb = embedder.embed([row["first"], row["second"]])
-        sa, sb = signature(row["first"], rules), signature(row["second"], rules)
-        blend = EMBEDDING_WEIGHT * float(va @ vb) + (1 - EMBEDDING_WEIGHT) * trigram_cosine(sa.trigrams, sb.trigrams)
-        scored.append((row, blend, near_miss_reason(sa, sb)))
-    for threshold in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
-        para = [b >= threshold and r is None for row, b, r in scored if row["label"] == "paraphrase"]
-        near = [b >= threshold and r is None for row, b, r in scored if row["label"] == "near_miss"]
-        print(f"threshold {threshold:.2f}: paraphrase {_rate(para)}  near-miss {_rate(near)}")
+        reason = near_miss_reason(signature(row["first"], rules), signature(row["second"], rules))
+        scored.append((row, float(va @ vb), reason))
+    for floor in (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+        para = [c >= floor and r is None for row, c, r in scored if row["label"] == "paraphrase"]
+        near = [c >= floor and r is None for row, c, r in scored if row["label"] == "near_miss"]
+        print(f"floor {floor:.2f}: paraphrase {_rate(para)}  near-miss {_rate(near)}")
 
 
 def main() -> int:
@@ -83,13 +132,16 @@ def main() -> int:
     cache.would_hit("warm up", "warm up")
     t = time.perf_counter()
     hits = [cache.would_hit(r["first"], r["second"]) for r in rows]
-    print(
-        f"{len(rows)} pairs, threshold {DEFAULT_THRESHOLD}, {(time.perf_counter() - t) / len(rows) * 1000:.1f} ms/pair"
-    )
-    report(rows, hits)
+    per_pair = (time.perf_counter() - t) / len(rows) * 1000
+    print(f"{len(rows)} pairs; baseline: cosine >= {BASELINE_THRESHOLD}; cache: floor {DEFAULT_THRESHOLD} + guards, "
+          f"{per_pair:.1f} ms/pair (store + lookup)")
+    report(rows, {"base": baseline_hits(rows), "cache": hits})
+    latency(rows)
     wrong = [r for r, h in zip(rows, hits, strict=True) if h != (r["label"] == "paraphrase")]
+    rules = load_guard_rules()
     for r in wrong[: a.show]:
-        print(f"  {r['label']:>10} {r['id']}: {r['first']!r} / {r['second']!r}")
+        why = near_miss_reason(signature(r["first"], rules), signature(r["second"], rules))
+        print(f"  {r['label']:>10} {r['id']} [{why}]: {r['first']!r} / {r['second']!r}")
     if a.sweep:
         sweep(rows)
     return 0

@@ -1,18 +1,28 @@
-"""Semantic cache: answer a request again when an earlier one meant the same thing.
+"""Semantic cache: answer a request again only when an earlier one asked for exactly the same.
 
-Similarity is a blend of the MiniLM sentence embedding (good at English paraphrase, weak
-elsewhere) and a character-trigram cosine (language-agnostic, catches reworded requests
-that keep most of their words). A candidate above the threshold is served only when every
-near-miss guard agrees (rules in `routing/data/cache_guards.yaml`): same numbers (digits
-or number words), same names and other capitalised entities, same dates and weekdays, same
-negation, same quoted payload, same languages in the same order (translation target), no
-reversed direction ("EUR to PLN" vs "PLN to EUR") and no opposite words (increase/reduce).
+A cache that is unsure does not serve. A stored request is a candidate when its MiniLM sentence
+embedding is close enough (cosine >= `threshold`, a loose floor: MiniLM is weak outside English),
+and it is served only when every guard agrees (`near_miss_reason`):
+
+- hard vetoes (word lists in `routing/data/cache_guards.yaml`): same numbers (digits or number
+  words), same dates and weekdays, same languages named in the same order, same translation
+  direction ("EN→DE" vs "DE→EN"), same quoted payload, same negation, no reversed direction
+  ("EUR to PLN" vs "PLN to EUR"), no opposite words (increase/reduce), same acronyms and
+  product names in the same order, and the same language of the text itself;
+- content-word agreement (`routing/cache_words.py`, word classes in
+  `routing/data/cache_words.yaml`): every content word of each text, stemmed, is found in the
+  other, directly or as a part of a compound; "how do I" / "how can I", word order and
+  politeness do not count, a function word swapped for another ("during" / "after") does.
+
+A synonym ("documents" / "paperwork") is a miss on purpose: from words alone it cannot be told
+from another object ("cleaning services" / "catering services").
 
 Scoping and personal data: entries live in a scope of (tenant, user, task). Callers pass
 `user=None` only for requests without personal data; those entries are shared inside the
 tenant. A request that held personal data must be passed with its `user`: its entry is then
 stored and served for that user alone, never across users or tenants. Lookups only see the
-exact scope they name. Admins switch caching off per task with `enabled_tasks`.
+exact scope they name. Admins switch caching off per task with `enabled_tasks`. (The pipeline
+also drops a hit whose model the request's privacy verdict does not allow.)
 
 The store is in memory, per process, bounded (LRU eviction) and entries expire after `ttl_s`.
 """
@@ -20,12 +30,10 @@ The store is in memory, per process, bounded (LRU eviction) and entries expire a
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import threading
 import time
-import unicodedata
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +46,15 @@ import yaml
 from numpy.typing import NDArray
 
 from bot.errors import ConfigurationError
+from routing.cache_words import (
+    Pieces,
+    WordRules,
+    content_difference,
+    default_word_rules,
+    detect_language,
+    function_swapped,
+    words_of,
+)
 from routing.classifier import quoted_spans
 from routing.embeddings import Embedder, build_embedder
 
@@ -54,17 +71,17 @@ __all__ = [
 
 DEFAULT_GUARDS_FILE = Path(__file__).parent / "data" / "cache_guards.yaml"
 
-DEFAULT_THRESHOLD = 0.8
-# Weight of the embedding cosine in the blended similarity; the rest is the trigram cosine.
-EMBEDDING_WEIGHT = 0.5
+# Embedding cosine a stored request needs to be considered at all (the guards decide).
+DEFAULT_THRESHOLD = 0.5
+# Candidates checked per lookup, closest first.
+MAX_CANDIDATES = 8
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+_HYPHENATED = re.compile(r"[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+(?:['’][^\W_]+)*)*", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,  ]\d+)*")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[.,  ]\d{3})+$")
-_SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
-# Words this long carry content; two words sharing their first _STEM letters are one word inflected.
-_CONTENT_WORD = 4
-_STEM = 4
+# "EN→DE", "de -> en", "PL>RU": a translation direction written with language codes.
+_DIRECTION = re.compile(r"(?<![^\W\d_])([^\W\d_]{2,3})\s{0,3}(?:→|->|=>|⇒|➔|>)\s{0,3}([^\W\d_]{2,3})(?![^\W\d_])")
 
 Clock = Callable[[], float]
 TaskFilter = Collection[str] | Callable[[str], bool] | None
@@ -115,7 +132,6 @@ class GuardRules:
     languages: dict[str, WordSet]
     direction_markers: frozenset[str]
     filler_words: frozenset[str]
-    rephrasing_words: frozenset[str]
     opposites: tuple[tuple[WordSet, WordSet], ...]
 
 
@@ -130,7 +146,6 @@ def load_guard_rules(path: Path = DEFAULT_GUARDS_FILE) -> GuardRules:
             languages=_groups(doc["languages"]),
             direction_markers=frozenset(doc["direction_markers"]),
             filler_words=frozenset(doc["filler_words"]),
-            rephrasing_words=frozenset(str(w).lower() for w in doc["rephrasing_words"]),
             opposites=tuple((WordSet.of(a), WordSet.of(b)) for a, b in doc["opposites"]),
         )
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
@@ -155,33 +170,45 @@ class Signature:
     entities: tuple[str, ...]
     temporal: frozenset[str]
     languages: tuple[str, ...]
+    directions: tuple[tuple[str, str], ...]
     negated: bool
     quotes: tuple[str, ...]
     targets: frozenset[str]
     opposite_sides: frozenset[tuple[int, int]]
-    content_words: frozenset[str]
-    trigrams: Counter[str]
+    words: Pieces
+    language: str | None
+    word_rules: WordRules
 
 
-def signature(text: str, rules: GuardRules) -> Signature:
+def signature(text: str, rules: GuardRules, word_rules: WordRules | None = None) -> Signature:
     """Extract the guard facts of one text."""
+    word_rules = word_rules or default_word_rules()
     raw_tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
     tokens = tuple(t.lower() for t, _ in raw_tokens)
+    quotes = quoted_spans(text)
+    words = _unquoted_words(text, quotes)
     return Signature(
         tokens=tokens,
         numbers=_numbers(text, tokens, rules),
-        entities=_entities(text, raw_tokens),
+        entities=_entities(raw_tokens),
         temporal=frozenset(k for k, words in rules.temporal.items() if any(words.matches(t) for t in tokens)),
         languages=_languages(tokens, rules),
+        directions=tuple((m.group(1).lower(), m.group(2).lower()) for m in _DIRECTION.finditer(text)),
         negated=any(rules.negations.matches(t) for t in tokens),
-        quotes=tuple(" ".join(q.lower().split()) for q in quoted_spans(text)),
+        quotes=tuple(" ".join(q.lower().split()) for q in quotes),
         targets=_targets(tokens, rules),
         opposite_sides=_opposite_sides(tokens, rules),
-        content_words=frozenset(
-            _fold(t) for t in tokens if len(t) >= _CONTENT_WORD and t not in rules.rephrasing_words
-        ),
-        trigrams=_trigrams(text),
+        words=words,
+        language=detect_language(words, text, word_rules),
+        word_rules=word_rules,
     )
+
+
+def _unquoted_words(text: str, quotes: Sequence[str]) -> Pieces:
+    # The quoted payload is compared whole by its own guard; its words are not the request's words.
+    for quote in quotes:
+        text = text.replace(quote, " ")
+    return tuple(tuple(_TOKEN.findall(m.group().lower())) for m in _HYPHENATED.finditer(text))
 
 
 def _numbers(text: str, tokens: Sequence[str], rules: GuardRules) -> tuple[str, ...]:
@@ -197,13 +224,16 @@ def _normalise_number(raw: str) -> str:
     return re.sub(r"\s", "", raw).replace(",", ".")
 
 
-def _entities(text: str, raw_tokens: Sequence[tuple[str, int]]) -> tuple[str, ...]:
-    """Capitalised words not opening a sentence, and acronyms anywhere, in order of appearance."""
+def _entities(raw_tokens: Sequence[tuple[str, int]]) -> tuple[str, ...]:
+    """Acronyms and product-style names (SAP, EUR, LinkedIn, iOS), in order of appearance.
+
+    Other capitalised words are content words (German capitalises every noun); the content-word
+    agreement compares them with their inflections."""
     found = []
-    for token, start in raw_tokens:
+    for token, _ in raw_tokens:
         acronym = len(token) > 1 and token.isupper()
-        opens_sentence = start == 0 or bool(_SENTENCE_END.search(text[:start]))
-        if acronym or (token[:1].isupper() and not opens_sentence and token != "I"):
+        inner_capital = any(c.isupper() for c in token[1:]) and any(c.islower() for c in token)
+        if acronym or inner_capital:
             found.append(token.lower())
     return tuple(found)
 
@@ -236,24 +266,6 @@ def _opposite_sides(tokens: Sequence[str], rules: GuardRules) -> frozenset[tuple
     )
 
 
-def _fold(token: str) -> str:
-    """Drop diacritics so inflected spellings share a stem (adaug / adăuga)."""
-    return "".join(c for c in unicodedata.normalize("NFKD", token) if not unicodedata.combining(c))
-
-
-def _trigrams(text: str) -> Counter[str]:
-    padded = f" {' '.join(_TOKEN.findall(text.lower()))} "
-    return Counter(padded[i : i + 3] for i in range(len(padded) - 2))
-
-
-def trigram_cosine(a: Counter[str], b: Counter[str]) -> float:
-    """Cosine similarity of two character-trigram count vectors."""
-    if not a or not b:
-        return 0.0
-    dot = sum(n * b[g] for g, n in a.items() if g in b)
-    return dot / math.sqrt(sum(n * n for n in a.values()) * sum(n * n for n in b.values()))
-
-
 # ---------------------------------------------------------------------------------------------
 # Guards: pure functions over two signatures
 # ---------------------------------------------------------------------------------------------
@@ -276,19 +288,6 @@ def _reversed(a: Signature, b: Signature) -> bool:
     return any(x in b.tokens and y in a.tokens for x in only_a for y in only_b)
 
 
-def _substituted(a: Signature, b: Signature) -> bool:
-    # Exactly one content word swapped for an unrelated one ("open"/"closed", "printer"/"scanner"):
-    # the embedding cannot tell a synonym from an antonym or another object, so refuse.
-    only_a = _unmatched_words(a.content_words, b.tokens)
-    only_b = _unmatched_words(b.content_words, a.tokens)
-    return len(only_a) == 1 and len(only_b) == 1
-
-
-def _unmatched_words(words: frozenset[str], other_tokens: Sequence[str]) -> set[str]:
-    stems = {_fold(t)[:_STEM] for t in other_tokens}
-    return {w for w in words if w[:_STEM] not in stems}
-
-
 def _opposed(a: Signature, b: Signature) -> bool:
     pairs_a = {i for i, _ in a.opposite_sides}
     pairs_b = {i for i, _ in b.opposite_sides}
@@ -298,17 +297,36 @@ def _opposed(a: Signature, b: Signature) -> bool:
     )
 
 
+def _text_languages_differ(a: Signature, b: Signature) -> bool:
+    return a.language is not None and b.language is not None and a.language != b.language
+
+
+def _content_differs(a: Signature, b: Signature) -> bool:
+    # One text's language reads both (a short text may name none): the same stemmer on each side.
+    lang = a.language or b.language
+    only_a, only_b = content_difference(words_of(a.words, lang, a.word_rules), words_of(b.words, lang, b.word_rules))
+    return bool(only_a or only_b)
+
+
+def _function_swapped(a: Signature, b: Signature) -> bool:
+    lang = a.language or b.language
+    return function_swapped(words_of(a.words, lang, a.word_rules), words_of(b.words, lang, b.word_rules))
+
+
 # Most specific first, so `near_miss_reason` names the real difference.
 GUARDS: tuple[tuple[str, Callable[[Signature, Signature], bool]], ...] = (
     ("numbers", lambda a, b: a.numbers != b.numbers),
     ("dates", lambda a, b: a.temporal != b.temporal),
     ("languages", lambda a, b: a.languages != b.languages),
+    ("direction", lambda a, b: a.directions != b.directions),
     ("quoted text", lambda a, b: a.quotes != b.quotes),
     ("negation", lambda a, b: a.negated != b.negated),
     ("reversed", _reversed),
     ("opposites", _opposed),
     ("entities", _entities_differ),
-    ("substitution", _substituted),
+    ("language of the text", _text_languages_differ),
+    ("content words", _content_differs),
+    ("function words", _function_swapped),
 )
 
 
@@ -347,6 +365,7 @@ class SemanticCache:
         enabled_tasks: TaskFilter = None,
         max_entries: int = 10_000,
         rules: GuardRules | None = None,
+        word_rules: WordRules | None = None,
     ) -> None:
         """`enabled_tasks`: a set of task names or a predicate (None: every task is cached)."""
         self._embedder = embedder
@@ -356,6 +375,7 @@ class SemanticCache:
         self._enabled_tasks = enabled_tasks
         self._max_entries = max_entries
         self._rules = rules or _default_rules()
+        self._word_rules = word_rules or default_word_rules()
         self._scopes: dict[Scope, dict[int, _Entry]] = {}
         self._lru: OrderedDict[int, Scope] = OrderedDict()
         self._ids = count()
@@ -385,7 +405,9 @@ class SemanticCache:
 
     def would_hit(self, first: str, second: str) -> bool:
         """Whether a fresh cache holding only `first` would answer `second` (for evaluation)."""
-        fresh = SemanticCache(embedder=self._embedder, threshold=self._threshold, rules=self._rules)
+        fresh = SemanticCache(
+            embedder=self._embedder, threshold=self._threshold, rules=self._rules, word_rules=self._word_rules
+        )
         scope: Scope = ("eval", None, "general")
         fresh._store_sync(scope, first, "", "")
         return fresh._lookup_sync(scope, second) is not None
@@ -401,7 +423,7 @@ class SemanticCache:
         return len(self._lru)
 
     def _store_sync(self, scope: Scope, text: str, answer: str, model: str) -> None:
-        entry = _Entry(text, answer, model, self._embed(text), signature(text, self._rules), self._clock())
+        entry = _Entry(text, answer, model, self._embed(text), self._signature(text), self._clock())
         with self._lock:
             entry_id = next(self._ids)
             self._scopes.setdefault(scope, {})[entry_id] = entry
@@ -415,24 +437,23 @@ class SemanticCache:
             candidates = list(self._scopes.get(scope, {}).items())
         if not candidates:
             return None
-        vector, sig = self._embed(text), signature(text, self._rules)
+        vector = self._embed(text)
         cosines = np.stack([e.vector for _, e in candidates]) @ vector
-        scored = sorted(
-            ((self._blend(float(c), sig, e), i, e) for c, (i, e) in zip(cosines, candidates, strict=True)),
+        close = sorted(
+            ((float(c), i, e) for c, (i, e) in zip(cosines, candidates, strict=True) if c >= self._threshold),
             key=lambda item: -item[0],
-        )
-        for score, entry_id, entry in scored:
-            if score < self._threshold:
-                break
+        )[:MAX_CANDIDATES]
+        if not close:
+            return None
+        sig = self._signature(text)
+        for cosine, entry_id, entry in close:
             if near_miss_reason(entry.signature, sig) is None:
                 self._touch(entry_id)
-                return CacheHit(entry.answer, entry.model, score, entry.key_text)
+                return CacheHit(entry.answer, entry.model, cosine, entry.key_text)
         return None
 
-    def _blend(self, cosine: float, sig: Signature, entry: _Entry) -> float:
-        return EMBEDDING_WEIGHT * cosine + (1 - EMBEDDING_WEIGHT) * trigram_cosine(
-            sig.trigrams, entry.signature.trigrams
-        )
+    def _signature(self, text: str) -> Signature:
+        return signature(text, self._rules, self._word_rules)
 
     def _embed(self, text: str) -> NDArray[np.float32]:
         return np.asarray(self._embedder.embed([" ".join(text.split())])[0], dtype=np.float32)

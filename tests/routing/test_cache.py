@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.errors import ConfigurationError
 from routing.cache import (
@@ -45,13 +48,24 @@ PARAPHRASES = [
     ("Hvordan bestiller jeg visitkort?", "Hvordan kan jeg bestille visitkort?"),
     ("Cum schimb parola de la email?", "Cum pot schimba parola de la email?"),
     ("Как оформить командировку?", "Как мне оформить командировку?"),
+    # compounds split or joined, separable verbs, the object moved
+    ("Wo reiche ich meine Reisekostenabrechnung ein?", "Wo kann ich die Abrechnung meiner Reisekosten einreichen?"),
+    ("Hvordan booker jeg et mødelokale?", "Hvordan kan jeg booke et lokale til et møde?"),
+    ("How do I print double-sided from Word?", "From Word, how can I print double-sided?"),
 ]
 
 NEAR_MISSES = [
     ("numbers", "Summarise the audit report in three bullet points.", "Summarise the audit report in 5 bullet points."),
     ("numbers", "Can we ship order 7781 by truck?", "Can we ship order 7718 by truck?"),
-    ("entities", "Tell Jonas that the canteen is closed.", "Tell Petra that the canteen is closed."),
-    ("entities", "Send the price list to Bosch.", "Send the price list to Siemens."),
+    ("content words", "Tell Jonas that the canteen is closed.", "Tell Petra that the canteen is closed."),
+    ("content words", "Send the price list to Bosch.", "Send the price list to Siemens."),
+    ("entities", "How do I export contacts from SAP?", "How do I export contacts from MES?"),
+    ("direction", "Translate EN→DE: 'Your order has shipped.'", "Translate DE→EN: 'Your order has shipped.'"),
+    ("language of the text", "Wie beantrage ich Urlaub?", "Jak złożyć wniosek o urlop?"),
+    ("content words", "What is the VAT rate for cleaning services?", "What is the VAT rate for catering services?"),
+    ("content words", "Wie hoch ist die Mehrwertsteuer auf Reinigungsleistungen?",
+     "Wie hoch ist die Mehrwertsteuer auf Beratungsleistungen?"),
+    ("function words", "What is the notice period during probation?", "What is the notice period after probation?"),
     ("dates", "Book the meeting room for Tuesday.", "Book the meeting room for Thursday."),
     ("dates", "Przypomnij mi jutro o przeglądzie auta.", "Przypomnij mi dziś o przeglądzie auta."),
     ("negation", "Why does the scanner work in hall B?", "Why does the scanner not work in hall B?"),
@@ -62,7 +76,7 @@ NEAR_MISSES = [
     ("quoted text", "Translate to Polish: 'The order shipped.'", "Translate to Polish: 'The order is late.'"),
     ("opposites", "How do I increase the margin in Word?", "How do I reduce the margin in Word?"),
     ("opposites", "Ist die Kantine offen?", "Ist die Kantine geschlossen?"),
-    ("substitution", "Where is the spare printer kept?", "Where is the spare scanner kept?"),
+    ("content words", "Where is the spare printer kept?", "Where is the spare scanner kept?"),
 ]
 
 
@@ -89,7 +103,7 @@ async def test_store_then_lookup_returns_the_answer(cache: SemanticCache) -> Non
     hit = await cache.lookup(tenant="acme", user=None, task="general", text="Is the office open on Sunday ?")
     assert hit is not None
     assert (hit.answer, hit.model, hit.key_text) == ("No.", "m1", "Is the office open on Sunday?")
-    assert hit.similarity >= 0.8
+    assert hit.similarity >= 0.9
 
 
 async def test_tenants_and_users_do_not_share(cache: SemanticCache) -> None:
@@ -149,3 +163,24 @@ def test_broken_guard_file_says_how_to_fix(tmp_path: Path) -> None:
     path.write_text("negations: [not]\n", encoding="utf-8")
     with pytest.raises(ConfigurationError, match="restore the file"):
         load_guard_rules(path)
+
+
+@settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.text(max_size=400), second=st.text(max_size=400))
+def test_guards_take_any_unicode_in_bounded_time(first: str, second: str) -> None:
+    rules = load_guard_rules()
+    a, b = signature(first, rules), signature(second, rules)
+    started = time.perf_counter()
+    assert near_miss_reason(a, a) is None  # a text always agrees with itself
+    near_miss_reason(a, b)
+    assert time.perf_counter() - started < 0.5
+
+
+@settings(max_examples=200, deadline=1000)
+@given(words=st.lists(st.text(alphabet=st.characters(categories=["L", "Pd"]), min_size=1, max_size=80), max_size=200))
+def test_compound_splitting_is_bounded_on_long_words(words: list[str]) -> None:
+    rules = load_guard_rules()
+    a, b = signature(" ".join(words), rules), signature(" ".join(reversed(words)), rules)
+    started = time.perf_counter()
+    near_miss_reason(a, b)
+    assert time.perf_counter() - started < 0.5
