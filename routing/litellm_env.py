@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 
@@ -20,6 +24,24 @@ def import_litellm() -> Any:
     litellm.drop_params = True
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
     return litellm
+
+
+@cache
+def cost_map() -> dict[str, Any]:
+    """LiteLLM's model prices: the imported module's map when LiteLLM is loaded (serve), else the
+    same bundled file read directly — importing LiteLLM takes seconds, an admin command needs
+    only the prices."""
+    if "litellm" in sys.modules:
+        return dict(import_litellm().model_cost)
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or spec.origin is None:
+        return {}
+    path = Path(spec.origin).parent / "model_prices_and_context_window_backup.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return dict(import_litellm().model_cost)
+    return data if isinstance(data, dict) else {}
 
 
 def warm_litellm(model_ids: Iterable[str]) -> None:

@@ -191,10 +191,10 @@ def load_policy(path: Path | None = None) -> Policy:
 
 @cache
 def _cost_map_prices(model_id: str) -> tuple[float, float]:
-    from routing.litellm_env import import_litellm
+    from routing.litellm_env import cost_map
 
-    litellm = import_litellm()
-    entry = litellm.model_cost.get(model_id) or litellm.model_cost.get(model_id.split("/", 1)[-1]) or {}
+    costs = cost_map()
+    entry = costs.get(model_id) or costs.get(model_id.split("/", 1)[-1]) or {}
     inp = float(entry.get("input_cost_per_token") or 0.0) * 1_000_000
     out = float(entry.get("output_cost_per_token") or 0.0) * 1_000_000
     return inp, out

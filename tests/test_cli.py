@@ -144,3 +144,23 @@ def test_installed_cli_rejects_unknown_commands(tmp_path: Path) -> None:
 def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path, env: dict[str, str], says: str) -> None:
     done = _cli("route", "hello", tmp_path=tmp_path, env_extra=env)
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_policy_show_reads_prices_without_importing_litellm(tmp_path: Path) -> None:
+    # importing LiteLLM takes seconds; an admin command needs only its bundled price list
+    code = ("import sys; from bot.cli import main; sys.argv = ['switchboard', 'policy', 'show']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('LITELLM', 'litellm' in sys.modules, file=sys.stderr)")
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_BASE"))}
+    env.update(SWITCHBOARD_DATA_DIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+    assert "LITELLM False" in done.stderr, done.stderr
+    assert "USD per 1M tokens" in done.stdout and "0.15/0.60" in done.stdout, done.stdout
+
+
+def test_bundled_price_list_is_litellms_cost_map() -> None:
+    from routing.litellm_env import cost_map, import_litellm
+
+    costs = import_litellm().model_cost
+    for model in ("gpt-4o-mini", "mistral/mistral-small-latest"):
+        assert cost_map()[model]["input_cost_per_token"] == costs[model]["input_cost_per_token"]
