@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 import re
 import time
@@ -31,6 +30,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.slack_people import Profile, SlackPeople
 from bot.adapters.slack_render import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
@@ -40,6 +40,7 @@ from bot.adapters.slack_render import (
     split_text,
     to_mrkdwn,
 )
+from bot.adapters.slack_text import PlainText, mentioned_users, plain_text
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError
 from bot.i18n import t
@@ -55,8 +56,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 ANSWERED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})  # edits, deletions, joins: ignored
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
-_LINK_IN = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
+MENTION_LOOKUP_S = 1.0  # longest the names of mentioned people may take before the ack (then: "@colleague")
+MAX_MENTION_LOOKUPS = 20  # distinct people looked up per message; the rest read as "@colleague"
 _TABLE_COMMANDS = frozenset({"help", "policy", "model", "stats", "audit", "budget"})
 ACKS_FIRST_MAX_S = 1.0  # longest an answer waits for other deliveries' acks
 _TAKEN = "switchboard_taken"  # bolt context key: the message the middleware admitted
@@ -70,18 +71,6 @@ class Taken:
     msg: ChatMessage
     admission: Admission
     im: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """What users.info tells us about a person: their Slack locale and workspace role.
-
-    `workspace_admin` holds only for an admin or owner *of the workspace asked about* (users.info's
-    team_id): an admin of another organisation met in a Slack Connect channel is nobody's admin here.
-    """
-
-    locale: str = "en"
-    workspace_admin: bool = False
 
 
 def slack_tenant(team_id: object, enterprise_id: object = None) -> str:
@@ -107,9 +96,6 @@ class SlackAdapter:
         self.update_interval_s = update_interval_s
         # admitted messages are pending delivery until answered, held by this process for the lease
         self._lease = Lease(owner=replica_id(), seconds=settings.recovery_lease_s)
-        self._profile_ttl_s = profile_ttl_s
-        self._profiles: dict[tuple[str, str], tuple[float, Profile]] = {}
-        self._lookups: dict[tuple[str, str], asyncio.Future[Profile]] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
         self._acking = 0  # HTTP requests still waiting for their answer (the ack)
         self._all_acked = asyncio.Event()
@@ -118,6 +104,7 @@ class SlackAdapter:
         base_url = settings.slack_api_base_url.rstrip("/") + "/"
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        self.people = SlackPeople(self.client, ttl_s=profile_ttl_s)
         # the client carries the token (bolt ignores `token=` when a client is given)
         self.app = AsyncApp(signing_secret=settings.slack_signing_secret, client=self.client,
                             process_before_response=False, logger=log)
@@ -216,15 +203,24 @@ class SlackAdapter:
         im = event.get("channel_type") == "im"
         if not (im or mentioned) and not await self._known_thread(body, event):
             return None  # a thread in a channel we were never asked about
-        msg = ChatMessage(platform=PLATFORM, tenant=_tenant_of(body), channel=str(event["channel"]),
+        tenant = _tenant_of(body)
+        text = await self._read(tenant, str(event.get("text") or ""), bot_user)
+        msg = ChatMessage(platform=PLATFORM, tenant=tenant, channel=str(event["channel"]),
                           thread=str(event.get("thread_ts") or event["ts"]), user=str(event["user"]),
-                          text=clean_text(str(event.get("text") or ""), bot_user),
-                          event_id=str(body.get("event_id") or ""))
+                          text=text.text, mentions=text.mentions, event_id=str(body.get("event_id") or ""))
         admission = await self._pipeline.admit(msg, lease=self._lease)
         if admission is None:
             log.info("dropped a re-delivered Slack event %s", msg.event_id)
             return None
         return Taken(msg=msg, admission=admission, im=im)
+
+    async def _read(self, tenant: str, text: str, bot_user: str) -> PlainText:
+        """The text with the people it mentions named (users.info, cached), before the ack: what is stored is
+        what the privacy check and the model read. Bounded in time and number; an unresolved mention reads
+        as a neutral placeholder."""
+        users = mentioned_users(text, bot_user)[:MAX_MENTION_LOOKUPS]
+        people = await self.people.names(tenant, users, timeout_s=MENTION_LOOKUP_S) if users else {}
+        return plain_text(text, bot_user=bot_user, people=people)
 
     async def _on_message(self, context: dict[str, Any]) -> None:
         taken: Taken | None = context.get(_TAKEN)
@@ -352,33 +348,8 @@ class SlackAdapter:
     # --- people ----------------------------------------------------------------------------
 
     async def _profile(self, tenant: str, user: str) -> Profile:
-        """Locale and role from users.info, cached; concurrent look-ups of one user share one call."""
-        key = (tenant, user)
-        cached = self._profiles.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._profile_ttl_s:
-            return cached[1]
-        pending = self._lookups.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._fetch_profile(key, user))
-            self._lookups[key] = pending
-            pending.add_done_callback(lambda _f: self._lookups.pop(key, None))
-        return await asyncio.shield(pending)
-
-    async def _fetch_profile(self, key: tuple[str, str], user: str) -> Profile:
-        tenant = key[0]
-        try:
-            resp = await self.client.users_info(user=user, include_locale=True)
-            info: dict[str, Any] = resp.get("user") or {}
-            home = str(info.get("team_id") or "")
-            profile = Profile(locale=str(info.get("locale") or "en"),
-                              workspace_admin=bool(info.get("is_admin") or info.get("is_owner"))
-                              and bool(tenant) and home == tenant)
-        except SlackApiError as exc:
-            log.warning("users.info failed for a user (%s); using English, no admin rights",
-                        exc.response.get("error"))
-            return Profile()
-        self._profiles[key] = (time.monotonic(), profile)
-        return profile
+        """Locale, role and name from users.info (cached; a failed look-up reads as English, no rights)."""
+        return await self.people.profile(tenant, user)
 
     # --- slash commands --------------------------------------------------------------------
 
@@ -533,11 +504,9 @@ class SlackStream:
 
 
 def clean_text(text: str, bot_user: str) -> str:
-    """Slack's wire text as the user typed it: our mention removed, links and entities unescaped."""
-    if bot_user:
-        text = text.replace(f"<@{bot_user}>", "")
-    text = _LINK_IN.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
-    return html.unescape(text).strip()
+    """Slack's wire text as the user typed it: our mention removed, tokens and entities made plain
+    (mentions of other people as they were sent: see `SlackAdapter._read` for their names)."""
+    return plain_text(text, bot_user=bot_user).text
 
 
 def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:

@@ -1,6 +1,6 @@
 """A fake Slack Web API on loopback: real HTTP, every call recorded.
 
-Implements what the adapter uses — auth.test, users.info, chat.postMessage, chat.update,
+Implements what the adapter uses — auth.test, users.info (with names: `add_person`), chat.postMessage, chat.update,
 chat.delete, chat.postEphemeral, assistant.threads.setStatus, conversations.replies — plus
 `/response/{key}` for slash-command response_urls. Channel and user ids that do not look like Slack's
 get Slack's errors; `refuse(method, error)` makes a method fail as Slack does (e.g. `missing_scope`).
@@ -93,13 +93,29 @@ class FakeSlackApi(LoopbackServer):
         return _ok(url="https://fake.slack.com/", team="Fake", user="switchboard", team_id=TEAM,
                    user_id=BOT_USER, bot_id=BOT_ID)
 
+    def add_person(self, user: str, real_name: str, *, display_name: str = "", **fields: Any) -> None:
+        """A member of the workspace with a name (`users` holds the rest of the fields users.info answers)."""
+        self.users[user] = {"real_name": real_name, **fields,
+                            "profile": {"real_name": real_name, "display_name": display_name,
+                                        "real_name_normalized": real_name,
+                                        "display_name_normalized": display_name}}
+
     def _users_info(self, args: dict[str, Any]) -> web.Response:
+        """users.info as Slack answers it: the user object, `locale` only with include_locale; ids that do not
+        look like Slack's, or that `users` marks `{"missing": True}`, are user_not_found."""
         user = args.get("user", "")
-        if not _USER.fullmatch(user):
+        known = self.users.get(user, {})
+        if not _USER.fullmatch(user) or known.get("missing"):
             return _error("user_not_found")
-        info = {"id": user, "team_id": TEAM, "name": user.lower(), "locale": "en-US", "is_admin": False,
-                "is_owner": False}
-        info.update(self.users.get(user, {}))
+        info = {"id": user, "team_id": TEAM, "name": user.lower(), "deleted": False, "real_name": "",
+                "is_admin": False, "is_owner": False, "is_bot": False, "is_app_user": False,
+                "profile": {"real_name": "", "display_name": "", "real_name_normalized": "",
+                            "display_name_normalized": ""}}
+        info.update(known)
+        if str(args.get("include_locale") or "").lower() in ("1", "true"):
+            info.setdefault("locale", "en-US")
+        else:
+            info.pop("locale", None)
         return _ok(user=info)
 
     def _chat_postMessage(self, args: dict[str, Any]) -> web.Response:

@@ -301,3 +301,18 @@ async def test_slow_answer_in_personal_chat_closes_the_stream_proactively(
     await connector.wait_for(lambda calls: any(c.type == "message" for c in calls))
     informative, final = connector.calls[0], connector.messages()[0]
     assert final.stream == {"type": "streaminfo", "streamType": "final", "streamId": informative.id}
+
+
+async def test_a_mention_counts_as_a_person_even_by_a_nickname(
+        make_teams: TeamsFactory, fake_llm: FakeOpenAI) -> None:
+    """"Bobo" is no name the analyzer knows; the mention entity says it is someone."""
+    teams = await make_teams()
+    body = teams.activity("<at>Switchboard</at> please ask <at>Bobo</at> to review the Q3 offer", conv="channel")
+    body["entities"] = [
+        {"type": "mention", "text": "<at>Switchboard</at>", "mentioned": {"id": BOT_ID, "name": "Switchboard"}},
+        {"type": "mention", "text": "<at>Bobo</at>", "mentioned": {"id": "29:colleague", "name": "Bobo"}},
+    ]
+    status, _ = await teams.post(body)
+    assert status == 200
+    assert fake_llm.models_called() == ["eu-small"]
+    assert fake_llm.requests[0]["messages"][-1]["content"] == "please ask Bobo to review the Q3 offer"
