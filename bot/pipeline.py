@@ -143,6 +143,9 @@ class Pipeline:
         return None
 
     def validate(self, msg: ChatMessage) -> Reply | None:
+        if msg.attachments and not msg.text.strip():  # a file alone is not an empty message
+            return Reply(text=t("attachments_only", msg.locale, files=_file_list(msg.attachments)),
+                         kind=ReplyKind.ERROR)
         problem = self.validate_text(msg.text, msg.locale)
         return None if problem is None else Reply(text=problem, kind=ReplyKind.ERROR)
 
@@ -162,7 +165,7 @@ class Pipeline:
                     log.warning("database unavailable: a %s message was not taken", msg.platform)
                     return Reply(text=t("db_down", msg.locale), kind=ReplyKind.ERROR)
                 assert turn is not None  # no event key, nothing to lose a race for
-            return await self._handle(msg, turn, on_partial, started)
+            return _noting_attachments(msg, await self._handle(msg, turn, on_partial, started))
         except Exception:  # the one place broad failures turn into a polite reply
             log.exception("pipeline failed for a %s message", msg.platform)
             saved = turn is not None  # only then is "your message is saved" true
@@ -335,6 +338,22 @@ class Pipeline:
         return Reply(text=reply.text, kind=reply.kind, model=reply.model, region=reply.region,
                      task=reply.task or record.task, cost_usd=reply.cost_usd, cached=reply.cached,
                      fallback=reply.fallback, decision_id=decision_id)
+
+
+MAX_LISTED_FILES = 5
+
+
+def _file_list(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED_FILES])
+    return shown + (f" +{len(names) - MAX_LISTED_FILES}" if len(names) > MAX_LISTED_FILES else "")
+
+
+def _noting_attachments(msg: ChatMessage, reply: Reply) -> Reply:
+    """An answer to a message that came with files says first that they were not read."""
+    if not msg.attachments or reply.kind not in (ReplyKind.ANSWER, ReplyKind.OFFLINE):
+        return reply
+    note = t("attachments_unread", msg.locale, files=_file_list(msg.attachments))
+    return replace(reply, text=f"{note}\n\n{reply.text}")
 
 
 def _event_key(msg: ChatMessage) -> str | None:

@@ -70,7 +70,8 @@ class ChatMessage:
     the conversation inside `channel` (a Slack thread ts, a Teams reply chain, a terminal session).
     `event_id` is the platform's delivery id, used to drop retried deliveries. `mentions` are the names of
     the people the text mentions (resolved by the adapter from the platform's mention markup): each counts
-    as personal data, whatever the analyzer makes of the name.
+    as personal data, whatever the analyzer makes of the name. `attachments` are the names of the files
+    sent with the text; their content is not read (the reply says so), and the names go to no model.
     """
 
     platform: str
@@ -82,6 +83,7 @@ class ChatMessage:
     locale: str = "en"
     event_id: str = ""
     mentions: tuple[str, ...] = ()
+    attachments: tuple[str, ...] = ()
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property

@@ -354,6 +354,7 @@ class TeamsAdapter:
         who = self.identity(activity)
         return ChatMessage(platform=PLATFORM, tenant=who.tenant, channel=channel, thread=root or channel, user=who.user,
                            text=strip_bot_mention(activity), mentions=mentioned_people(activity),
+                           attachments=attached_files(activity),
                            locale=activity.locale or "en",
                            event_id=f"{conversation_id}/{activity.id or ''}" if activity.id else "")
 
@@ -667,6 +668,21 @@ def strip_bot_mention(activity: Activity) -> str:
             text = text.replace(str(mention_text), " ")
     text = _AT.sub(lambda m: m.group(1), text)
     return " ".join(text.replace("&nbsp;", " ").split())
+
+
+FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+
+
+def attached_files(activity: Activity) -> tuple[str, ...]:
+    """The names of the files and images sent with a message. Teams also attaches the message's own HTML
+    (`text/html`) and cards: those are no files."""
+    names = []
+    for attachment in activity.attachments or []:
+        kind = str(attachment.content_type or "")
+        if kind == FILE_DOWNLOAD_INFO or kind.startswith("image/"):
+            name = attachment.name if isinstance(attachment.name, str) and attachment.name.strip() else kind
+            names.append(name[:100])
+    return tuple(names)
 
 
 def mentioned_people(activity: Activity) -> tuple[str, ...]:
