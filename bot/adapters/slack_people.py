@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import ClientError
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ class SlackPeople:
         if not wanted:
             return {}
         await asyncio.wait(set(wanted.values()), timeout=timeout_s)
-        return {user: f.result() for user, f in wanted.items() if f.done() and not f.cancelled()}
+        return {user: f.result() for user, f in wanted.items()
+                if f.done() and not f.cancelled() and f.exception() is None}
 
     def _lookup(self, key: Key) -> asyncio.Future[Profile]:
         cached = self._cache.get(key)
@@ -87,7 +88,7 @@ class SlackPeople:
             log.warning("users.info failed for a user (%s); using English, no name, no admin rights",
                         exc.response.get("error"))
             return Profile()
-        except (ClientError, TimeoutError) as exc:
+        except (SlackClientError, ClientError, TimeoutError) as exc:  # unreachable, a malformed answer, …
             log.warning("users.info failed for a user (%r); using English, no name, no admin rights", exc)
             return Profile()
         info = resp.get("user")
