@@ -14,6 +14,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "ro": "Mesajul tău este gol — scrie o întrebare sau o sarcină.",
         "de": "Deine Nachricht ist leer — bitte gib eine Frage oder Aufgabe ein.",
     },
+    "attachments_only": {
+        "en": "I can't read attached files yet ({files}), so there is nothing for me to answer. Please paste "
+              "the text you want me to work on into your message.",
+        "pl": "Nie umiem jeszcze czytać załączonych plików ({files}), więc nie mam na co odpowiedzieć. Wklej "
+              "tekst, nad którym mam pracować, do wiadomości.",
+        "da": "Jeg kan endnu ikke læse vedhæftede filer ({files}), så der er intet at svare på. Indsæt den "
+              "tekst, jeg skal arbejde med, i din besked.",
+        "ro": "Nu pot citi încă fișierele atașate ({files}), așa că nu am la ce răspunde. Lipește în mesaj "
+              "textul la care să lucrez.",
+        "de": "Angehängte Dateien kann ich noch nicht lesen ({files}), daher gibt es nichts zu beantworten. "
+              "Bitte füge den Text, mit dem ich arbeiten soll, in deine Nachricht ein.",
+    },
+    "attachments_unread": {
+        "en": "Note: I can't read attached files yet ({files}); this answer is based on your text only.",
+        "pl": "Uwaga: nie umiem jeszcze czytać załączonych plików ({files}); ta odpowiedź opiera się tylko na "
+              "Twoim tekście.",
+        "da": "Bemærk: Jeg kan endnu ikke læse vedhæftede filer ({files}); svaret bygger kun på din tekst.",
+        "ro": "Notă: nu pot citi încă fișierele atașate ({files}); acest răspuns se bazează doar pe textul tău.",
+        "de": "Hinweis: Angehängte Dateien kann ich noch nicht lesen ({files}); diese Antwort beruht nur auf "
+              "deinem Text.",
+    },
     "too_long": {
         "en": "Your message has {size} characters; the limit is {limit}. Please shorten it or send a summary.",
         "pl": "Twoja wiadomość ma {size} znaków; limit to {limit}. Skróć ją lub wyślij streszczenie.",
@@ -183,6 +204,76 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "slack_status": {
         "en": "is thinking…", "pl": "myśli…", "da": "tænker…", "ro": "se gândește…", "de": "denkt nach…",
+    },
+    "slack_loading": {  # assistant.threads.setStatus loading_messages, shown in turn while we work
+        "en": "Checking for personal data…|Choosing the best allowed model…|Writing the answer…",
+        "pl": "Sprawdzam dane osobowe…|Wybieram najlepszy dozwolony model…|Piszę odpowiedź…",
+        "da": "Tjekker for persondata…|Vælger den bedste tilladte model…|Skriver svaret…",
+        "ro": "Verific datele personale…|Aleg cel mai bun model permis…|Scriu răspunsul…",
+        "de": "Prüfe auf personenbezogene Daten…|Wähle das beste erlaubte Modell…|Schreibe die Antwort…",
+    },
+    "slack_greeting": {
+        "en": "Hi! I'm Switchboard, the company's assistant. Ask me anything, in your language: I send each "
+              "request to the model that does it best, and personal data stays on EU or on-premise models.",
+        "pl": "Cześć! Jestem Switchboard, asystent firmy. Pytaj o wszystko w swoim języku: każde zadanie "
+              "kieruję do modelu, który robi je najlepiej, a dane osobowe zostają w modelach w UE lub lokalnych.",
+        "da": "Hej! Jeg er Switchboard, virksomhedens assistent. Spørg mig om alt på dit eget sprog: jeg sender "
+              "hver opgave til den model, der klarer den bedst, og persondata bliver på EU- eller lokale modeller.",
+        "ro": "Salut! Sunt Switchboard, asistentul companiei. Întreabă-mă orice, în limba ta: trimit fiecare "
+              "cerere modelului care o face cel mai bine, iar datele personale rămân pe modele din UE sau locale.",
+        "de": "Hallo! Ich bin Switchboard, der Assistent des Unternehmens. Frag mich alles in deiner Sprache: "
+              "Ich gebe jede Anfrage an das Modell, das sie am besten kann, und personenbezogene Daten bleiben "
+              "bei Modellen in der EU oder im eigenen Haus.",
+    },
+    "slack_welcome": {
+        "en": "Welcome! Write me here or start a new chat with me from the top bar. `/switchboard help` lists "
+              "the commands; `/switchboard why` explains which model answered and why.",
+        "pl": "Witaj! Napisz do mnie tutaj albo zacznij nowy czat z górnego paska. `/switchboard help` pokazuje "
+              "polecenia; `/switchboard why` wyjaśnia, który model odpowiedział i dlaczego.",
+        "da": "Velkommen! Skriv til mig her, eller start en ny chat med mig fra topbjælken. `/switchboard help` "
+              "viser kommandoerne; `/switchboard why` forklarer, hvilken model der svarede og hvorfor.",
+        "ro": "Bine ai venit! Scrie-mi aici sau începe un chat nou cu mine din bara de sus. `/switchboard help` "
+              "arată comenzile; `/switchboard why` explică ce model a răspuns și de ce.",
+        "de": "Willkommen! Schreib mir hier oder starte oben einen neuen Chat mit mir. `/switchboard help` zeigt "
+              "die Befehle; `/switchboard why` erklärt, welches Modell geantwortet hat und warum.",
+    },
+    "slack_prompts_title": {
+        "en": "Try for example", "pl": "Na przykład", "da": "Prøv for eksempel", "ro": "Încearcă de exemplu",
+        "de": "Probier zum Beispiel",
+    },
+    # suggested prompts, one per task class (title|message); Slack shows at most four
+    "slack_prompt_creative": {
+        "en": "Draft an offer|Write a short, friendly offer for a customer who asked about our services.",
+        "pl": "Napisz ofertę|Napisz krótką, przyjazną ofertę dla klienta, który pytał o nasze usługi.",
+        "da": "Skriv et tilbud|Skriv et kort, venligt tilbud til en kunde, der har spurgt til vores ydelser.",
+        "ro": "Scrie o ofertă|Scrie o ofertă scurtă și prietenoasă pentru un client care a întrebat de "
+              "serviciile noastre.",
+        "de": "Angebot entwerfen|Schreib ein kurzes, freundliches Angebot für einen Kunden, der nach unseren "
+              "Leistungen gefragt hat.",
+    },
+    "slack_prompt_analysis": {
+        "en": "Weigh options|Compare leasing and buying a delivery van for a small firm: costs and risks.",
+        "pl": "Porównaj opcje|Porównaj leasing i zakup auta dostawczego dla małej firmy: koszty i ryzyka.",
+        "da": "Sammenlign|Sammenlign leasing og køb af en varevogn for en lille virksomhed: omkostninger og risici.",
+        "ro": "Compară opțiuni|Compară leasingul și cumpărarea unei dubițe pentru o firmă mică: costuri și "
+              "riscuri.",
+        "de": "Optionen abwägen|Vergleiche Leasing und Kauf eines Lieferwagens für eine kleine Firma: Kosten "
+              "und Risiken.",
+    },
+    "slack_prompt_translation": {
+        "en": "Translate|Translate into German: Thank you for your order, it ships on Monday.",
+        "pl": "Przetłumacz|Przetłumacz na angielski: Dziękujemy za zamówienie, wysyłka w poniedziałek.",
+        "da": "Oversæt|Oversæt til engelsk: Tak for din ordre, den sendes mandag.",
+        "ro": "Traduce|Tradu în engleză: Mulțumim pentru comandă, pleacă luni.",
+        "de": "Übersetzen|Übersetze ins Englische: Danke für Ihre Bestellung, sie wird am Montag versendet.",
+    },
+    "slack_prompt_code": {
+        "en": "Write code|Write an SQL query that lists last month's orders per customer.",
+        "pl": "Napisz kod|Napisz zapytanie SQL, które pokaże zamówienia z zeszłego miesiąca dla każdego klienta.",
+        "da": "Skriv kode|Skriv en SQL-forespørgsel, der viser sidste måneds ordrer pr. kunde.",
+        "ro": "Scrie cod|Scrie o interogare SQL care listează comenzile de luna trecută pe client.",
+        "de": "Code schreiben|Schreib eine SQL-Abfrage, die die Bestellungen des letzten Monats je Kunde "
+              "auflistet.",
     },
     "slack_footer_cached": {"en": "from cache", "pl": "z pamięci podręcznej", "da": "fra cache",
                             "ro": "din cache", "de": "aus dem Cache"},

@@ -29,7 +29,7 @@ from bot.pseudonymising import PromptPseudonymiser
 from bot.types import ChatMessage, Reply, ReplyKind
 from privacy.engine import Segment
 from privacy.rules import PrivacyRules
-from privacy.verdict import PrivacyAction, PrivacyVerdict
+from privacy.verdict import Finding, PrivacyAction, PrivacyVerdict
 from routing.budget import BudgetGuard, BudgetLevel, degrade
 from routing.classifier import TaskPrediction
 from routing.followup import FollowUpRule, build_followup_rule
@@ -143,6 +143,9 @@ class Pipeline:
         return None
 
     def validate(self, msg: ChatMessage) -> Reply | None:
+        if msg.attachments and not msg.text.strip():  # a file alone is not an empty message
+            return Reply(text=t("attachments_only", msg.locale, files=_file_list(msg.attachments)),
+                         kind=ReplyKind.ERROR)
         problem = self.validate_text(msg.text, msg.locale)
         return None if problem is None else Reply(text=problem, kind=ReplyKind.ERROR)
 
@@ -162,7 +165,7 @@ class Pipeline:
                     log.warning("database unavailable: a %s message was not taken", msg.platform)
                     return Reply(text=t("db_down", msg.locale), kind=ReplyKind.ERROR)
                 assert turn is not None  # no event key, nothing to lose a race for
-            return await self._handle(msg, turn, on_partial, started)
+            return _noting_attachments(msg, await self._handle(msg, turn, on_partial, started))
         except Exception:  # the one place broad failures turn into a polite reply
             log.exception("pipeline failed for a %s message", msg.platform)
             saved = turn is not None  # only then is "your message is saved" true
@@ -184,7 +187,8 @@ class Pipeline:
         return self._followups.resolve(text, self._classifier.classify(text), previous_task)
 
     async def _analyse(self, policy: Policy, text: str, history: list[Turn], *, pii_seen: bool,
-                       previous_task: str | None) -> tuple[PrivacyVerdict, TaskPrediction]:
+                       previous_task: str | None,
+                       mentions: Sequence[str] = ()) -> tuple[PrivacyVerdict, TaskPrediction]:
         segments = [Segment("message", text)]
         if not pii_seen:  # a pinned thread stays pinned; otherwise check every byte we would send
             segments += [Segment("history", turn.text) for turn in history]
@@ -193,6 +197,9 @@ class Pipeline:
             self._privacy.assess(segments, rules=policy.privacy),
             asyncio.to_thread(self._task, text, previous_task),
         )
+        if mentions and not verdict.failed_closed:
+            verdict = policy.privacy.verdict([*verdict.findings, *_mention_findings(text, mentions)],
+                                             language=verdict.language)
         if pii_seen and not verdict.contains_pii:
             verdict = _sticky(verdict, policy)
         return verdict, prediction
@@ -205,7 +212,7 @@ class Pipeline:
             self.memory.last_task(conv.id, before=message_id))
         policy = await self.policies.current()
         verdict, prediction = await self._analyse(policy, msg.text, history, pii_seen=conv.pii_seen,
-                                                  previous_task=previous_task)
+                                                  previous_task=previous_task, mentions=msg.mentions)
         if verdict.contains_pii and not conv.pii_seen:
             await self.memory.mark_pii(conv.id)
         record = _record(msg, conv, message_id, policy, verdict, prediction)
@@ -333,6 +340,22 @@ class Pipeline:
                      fallback=reply.fallback, decision_id=decision_id)
 
 
+MAX_LISTED_FILES = 5
+
+
+def _file_list(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED_FILES])
+    return shown + (f" +{len(names) - MAX_LISTED_FILES}" if len(names) > MAX_LISTED_FILES else "")
+
+
+def _noting_attachments(msg: ChatMessage, reply: Reply) -> Reply:
+    """An answer to a message that came with files says first that they were not read."""
+    if not msg.attachments or reply.kind not in (ReplyKind.ANSWER, ReplyKind.OFFLINE):
+        return reply
+    note = t("attachments_unread", msg.locale, files=_file_list(msg.attachments))
+    return replace(reply, text=f"{note}\n\n{reply.text}")
+
+
 def _event_key(msg: ChatMessage) -> str | None:
     return f"{msg.platform}:{msg.tenant}:{msg.event_id}" if msg.event_id else None
 
@@ -341,6 +364,16 @@ def _sticky(verdict: PrivacyVerdict, policy: Policy) -> PrivacyVerdict:
     regions = "/".join(policy.privacy.pii_regions)
     return policy.privacy.pinned(reason=f"this conversation carried personal data earlier; only {regions} models",
                                  language=verdict.language, findings=verdict.findings)
+
+
+def _mention_findings(text: str, mentions: Sequence[str]) -> list[Finding]:
+    """A mentioned colleague is a person, whether or not a recognizer knows the name (a nickname, a name
+    from another language): one PERSON finding where each name stands."""
+    found = []
+    for name in mentions:
+        start = max(text.find(name), 0)
+        found.append(Finding("PERSON", start, start + len(name), 1.0, segment="message", source="mention"))
+    return found
 
 
 def _prompt(policy: Policy, history: list[Turn], text: str) -> list[dict[str, str]]:

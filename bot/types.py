@@ -68,7 +68,10 @@ class ChatMessage:
     `tenant` is the Slack workspace (team id; the enterprise id when a payload has no team), the
     Azure AD tenant of a Teams activity, or `SWITCHBOARD_TENANT` for the terminal. `thread` identifies
     the conversation inside `channel` (a Slack thread ts, a Teams reply chain, a terminal session).
-    `event_id` is the platform's delivery id, used to drop retried deliveries.
+    `event_id` is the platform's delivery id, used to drop retried deliveries. `mentions` are the names of
+    the people the text mentions (resolved by the adapter from the platform's mention markup): each counts
+    as personal data, whatever the analyzer makes of the name. `attachments` are the names of the files
+    sent with the text; their content is not read (the reply says so), and the names go to no model.
     """
 
     platform: str
@@ -79,6 +82,8 @@ class ChatMessage:
     text: str
     locale: str = "en"
     event_id: str = ""
+    mentions: tuple[str, ...] = ()
+    attachments: tuple[str, ...] = ()
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 import re
 import time
@@ -31,6 +30,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.slack_assistant import SlackAssistant
+from bot.adapters.slack_people import Profile, SlackPeople
 from bot.adapters.slack_render import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
@@ -40,6 +41,7 @@ from bot.adapters.slack_render import (
     split_text,
     to_mrkdwn,
 )
+from bot.adapters.slack_text import PlainText, mentioned_users, plain_text
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError
 from bot.i18n import t
@@ -55,8 +57,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 ANSWERED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})  # edits, deletions, joins: ignored
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
-_LINK_IN = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
+MENTION_LOOKUP_S = 1.0  # longest the names of mentioned people may take before the ack (then: "@colleague")
+MAX_MENTION_LOOKUPS = 20  # distinct people looked up per message; the rest read as "@colleague"
 _TABLE_COMMANDS = frozenset({"help", "policy", "model", "stats", "audit", "budget"})
 ACKS_FIRST_MAX_S = 1.0  # longest an answer waits for other deliveries' acks
 _TAKEN = "switchboard_taken"  # bolt context key: the message the middleware admitted
@@ -70,18 +72,7 @@ class Taken:
     msg: ChatMessage
     admission: Admission
     im: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """What users.info tells us about a person: their Slack locale and workspace role.
-
-    `workspace_admin` holds only for an admin or owner *of the workspace asked about* (users.info's
-    team_id): an admin of another organisation met in a Slack Connect channel is nobody's admin here.
-    """
-
-    locale: str = "en"
-    workspace_admin: bool = False
+    assistant: bool = False  # a reply in a DM thread: the assistant view's threads (as bolt tells them)
 
 
 def slack_tenant(team_id: object, enterprise_id: object = None) -> str:
@@ -107,9 +98,6 @@ class SlackAdapter:
         self.update_interval_s = update_interval_s
         # admitted messages are pending delivery until answered, held by this process for the lease
         self._lease = Lease(owner=replica_id(), seconds=settings.recovery_lease_s)
-        self._profile_ttl_s = profile_ttl_s
-        self._profiles: dict[tuple[str, str], tuple[float, Profile]] = {}
-        self._lookups: dict[tuple[str, str], asyncio.Future[Profile]] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
         self._acking = 0  # HTTP requests still waiting for their answer (the ack)
         self._all_acked = asyncio.Event()
@@ -118,6 +106,8 @@ class SlackAdapter:
         base_url = settings.slack_api_base_url.rstrip("/") + "/"
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        self.people = SlackPeople(self.client, ttl_s=profile_ttl_s)
+        self.assistant = SlackAssistant(self.client, memory)
         # the client carries the token (bolt ignores `token=` when a client is given)
         self.app = AsyncApp(signing_secret=settings.slack_signing_secret, client=self.client,
                             process_before_response=False, logger=log)
@@ -127,6 +117,15 @@ class SlackAdapter:
         self.app.command("/switchboard")(self._on_command)
         self.app.action(FEEDBACK_UP)(self._on_feedback)
         self.app.action(FEEDBACK_DOWN)(self._on_feedback)
+        self.app.event("assistant_thread_started")(self._on_thread_started)
+        self.app.event("app_home_opened")(self._on_home_opened)
+        # everything else Slack may send is acknowledged, never a 404 (Slack counts those as failed
+        # deliveries, retries them, and shows users an error for an unacknowledged action); registered last,
+        # bolt runs the first listener that matches
+        anything = re.compile(".*")
+        self.app.event(anything)(self._acknowledge)  # assistant_thread_context_changed, member_joined_channel, …
+        self.app.action(anything)(self._acknowledge)  # buttons of messages from older versions, of other apps
+        # (no shortcuts, modals or option menus are declared in deploy/slack/manifest.yaml: Slack sends none)
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -216,15 +215,25 @@ class SlackAdapter:
         im = event.get("channel_type") == "im"
         if not (im or mentioned) and not await self._known_thread(body, event):
             return None  # a thread in a channel we were never asked about
-        msg = ChatMessage(platform=PLATFORM, tenant=_tenant_of(body), channel=str(event["channel"]),
+        tenant = _tenant_of(body)
+        text = await self._read(tenant, str(event.get("text") or ""), bot_user)
+        msg = ChatMessage(platform=PLATFORM, tenant=tenant, channel=str(event["channel"]),
                           thread=str(event.get("thread_ts") or event["ts"]), user=str(event["user"]),
-                          text=clean_text(str(event.get("text") or ""), bot_user),
+                          text=text.text, mentions=text.mentions, attachments=_file_names(event.get("files")),
                           event_id=str(body.get("event_id") or ""))
         admission = await self._pipeline.admit(msg, lease=self._lease)
         if admission is None:
             log.info("dropped a re-delivered Slack event %s", msg.event_id)
             return None
-        return Taken(msg=msg, admission=admission, im=im)
+        return Taken(msg=msg, admission=admission, im=im, assistant=im and bool(event.get("thread_ts")))
+
+    async def _read(self, tenant: str, text: str, bot_user: str) -> PlainText:
+        """The text with the people it mentions named (users.info, cached), before the ack: what is stored is
+        what the privacy check and the model read. Bounded in time and number; an unresolved mention reads
+        as a neutral placeholder."""
+        users = mentioned_users(text, bot_user)[:MAX_MENTION_LOOKUPS]
+        people = await self.people.names(tenant, users, timeout_s=MENTION_LOOKUP_S) if users else {}
+        return plain_text(text, bot_user=bot_user, people=people)
 
     async def _on_message(self, context: dict[str, Any]) -> None:
         taken: Taken | None = context.get(_TAKEN)
@@ -257,20 +266,28 @@ class SlackAdapter:
             await asyncio.wait_for(self._all_acked.wait(), ACKS_FIRST_MAX_S)
         profile = await self._profile(taken.msg.tenant, taken.msg.user)
         msg = replace(taken.msg, locale=profile.locale)
-        if taken.im:
-            await self._set_status(msg, t("slack_status", msg.locale))
-        stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
-                             interval_s=self.update_interval_s)
         turn = taken.admission.turn
-        try:
-            await stream.start()
-        except SlackApiError as exc:  # not in the channel, archived, …: nowhere to answer, so no model call
-            log.warning("Slack refused our placeholder message (%s); the message is not answered",
-                        exc.response.get("error"))
-            await self._delivered(turn.message_id if turn is not None else None)
-            return
-        if turn is not None:
-            await self._keep(self._memory.set_placeholder(turn.message_id, stream.messages[0]))
+
+        async def remember(ts: str) -> None:  # where the answer is, for the recovery pass
+            if turn is not None:
+                await self._keep(self._memory.set_placeholder(turn.message_id, ts))
+
+        stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
+                             interval_s=self.update_interval_s, on_first_post=remember)
+        status = taken.im and await self.assistant.working(channel=msg.channel, thread_ts=msg.thread,
+                                                           locale=msg.locale)
+        if taken.assistant and turn is not None:
+            await self._title(msg, turn.conversation.id, turn.message_id)
+        # in an assistant thread the status (with its loading messages) shows until the first words arrive; a
+        # placeholder message would replace it at once. Elsewhere, or when Slack refused the status: "Thinking…"
+        if not (status and taken.assistant):
+            try:
+                await stream.start()
+            except SlackApiError as exc:  # not in the channel, archived, …: nowhere to answer, so no model call
+                log.warning("Slack refused our placeholder message (%s); the message is not answered",
+                            exc.response.get("error"))
+                await self._delivered(turn.message_id if turn is not None else None)
+                return
         answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
         try:
             reply = await (answering if turn is None else
@@ -342,43 +359,70 @@ class SlackAdapter:
         except DatabaseUnavailableError as exc:
             log.warning("slack: the delivery state of a message was not stored: %s", exc)
 
-    async def _set_status(self, msg: ChatMessage, status: str) -> None:
+    async def _title(self, msg: ChatMessage, conversation_id: int, message_id: int) -> None:
+        """An assistant thread is titled after its first message."""
         try:
-            await self.client.assistant_threads_setStatus(channel_id=msg.channel, thread_ts=msg.thread,
-                                                          status=status)
-        except SlackApiError as exc:  # not an assistant thread, or the scope is missing: the placeholder will do
-            log.debug("assistant.threads.setStatus refused: %s", exc.response.get("error"))
+            earlier = await self._memory.history(conversation_id, limit=1, before=message_id)
+        except DatabaseUnavailableError:
+            return  # untitled rather than retitled
+        if not earlier:
+            await self.assistant.title(channel=msg.channel, thread_ts=msg.thread, text=msg.text)
+
+    # --- the assistant view, App Home and everything else ----------------------------------
+
+    async def _on_thread_started(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await self._tracked(self._thread_started(body, event))
+
+    async def _thread_started(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        thread = event.get("assistant_thread")
+        ids = _strings(thread, "user_id", "channel_id", "thread_ts") if isinstance(thread, dict) else None
+        if ids is None:
+            log.warning("assistant_thread_started without its assistant_thread ids: ignored")
+            return
+        user, channel, thread_ts = ids
+        tenant = _tenant_of(body)
+        if not await self._first_delivery(tenant, body):
+            return
+        locale = (await self._profile(tenant, user)).locale
+        await self.assistant.greet(channel=channel, thread_ts=thread_ts, locale=locale)
+
+    async def _on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await self._tracked(self._home_opened(body, event))
+
+    async def _home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        ids = _strings(event, "user", "channel")
+        if event.get("tab") != "messages" or ids is None:
+            return  # the Home tab is not enabled (deploy/slack/manifest.yaml): nothing to publish there
+        user, channel = ids
+        tenant = _tenant_of(body)
+        locale = (await self._profile(tenant, user)).locale
+        await self.assistant.welcome(tenant=tenant, user=user, channel=channel, locale=locale)
+
+    async def _first_delivery(self, tenant: str, body: dict[str, Any]) -> bool:
+        """False for a retried delivery of an event already taken; True when the database cannot tell (a
+        second greeting is better than none)."""
+        event_id = body.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            return True
+        try:
+            return await self._memory.claim_event(f"{PLATFORM}:{tenant}:{event_id}")
+        except DatabaseUnavailableError as exc:
+            log.warning("slack: could not check event %s for a re-delivery: %s", event_id, exc)
+            return True
+
+    @staticmethod
+    async def _acknowledge(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+        """Acknowledge what we have no use for, so Slack neither retries it nor shows an error."""
+        await ack()
+        event = body.get("event")
+        kind = event.get("type") if isinstance(event, dict) else body.get("type")
+        log.debug("slack: acknowledged %s, nothing to do", kind)
 
     # --- people ----------------------------------------------------------------------------
 
     async def _profile(self, tenant: str, user: str) -> Profile:
-        """Locale and role from users.info, cached; concurrent look-ups of one user share one call."""
-        key = (tenant, user)
-        cached = self._profiles.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self._profile_ttl_s:
-            return cached[1]
-        pending = self._lookups.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._fetch_profile(key, user))
-            self._lookups[key] = pending
-            pending.add_done_callback(lambda _f: self._lookups.pop(key, None))
-        return await asyncio.shield(pending)
-
-    async def _fetch_profile(self, key: tuple[str, str], user: str) -> Profile:
-        tenant = key[0]
-        try:
-            resp = await self.client.users_info(user=user, include_locale=True)
-            info: dict[str, Any] = resp.get("user") or {}
-            home = str(info.get("team_id") or "")
-            profile = Profile(locale=str(info.get("locale") or "en"),
-                              workspace_admin=bool(info.get("is_admin") or info.get("is_owner"))
-                              and bool(tenant) and home == tenant)
-        except SlackApiError as exc:
-            log.warning("users.info failed for a user (%s); using English, no admin rights",
-                        exc.response.get("error"))
-            return Profile()
-        self._profiles[key] = (time.monotonic(), profile)
-        return profile
+        """Locale, role and name from users.info (cached; a failed look-up reads as English, no rights)."""
+        return await self.people.profile(tenant, user)
 
     # --- slash commands --------------------------------------------------------------------
 
@@ -465,8 +509,9 @@ class SlackStream:
     streams, and a final render split into ≤3,500-character messages with footer and 👍/👎 on the last."""
 
     def __init__(self, client: AsyncWebClient, *, channel: str, thread_ts: str, locale: str,
-                 interval_s: float) -> None:
+                 interval_s: float, on_first_post: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._client = client
+        self._on_first_post = on_first_post  # told the ts of the answer's first message once it is posted
         self._channel = channel
         self._thread_ts = thread_ts
         self._locale = locale
@@ -485,11 +530,19 @@ class SlackStream:
         self._posted, self._shown = [ts], [""]
 
     async def start(self) -> None:
+        """Post the "Thinking…" placeholder. (Where Slack shows our status instead, the answer's first message
+        is posted with its first words: `partial`, or `finish`.)"""
         thinking = t("slack_thinking", self._locale)
-        resp = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=thinking)
-        self._posted.append(str(resp["ts"]))
-        self._shown.append(thinking)
+        await self._post(thinking, None)
         self._last_update = time.monotonic()
+
+    async def _post(self, text: str, blocks: list[dict[str, Any]] | None) -> None:
+        resp = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=text,
+                                                   blocks=blocks)
+        self._posted.append(str(resp["ts"]))
+        self._shown.append(text)
+        if len(self._posted) == 1 and self._on_first_post is not None:
+            await self._on_first_post(self._posted[0])
 
     async def partial(self, text: str) -> None:
         """The text so far; at most one round of updates per interval (Slack rate-limits chat.update)."""
@@ -509,6 +562,8 @@ class SlackStream:
             pieces = split_text(to_mrkdwn(reply.text))
             rendered: list[tuple[str, list[dict[str, Any]] | None]] = [(p, sections(p)) for p in pieces[:-1]]
             rendered.append((pieces[-1], answer_blocks(pieces[-1], reply, self._locale)))
+            if not self._posted and len(rendered) > 1:  # nothing posted yet: the first message goes first, plain
+                await self._post(rendered[0][0], None)
             await self._sync(rendered, final=True)
 
     async def _sync(self, pieces: list[tuple[str, list[dict[str, Any]] | None]], *, final: bool = False) -> None:
@@ -522,10 +577,7 @@ class SlackStream:
         for i in order:
             text, blocks = pieces[i]
             if i >= len(self._posted):
-                resp = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts,
-                                                           text=text, blocks=blocks)
-                self._posted.append(str(resp["ts"]))
-                self._shown.append(text)
+                await self._post(text, blocks)
             elif final or self._shown[i] != text:
                 await self._client.chat_update(channel=self._channel, ts=self._posted[i], text=text,
                                                blocks=blocks)
@@ -533,11 +585,9 @@ class SlackStream:
 
 
 def clean_text(text: str, bot_user: str) -> str:
-    """Slack's wire text as the user typed it: our mention removed, links and entities unescaped."""
-    if bot_user:
-        text = text.replace(f"<@{bot_user}>", "")
-    text = _LINK_IN.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
-    return html.unescape(text).strip()
+    """Slack's wire text as the user typed it: our mention removed, tokens and entities made plain
+    (mentions of other people as they were sent: see `SlackAdapter._read` for their names)."""
+    return plain_text(text, bot_user=bot_user).text
 
 
 def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:
@@ -568,6 +618,20 @@ def _id_of(part: object) -> str:
     return str(part.get("id") or "") if isinstance(part, dict) else ""
 
 
+def _file_names(files: object) -> tuple[str, ...]:
+    """The names of the files a message event carries (`files` of a file_share); "file" for one without."""
+    if not isinstance(files, list):
+        return ()
+    names = (f.get("name") or f.get("title") if isinstance(f, dict) else None for f in files)
+    return tuple(n[:100] if isinstance(n, str) and n.strip() else "file" for n in names)
+
+
+def _strings(part: dict[str, Any], *keys: str) -> tuple[str, ...] | None:
+    """The values of `keys` in a payload part when each is a non-empty string, else None."""
+    values = tuple(part.get(k) for k in keys)
+    return values if all(isinstance(v, str) and v for v in values) else None  # type: ignore[return-value]
+
+
 def _well_formed(payload: dict[str, Any]) -> bool:
     """The shapes bolt can dispatch; anything else is the caller's error, not ours."""
     kind = payload.get("type")
@@ -575,10 +639,10 @@ def _well_formed(payload: dict[str, Any]) -> bool:
         event = payload.get("event")
         return isinstance(event, dict) and isinstance(event.get("type"), str)
     if kind in ("block_actions", "block_suggestion") and "actions" in payload:
-        # bolt's matchers take the first action and read its action_id with []
+        # bolt's matchers take the first action and read its action_id with [] (a regex for the catch-all)
         actions = payload["actions"]
         return isinstance(actions, list) and bool(actions) and all(
-            isinstance(a, dict) and "action_id" in a for a in actions)
+            isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
     if kind in ("url_verification", "block_actions", "view_submission", "view_closed", "shortcut",
                 "message_action", "block_suggestion"):
         return True

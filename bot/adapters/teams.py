@@ -353,7 +353,9 @@ class TeamsAdapter:
         channel, _, root = conversation_id.partition(";messageid=")
         who = self.identity(activity)
         return ChatMessage(platform=PLATFORM, tenant=who.tenant, channel=channel, thread=root or channel, user=who.user,
-                           text=strip_bot_mention(activity), locale=activity.locale or "en",
+                           text=strip_bot_mention(activity), mentions=mentioned_people(activity),
+                           attachments=attached_files(activity),
+                           locale=activity.locale or "en",
                            event_id=f"{conversation_id}/{activity.id or ''}" if activity.id else "")
 
     def identity(self, activity: Activity) -> Identity:
@@ -666,6 +668,39 @@ def strip_bot_mention(activity: Activity) -> str:
             text = text.replace(str(mention_text), " ")
     text = _AT.sub(lambda m: m.group(1), text)
     return " ".join(text.replace("&nbsp;", " ").split())
+
+
+FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+
+
+def attached_files(activity: Activity) -> tuple[str, ...]:
+    """The names of the files and images sent with a message. Teams also attaches the message's own HTML
+    (`text/html`) and cards: those are no files."""
+    names = []
+    for attachment in activity.attachments or []:
+        kind = str(attachment.content_type or "")
+        if kind == FILE_DOWNLOAD_INFO or kind.startswith("image/"):
+            name = attachment.name if isinstance(attachment.name, str) and attachment.name.strip() else kind
+            names.append(name[:100])
+    return tuple(names)
+
+
+def mentioned_people(activity: Activity) -> tuple[str, ...]:
+    """The names of the people the activity mentions (its mention entities), other than this bot; each
+    counts as personal data (`ChatMessage.mentions`). Tags (`<at>` of a whole team or channel, whose
+    mentioned id is no user's) count too: telling them apart would need a Graph call, and pinning errs safe."""
+    bot_id = activity.recipient.id if activity.recipient is not None else None
+    names: list[str] = []
+    for entity in activity.entities or []:
+        props: dict[str, Any] = getattr(entity, "additional_properties", None) or {}
+        mentioned = props.get("mentioned")
+        if entity.type != "mention" or not isinstance(mentioned, dict) or mentioned.get("id") == bot_id:
+            continue
+        shown = props.get("text")  # as it stands in the text ("<at>Pranav</at>"), else the account's name
+        name = _AT.sub(lambda m: m.group(1), shown) if isinstance(shown, str) else mentioned.get("name")
+        if isinstance(name, str) and name.strip():
+            names.append(" ".join(name.split()))
+    return tuple(dict.fromkeys(names))
 
 
 def command_line(text: str) -> str | None:

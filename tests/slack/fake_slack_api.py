@@ -1,7 +1,8 @@
 """A fake Slack Web API on loopback: real HTTP, every call recorded.
 
-Implements what the adapter uses — auth.test, users.info, chat.postMessage, chat.update,
-chat.delete, chat.postEphemeral, assistant.threads.setStatus, conversations.replies — plus
+Implements what the adapter uses — auth.test, users.info (with names: `add_person`), chat.postMessage, chat.update,
+chat.delete, chat.postEphemeral, assistant.threads.setStatus / setSuggestedPrompts / setTitle (what each
+leaves shown: `statuses`, `prompts`, `titles`), conversations.replies — plus
 `/response/{key}` for slash-command response_urls. Channel and user ids that do not look like Slack's
 get Slack's errors; `refuse(method, error)` makes a method fail as Slack does (e.g. `missing_scope`).
 It only knows the messages posted through it (the bot's), not those of the people in a thread.
@@ -42,6 +43,9 @@ class FakeSlackApi(LoopbackServer):
     responses: list[dict[str, Any]] = field(default_factory=list)  # bodies posted to response_urls
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts → latest state
     refusals: dict[str, str] = field(default_factory=dict)  # method → the error Slack answers with
+    statuses: dict[tuple[str, str], str] = field(default_factory=dict)  # (channel, thread) → status shown now
+    prompts: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)  # suggested prompts
+    titles: dict[tuple[str, str], str] = field(default_factory=dict)  # assistant thread titles
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -93,13 +97,29 @@ class FakeSlackApi(LoopbackServer):
         return _ok(url="https://fake.slack.com/", team="Fake", user="switchboard", team_id=TEAM,
                    user_id=BOT_USER, bot_id=BOT_ID)
 
+    def add_person(self, user: str, real_name: str, *, display_name: str = "", **fields: Any) -> None:
+        """A member of the workspace with a name (`users` holds the rest of the fields users.info answers)."""
+        self.users[user] = {"real_name": real_name, **fields,
+                            "profile": {"real_name": real_name, "display_name": display_name,
+                                        "real_name_normalized": real_name,
+                                        "display_name_normalized": display_name}}
+
     def _users_info(self, args: dict[str, Any]) -> web.Response:
+        """users.info as Slack answers it: the user object, `locale` only with include_locale; ids that do not
+        look like Slack's, or that `users` marks `{"missing": True}`, are user_not_found."""
         user = args.get("user", "")
-        if not _USER.fullmatch(user):
+        known = self.users.get(user, {})
+        if not _USER.fullmatch(user) or known.get("missing"):
             return _error("user_not_found")
-        info = {"id": user, "team_id": TEAM, "name": user.lower(), "locale": "en-US", "is_admin": False,
-                "is_owner": False}
-        info.update(self.users.get(user, {}))
+        info = {"id": user, "team_id": TEAM, "name": user.lower(), "deleted": False, "real_name": "",
+                "is_admin": False, "is_owner": False, "is_bot": False, "is_app_user": False,
+                "profile": {"real_name": "", "display_name": "", "real_name_normalized": "",
+                            "display_name_normalized": ""}}
+        info.update(known)
+        if str(args.get("include_locale") or "").lower() in ("1", "true"):
+            info.setdefault("locale", "en-US")
+        else:
+            info.pop("locale", None)
         return _ok(user=info)
 
     def _chat_postMessage(self, args: dict[str, Any]) -> web.Response:
@@ -109,6 +129,7 @@ class FakeSlackApi(LoopbackServer):
             return _error("msg_too_long")
         ts = f"1800000000.{next(self._ts):06d}"
         self.messages[ts] = {**args, "ts": ts}
+        self.statuses.pop((args["channel"], str(args.get("thread_ts") or "")), None)  # a reply ends the status
         return _ok(channel=args["channel"], ts=ts, message={"text": args.get("text"), "ts": ts})
 
     def _chat_update(self, args: dict[str, Any]) -> web.Response:
@@ -135,6 +156,43 @@ class FakeSlackApi(LoopbackServer):
         return _ok(message_ts=f"1800000000.{next(self._ts):06d}")
 
     def _assistant_threads_setStatus(self, args: dict[str, Any]) -> web.Response:
+        """The status shows until the app posts in the thread (`_chat_postMessage` clears it); "" clears it."""
+        problem = _thread_args(args)
+        if problem is None and not isinstance(args.get("status"), str):
+            problem = "invalid_arguments"
+        loading = args.get("loading_messages")
+        if problem is None and loading is not None and not (
+                isinstance(loading, list) and len(loading) <= 10 and all(isinstance(m, str) for m in loading)):
+            problem = "invalid_arguments"
+        if problem is not None:
+            return _error(problem)
+        key = (args["channel_id"], args["thread_ts"])
+        if args["status"]:
+            self.statuses[key] = args["status"]
+        else:
+            self.statuses.pop(key, None)
+        return _ok()
+
+    def _assistant_threads_setSuggestedPrompts(self, args: dict[str, Any]) -> web.Response:
+        """Up to four prompts, each with a title and a message (thread_ts: the legacy assistant view's threads,
+        the view deploy/slack/manifest.yaml enables)."""
+        problem = _thread_args(args)
+        prompts = args.get("prompts")
+        if problem is None and not (isinstance(prompts, list) and 1 <= len(prompts) <= 4 and all(
+                isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)):
+            problem = "invalid_arguments"
+        if problem is not None:
+            return _error(problem)
+        self.prompts[(args["channel_id"], args["thread_ts"])] = prompts
+        return _ok()
+
+    def _assistant_threads_setTitle(self, args: dict[str, Any]) -> web.Response:
+        problem = _thread_args(args)
+        if problem is None and not str(args.get("title") or "").strip():
+            problem = "invalid_arguments"
+        if problem is not None:
+            return _error(problem)
+        self.titles[(args["channel_id"], args["thread_ts"])] = args["title"]
         return _ok()
 
     def _conversations_replies(self, args: dict[str, Any]) -> web.Response:
@@ -170,6 +228,15 @@ class FakeSlackApi(LoopbackServer):
         limit = int(args.get("limit") or 1000)
         return _ok(messages=[{"type": "message", "bot_id": BOT_ID, **m} for m in found[:limit]],
                    has_more=len(found) > limit)
+
+
+def _thread_args(args: dict[str, Any]) -> str | None:
+    """Slack's error for the channel_id and thread_ts of an assistant.threads.* call, None when both look right."""
+    if not _CHANNEL.fullmatch(str(args.get("channel_id") or "")):
+        return "channel_not_found"
+    if _ts_key(str(args.get("thread_ts") or "")) is None:
+        return "invalid_thread_ts"
+    return None
 
 
 def _ts_key(ts: str) -> tuple[int, int] | None:
