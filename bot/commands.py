@@ -18,7 +18,7 @@ from bot.policy_store import PolicyStore
 from bot.types import Identity
 from privacy.verdict import PrivacyAction, Sensitivity
 from routing.budget import ANY, SCOPES
-from routing.policy import TASKS, Policy, Strategy, policy_from_data
+from routing.policy import TASKS, Policy, Strategy, TaskRule, policy_from_data
 
 HELP = """Switchboard commands
   why                                   explain the last routing decision in this channel
@@ -29,6 +29,8 @@ Admin:
   policy set TASK MODEL [MODEL…]        candidate models for a task, in order
   policy strategy TASK task|cascade|ensemble|dynamic
   policy cache TASK on|off              serve this task's answers from the semantic cache or not
+  policy verifier TASK on|off           cascade: a verifier model grades a cheaper tier's answer
+                                        (one more call per answer) or only the free hedging check
   policy deadline connect|first-token|stall|total SECONDS
                                         time limits: per attempt (a timed-out model hands over
                                         to the next one) and per answer (then an apology)
@@ -152,11 +154,11 @@ class CommandProcessor:
             return CommandResult(text=f"Policy v{new.version} is now in force (copy of v{version}).",
                                  data={"version": new.version})
         changes = {"set": self._policy_set, "strategy": self._policy_strategy, "pin": self._policy_pin,
-                   "cache": self._policy_cache, "deadline": self._policy_deadline}
+                   "cache": self._policy_cache, "verifier": self._policy_verifier, "deadline": self._policy_deadline}
         change = changes.get(sub)
         if change is None:
-            raise CommandError(f"Unknown `policy {sub}`; use show, set, strategy, pin, cache, deadline, history or "
-                               "rollback.")
+            raise CommandError(f"Unknown `policy {sub}`; use show, set, strategy, pin, cache, verifier, deadline, "
+                               "history or rollback.")
         policy = await self._policies.current()
         data, comment = change(policy, rest)
         new = await self._policies.apply(policy_from_data(data, source="the proposed change"), author=str(ctx.identity),
@@ -168,7 +170,7 @@ class CommandProcessor:
         if args:
             task = _task(args[0])
             rule = policy.rules[task]
-            return CommandResult(text=f"{task}: strategy {rule.strategy.value}, candidates "
+            return CommandResult(text=f"{task}: strategy {rule.strategy.value}{_verifier_note(rule)}, candidates "
                                       f"{', '.join(rule.candidates)}", data={"task": task})
         return CommandResult(text=describe_policy(policy), data={"policy": policy.model_dump(mode="json")})
 
@@ -200,6 +202,17 @@ class CommandProcessor:
         data = policy.model_dump(mode="json")
         data["rules"][task]["cache"] = state.lower() == "on"
         return data, f"{task} cache → {state.lower()}"
+
+    def _policy_verifier(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
+        task, state = _need(args, 2, "policy verifier TASK on|off")[:2]
+        task = _task(task)
+        if state.lower() not in ("on", "off"):
+            raise CommandError("Say `on` or `off`.")
+        data = policy.model_dump(mode="json")
+        data["rules"][task]["verifier"] = state.lower() == "on"
+        note = "" if policy.rules[task].strategy is Strategy.CASCADE else \
+            f" (applies when {task} uses the cascade strategy; it uses {policy.rules[task].strategy.value})"
+        return data, f"{task} cascade verifier → {state.lower()}{note}"
 
     def _policy_deadline(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
         name, value = _need(args, 2, "policy deadline connect|first-token|stall|total SECONDS")[:2]
@@ -308,7 +321,7 @@ def describe_policy(policy: Policy) -> str:
     lines = [f"Policy v{policy.version}",
              f"Personal data → {', '.join(policy.privacy.pii_regions)} only; actions: "
              + ", ".join(f"{k} → {v.value}" for k, v in policy.privacy.actions.items())]
-    lines += [f"  {task}: {rule.strategy.value} → {', '.join(rule.candidates)}"
+    lines += [f"  {task}: {rule.strategy.value}{_verifier_note(rule)} → {', '.join(rule.candidates)}"
               for task, rule in policy.rules.items()]
     d = policy.deadlines
     lines.append(f"Deadlines: connect {d.connect_s:g} s, first token {d.first_token_s:g} s, stall {d.stall_s:g} s "
@@ -325,6 +338,13 @@ def describe_models(policy: Policy) -> str:
         lines.append(f"  {m.id}  [{m.region}, {m.tier.value}]  {inp:.2f}/{out:.2f}  {state}"
                      f"  needs {' + '.join(m.env) or 'nothing'}")
     return "\n".join(lines)
+
+
+def _verifier_note(rule: TaskRule) -> str:
+    """For a cascade: whether a verifier model grades the cheaper tiers' answers."""
+    if rule.strategy is not Strategy.CASCADE:
+        return ""
+    return " (verifier on)" if rule.verifier else " (verifier off: hedging check only)"
 
 
 def _need(args: list[str], n: int, usage: str) -> list[str]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from privacy.combine import CombinationRules, combine_persons, load_combination_rules
 from privacy.gazetteer import Gazetteer, load_gazetteer, org_prefix_before, org_suffix_after
-from privacy.langdetect import CANDIDATES, detect_language
+from privacy.langdetect import CANDIDATES, detect_language, detect_languages
 from privacy.langdetect import warm_up as warm_langid
 from privacy.lexicon import SUPPORTED, Lexicon, load_lexicon
 from privacy.names import FALLBACK, PersonRecognizer
@@ -63,6 +63,8 @@ class AnalysisTimeout(TimeoutError):
 class TextAnalysis:
     language: str
     findings: tuple[Finding, ...]
+    # every language the text was read in, ``language`` first: more than one when detection was unsure
+    languages: tuple[str, ...] = ()
 
 
 def _priority(f: Finding) -> int:
@@ -169,6 +171,11 @@ class Analyzer:
     def detect(text: str) -> str:
         return detect_language(text)
 
+    @staticmethod
+    def plausible(text: str) -> tuple[str, ...]:
+        """Every language the text may be in, the likeliest first (several when detection is unsure)."""
+        return detect_languages(text).plausible
+
     def _recognizers_for(self, lang: str) -> list[SwitchboardRecognizer]:
         """Presidio recognizers for one language: the same rule-based instances, each told its language."""
         from privacy.presidio import SwitchboardRecognizer
@@ -190,11 +197,33 @@ class Analyzer:
                 self.analyze(text, language=lang)
 
     def analyze(self, text: str, *, language: str | None = None, deadline: float | None = None) -> TextAnalysis:
-        """Findings for one text; ``deadline`` (``time.monotonic()``) stops the work between chunks."""
+        """Findings for one text; ``deadline`` (``time.monotonic()``) stops the work between chunks.
+
+        Without ``language``, a text whose language detection is unsure of ("tak", "hi Jana") is read in
+        every plausible language (each one's model and word lists) and a span keeps its best score: an
+        unsure guess must not cost recall."""
         # a lone surrogate (JSON can carry "\udbb2") cannot be encoded, and spaCy's tokenizer encodes:
         # U+FFFD in its place keeps every offset
         text = _LONE_SURROGATE.sub("\ufffd", text)
-        lang = language or detect_language(text)
+        langs = (language,) if language else detect_languages(text).plausible
+        found: dict[tuple[str, int, int], Finding] = {}
+        for lang in langs:
+            for f in self._read(text, lang, deadline):
+                key = (f.entity_type, f.start, f.end)
+                if key not in found or f.score > found[key].score:
+                    found[key] = f
+        findings = list(found.values())
+        resolved = resolve_overlaps([f for f in findings if f.entity_type != "SPECIAL_CATEGORY"])
+        personal = any(f.score >= PERSONAL_MIN for f in resolved)
+        if personal:  # a health/union/religion word, or an address with no address word, counts next to a person
+            resolved = [replace(f, score=ADDRESS_NEAR_PERSON) if f.entity_type == "ADDRESS" and f.score < PERSONAL_MIN
+                        else f for f in resolved]
+            resolved += [f for f in findings if f.entity_type == "SPECIAL_CATEGORY"]
+        return TextAnalysis(language=langs[0], findings=tuple(sorted(resolved, key=lambda f: (f.start, f.end))),
+                            languages=langs)
+
+    def _read(self, text: str, lang: str, deadline: float | None) -> list[Finding]:
+        """Findings of one language's recognizers, chunk by chunk, offsets in ``text``."""
         findings: list[Finding] = []
         seen: set[tuple[str, int, int]] = set()
         for start, end in chunks(text):
@@ -210,13 +239,7 @@ class Analyzer:
                 if key not in seen:
                     seen.add(key)
                     findings.append(replace(f, start=key[1], end=key[2]))
-        resolved = resolve_overlaps([f for f in findings if f.entity_type != "SPECIAL_CATEGORY"])
-        personal = any(f.score >= PERSONAL_MIN for f in resolved)
-        if personal:  # a health/union/religion word, or an address with no address word, counts next to a person
-            resolved = [replace(f, score=ADDRESS_NEAR_PERSON) if f.entity_type == "ADDRESS" and f.score < PERSONAL_MIN
-                        else f for f in resolved]
-            resolved += [f for f in findings if f.entity_type == "SPECIAL_CATEGORY"]
-        return TextAnalysis(language=lang, findings=tuple(sorted(resolved, key=lambda f: (f.start, f.end))))
+        return findings
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

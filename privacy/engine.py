@@ -173,8 +173,8 @@ class PrivacyEngine:
 
     def _load_models_for(self, segments: Sequence[Segment]) -> None:
         analyzer = self._ready()
-        analyzer.presidio.load_models({FALLBACK.get(lang, lang) for lang in (
-            analyzer.detect(seg.text) for seg in segments if seg.text.strip())})
+        analyzer.presidio.load_models({FALLBACK.get(lang, lang) for seg in segments if seg.text.strip()
+                                       for lang in analyzer.plausible(seg.text)})
 
     def _analyze_segments(self, segments: Sequence[Segment], deadline: float) -> tuple[str, list[Finding]]:
         language, findings = "und", []

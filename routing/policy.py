@@ -78,6 +78,9 @@ class TaskRule(BaseModel, frozen=True):
     candidates: tuple[str, ...]
     critical: bool = False  # ensemble-worthy work (e.g. contract review)
     cache: bool = True  # may answers for this task be served from the semantic cache
+    # cascade: a verifier model grades a cheaper tier's answer before it is kept (one more call per
+    # answer); off, only the free heuristic (hedging, refusals, curt answers) decides to escalate
+    verifier: bool = True
 
 
 class Deadlines(BaseModel, frozen=True):

@@ -18,6 +18,7 @@ class RoutingDecision:
     reason: str
     policy_version: int
     critical: bool = False
+    verifier: bool = True  # cascade: a verifier model grades cheaper tiers' answers (TaskRule.verifier)
 
     @property
     def model(self) -> ModelSpec:
@@ -65,7 +66,7 @@ def decide(*, policy: Policy, task: str, task_confidence: float, verdict: Privac
                   from_thread=from_thread)
     return RoutingDecision(task=task, task_confidence=task_confidence, strategy=rule.strategy,
                            chain=tuple(chain), reason=why, policy_version=policy.version,
-                           critical=rule.critical)
+                           critical=rule.critical, verifier=rule.verifier)
 
 
 def _reason(task: str, confidence: float, verdict: PrivacyVerdict, model: ModelSpec, *, from_rule: bool,

@@ -63,10 +63,11 @@ class Sufficiency:
 
 
 class SufficiencyCheck(Protocol):
-    """Decides whether a cheaper tier's answer is good enough or the cascade escalates."""
+    """Decides whether a cheaper tier's answer is good enough or the cascade escalates; with
+    ``verifier=False`` (the task rule's `verifier: false`) it must not call a model."""
 
     async def check(self, *, question: str, answer: Completion, pool: Sequence[ModelSpec],
-                    limits: CallLimits) -> Sufficiency: ...
+                    limits: CallLimits, verifier: bool = True) -> Sufficiency: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +124,12 @@ class VerifiedSufficiency:
         self._use_verifier = use_verifier
 
     async def check(self, *, question: str, answer: Completion, pool: Sequence[ModelSpec],
-                    limits: CallLimits) -> Sufficiency:
+                    limits: CallLimits, verifier: bool = True) -> Sufficiency:
         first = heuristic_sufficiency(question, answer.text)
         if not first.ok or not self._use_verifier:
             return first
+        if not verifier:
+            return replace(first, reason=f"{first.reason}; verifier off for this task")
         verifiers = _cheapest_first([m for m in pool if m.id != answer.model.id])
         if not verifiers:
             return first
@@ -236,7 +239,7 @@ class StrategyRunner:
                 return _final(done, extra=spent, escalated=escalated, notes=notes, strategy="cascade",
                               fallback=done.fallback or down)
             verdict = await self.sufficiency.check(question=question, answer=done, pool=request.allowed,
-                                                   limits=limits)
+                                                   limits=limits, verifier=request.decision.verifier)
             spent += verdict.cost_usd
             if verdict.ok:
                 if request.on_partial is not None:

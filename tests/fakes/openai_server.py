@@ -45,6 +45,7 @@ class FakeOpenAI(LoopbackServer):
     arrivals: list[tuple[str, float]] = field(default_factory=list)  # (model, time.monotonic()) per request
     peers: list[Any] = field(default_factory=list)  # the client's address per request (connection reuse)
     hangups: list[tuple[str, float]] = field(default_factory=list)  # (model, time.monotonic()) per hang-up seen
+    authorizations: list[str | None] = field(default_factory=list)  # the Authorization header per request
 
     @property
     def base_url(self) -> str:
@@ -69,6 +70,7 @@ class FakeOpenAI(LoopbackServer):
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        self.authorizations.append(request.headers.get("Authorization"))
         self.arrivals.append((body["model"], time.monotonic()))
         self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         model = body["model"]

@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from privacy import PrivacyEngine, PseudonymVault, build_privacy_engine
-from privacy.langdetect import CANDIDATES, detect_language
+from privacy.langdetect import CANDIDATES, detect_languages
 from privacy.lexicon import SUPPORTED, load_lexicon, stem_candidates
 from privacy.names import PersonRecognizer
 from privacy.pseudonymise import PLACEHOLDER
@@ -224,9 +224,10 @@ def build_readers(engine: PrivacyEngine) -> Readers:
 
     def language(text: str, lang: str) -> Call:
         def call() -> Output:
-            code = detect_language(text)
-            assert code in LANGUAGE_CODES, code
-            return Output(len(code), 2)
+            guess = detect_languages(text)  # the word vote on short text, the n-gram model on long
+            assert guess.plausible and set(guess.plausible) <= LANGUAGE_CODES, guess
+            assert len(set(guess.plausible)) == len(guess.plausible), guess
+            return Output(len(guess.plausible), len(LANGUAGE_CODES))
         return call
 
     def stems(text: str, lang: str) -> Call:

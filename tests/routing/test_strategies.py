@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from bot.commands import CommandContext, CommandProcessor
+from bot.errors import PolicyValidationError
 from bot.memory.models import Decision
 from bot.types import ChatMessage, ReplyKind
 from privacy.verdict import PrivacyAction, PrivacyVerdict, Sensitivity
@@ -213,3 +215,50 @@ async def test_dynamic_routes_away_from_a_model_that_errors(fake_llm: FakeOpenAI
     assert done.model.id == "openai/eu-c"  # critical rule, no budget pressure: quality (tier) counts
     assert done.note.startswith("dynamic:")
     assert request(policy, PERSONAL).decision.strategy is Strategy.DYNAMIC
+
+
+async def test_the_verifier_switch_skips_the_verifier_call(make_services: ServicesFactory,
+                                                           fake_llm: FakeOpenAI) -> None:
+    """`policy verifier TASK off`: a cheap tier's answer is kept on the free hedging check alone, with no
+    verifier request reaching the provider; validated, versioned, shown, and `on` brings the call back."""
+    cascade = {"strategy": "cascade", "candidates": ["openai/us-small", "openai/eu-small", "openai/us-premium"]}
+    services = await make_services(policy=fake_policy(fake_llm.base_url, **{t: cascade for t in ALL_TASKS}),
+                                   SWITCHBOARD_CACHE=False)  # each question must reach the provider
+    commands = CommandProcessor(memory=services.memory, policies=services.policies)
+    admin = CommandContext(platform="test", tenant="T", channel="C", user="boss", is_admin=True)
+    fake_llm.answers["eu-small"] = '{"sufficient": true, "confidence": 0.9, "reason": "complete"}'
+    fake_llm.answers["us-small"] = "Copenhagen is the capital of Denmark."
+
+    def ask(thread: str) -> ChatMessage:
+        return ChatMessage(platform="test", tenant="T", channel="C", thread=thread, user="U1",
+                           text="What is the capital of Denmark?")
+
+    before = await services.pipeline.handle(ask("on"))
+    assert before.model == "openai/us-small" and fake_llm.models_called() == ["us-small", "eu-small"]
+    task = before.task or "general"
+    shown = await commands.execute(admin, f"policy show {task}")
+    assert "cascade (verifier on)" in shown.text
+
+    off = await commands.execute(admin, f"policy verifier {task} off")
+    assert off.ok and f"{task} cascade verifier → off" in off.text
+    policy = await services.policies.current()
+    assert not policy.rules[task].verifier and policy.version == 2
+    assert "(verifier off: hedging check only)" in (await commands.execute(admin, "policy show")).text
+    assert not (await commands.execute(admin, f"policy verifier {task} maybe")).ok
+    assert "policy verifier TASK on|off" in (await commands.execute(admin, "policy help")).text
+
+    fake_llm.requests.clear()
+    after = await services.pipeline.handle(ask("off"))
+    assert after.model == "openai/us-small" and fake_llm.models_called() == ["us-small"]  # no verifier call
+
+    assert (await commands.execute(admin, f"policy verifier {task} on")).ok
+    fake_llm.requests.clear()
+    await services.pipeline.handle(ask("on-again"))
+    assert fake_llm.models_called() == ["us-small", "eu-small"]
+
+
+def test_the_verifier_field_is_validated() -> None:
+    data = fake_policy("http://127.0.0.1:9/v1")
+    data["rules"]["general"] = {**data["rules"]["general"], "verifier": "sometimes"}
+    with pytest.raises(PolicyValidationError, match=r"rules\.general\.verifier"):
+        policy_from_data(data, source="test")
