@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from bot.commands import CommandContext, CommandProcessor
+from bot.commands import CommandContext, CommandProcessor, command_help
 from bot.errors import SwitchboardError
 from bot.memory.store import Turn
 from bot.pipeline import DryRun
@@ -23,6 +24,8 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 
 ADMIN_COMMANDS = ("policy", "model", "stats", "audit", "budget")
+_EXAMPLES = {"policy": "strategy analysis cascade", "model": "disable openai/gpt-4.1", "stats": "30",
+             "audit": "50", "budget": "set team slack:T012AB:C0GENERAL 50 100"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,10 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("policy", "show or change the routing policy (`policy help`)"),
                            ("model", "list, enable or disable models"),
-                           ("stats", "KPIs per model"), ("audit", "latest admin actions"),
+                           ("stats", "KPIs per model"), ("audit", "latest admin changes and refusals"),
                            ("budget", "monthly budgets; IDs are platform:tenant:id (`budget help`)")):
-        a = sub.add_parser(name, help=helptext, add_help=False)
-        a.add_argument("args", nargs=argparse.REMAINDER)
+        a = sub.add_parser(name, help=helptext, formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description=f"{helptext}; the same words as in Slack and Teams:\n{command_help(name)}")
+        a.add_argument("args", nargs="*", metavar="WORD", help="the command's words, e.g. "
+                                                                f"`switchboard {name} {_EXAMPLES[name]}`")
     return p
 
 
@@ -129,7 +134,7 @@ async def _admin(services: Services, name: str, words: list[str]) -> int:
     processor = CommandProcessor(memory=services.memory, policies=services.policies)
     ctx = CommandContext(platform="cli", tenant=services.settings.tenant, channel="cli",
                          user=getpass.getuser(), is_admin=True)
-    line = " ".join([name, *(f'"{w}"' if " " in w else w for w in words)])
+    line = shlex.join([name, *words])
     result = await processor.execute(ctx, line)
     print(result.text)
     return 0 if result.ok else 1

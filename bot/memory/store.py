@@ -44,6 +44,8 @@ from routing.budget import ANY, BudgetLimit
 
 T = TypeVar("T")
 
+REAL_CALL_OUTCOMES = ("answered", "failed")  # the others (offline, refused, blocked) called no model
+
 CONNECT_TIMEOUT_S = 5
 DB_THREADS = 8  # below SQLAlchemy's default pool limit (5 + 10 overflow): no thread waits for a connection
 # what a database that does not answer raises (refused, reset, timed out, locked, pool exhausted)
@@ -516,7 +518,9 @@ class SqlMemoryStore:
         cutoff = datetime.now(UTC) - since
 
         def unit(s: Session) -> list[ModelStats]:
-            rows = s.exec(select(Decision).where(Decision.created_at >= cutoff, Decision.model != "")).all()
+            # real calls only: an offline dry run, a refusal or a block never reached a model
+            rows = s.exec(select(Decision).where(Decision.created_at >= cutoff, Decision.model != "",
+                                                 col(Decision.outcome).in_(REAL_CALL_OUTCOMES))).all()
             votes = s.exec(select(Feedback.decision_id, Feedback.score)
                            .join(Decision, col(Decision.id) == Feedback.decision_id)
                            .where(Decision.created_at >= cutoff)).all()
