@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "/readyz (warmed up, database answering); SIGTERM drains, then exits 0",
                        description="Listen at once (GET /healthz: alive), warm up, then take platform requests "
                                    "(GET /readyz: 200 once warmed up and the database answers; 503 with a reason "
-                                   "otherwise). On SIGTERM/SIGINT readiness goes off first, answers in progress "
-                                   "finish within SWITCHBOARD_SHUTDOWN_GRACE_S (25 s), then the exit status is 0.")
+                                   "otherwise). GET /metrics: this process's Prometheus metrics (with "
+                                   "SWITCHBOARD_METRICS_TOKEN set, for that bearer token only). On SIGTERM/SIGINT "
+                                   "readiness goes off first, answers in progress finish within "
+                                   "SWITCHBOARD_SHUTDOWN_GRACE_S (25 s), then the exit status is 0.")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     s.add_argument("--port", type=int, default=3978, help="port to listen on (default: 3978)")
 
