@@ -18,14 +18,15 @@ from pydantic import ValidationError
 
 from bot.commands import CommandContext, CommandProcessor, command_help
 from bot.errors import SwitchboardError
+from bot.kpis import GROUPS
 from bot.memory.store import Turn
 from bot.pipeline import DryRun
 from bot.services import Services, build_services
 from bot.settings import Settings
 
 ADMIN_COMMANDS = ("policy", "model", "stats", "audit", "budget")
-_EXAMPLES = {"policy": "strategy analysis cascade", "model": "disable openai/gpt-4.1", "stats": "30",
-             "audit": "50", "budget": "set team slack:T012AB:C0GENERAL 50 100"}
+_EXAMPLES = {"policy": "strategy analysis cascade", "model": "disable openai/gpt-4.1", "audit": "50",
+             "budget": "set team slack:T012AB:C0GENERAL 50 100"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,10 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("policy", "show or change the routing policy (`policy help`)"),
                            ("model", "list, enable or disable models"),
-                           ("stats", "KPIs per model"), ("audit", "latest admin changes and refusals"),
+                           ("stats", "KPIs from the decision records"), ("audit", "latest admin changes and refusals"),
                            ("budget", "monthly budgets; IDs are platform:tenant:id (`budget help`)")):
         a = sub.add_parser(name, help=helptext, formatter_class=argparse.RawDescriptionHelpFormatter,
                            description=f"{helptext}; the same words as in Slack and Teams:\n{command_help(name)}")
+        if name == "stats":
+            a.add_argument("--since", default="7d", metavar="PERIOD",
+                           help="how far back: 7d, 24h, 2w or a number of days (default: 7d); the period of the "
+                                "same length before it is the comparison for cost growth")
+            a.add_argument("--by", default="model", choices=GROUPS, help="one row per model (default), task, team "
+                                                                        "(platform:tenant:channel) or tier")
+            continue
         a.add_argument("args", nargs="*", metavar="WORD", help="the command's words, e.g. "
                                                                 f"`switchboard {name} {_EXAMPLES[name]}`")
     return p
@@ -129,7 +137,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         adapter = TerminalAdapter(pipeline=services.pipeline, tenant=settings.tenant, thread=args.thread,
                                   user=args.user, locale=args.locale)
         return await adapter.run(sys.stdin, sys.stdout)
-    return await _admin(services, args.command, args.args)
+    words = ["--since", args.since, "--by", args.by] if args.command == "stats" else args.args
+    return await _admin(services, args.command, words)
 
 
 async def _admin(services: Services, name: str, words: list[str]) -> int:

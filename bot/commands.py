@@ -6,13 +6,15 @@ versions and audits; adapters only render the `CommandResult`.
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.errors import CommandError, InvalidIdentityError, PolicyValidationError
+from bot.kpis import KpiInputError, build_report, parse_by, parse_since, render_report
 from bot.memory.models import AuditEntry
 from bot.memory.store import SqlMemoryStore
 from bot.policy_store import PolicyStore
@@ -43,7 +45,10 @@ Admin:
   budget set user|team ID|* SOFT HARD   limits in USD per month; `-` for none; * is everyone's default;
                                         ID is platform:tenant:id, e.g. slack:T012AB:U123 or
                                         teams:<tenant-guid>:<aad-object-id> (a channel likewise)
-  stats [DAYS]                          KPIs per model (latency, cost, errors, fallbacks, satisfaction)
+  stats [--since 7d] [--by model|task|team|tier]
+                                        KPIs of real model calls (requests, errors, fallbacks,
+                                        latency, tokens, cost, 👍/👎), offline/refused/blocked counted
+                                        apart, the tier mix against 80/15/5, warning signs
   audit [N]                             the latest N (20) admin changes and refusals
 Who is an admin: a person is always (platform, tenant, user), never a bare user id. Admins are the
 identities listed in SWITCHBOARD_ADMINS (slack:TEAM_ID:USER_ID, teams:TENANT_ID:AAD_OBJECT_ID), plus
@@ -292,18 +297,15 @@ class CommandProcessor:
     # --- KPIs and audit ----------------------------------------------------------------
 
     async def _stats(self, ctx: CommandContext, args: list[str]) -> CommandResult:
-        days = _int(args[0], "DAYS") if args else 7
-        stats = await self._memory.model_stats(since=timedelta(days=days))
-        if not stats:
-            return CommandResult(text=f"No answers in the last {days} days.")
-        lines = [f"KPIs, last {days} days:",
-                 "model | requests | p95 ms | avg ms | cost $ | errors | fallbacks | cached | satisfaction"]
-        for s in stats:
-            sat = f"{s.satisfaction:.0%}" if s.satisfaction is not None else "—"
-            warn = (" ⚠ errors>5%" if s.error_rate > 0.05 else "") + (" ⚠ p95>3s" if s.p95_latency_ms > 3000 else "")
-            lines.append(f"{s.model} | {s.requests} | {s.p95_latency_ms:.0f} | {s.avg_latency_ms:.0f} | "
-                         f"{s.cost_usd:.4f} | {s.error_rate:.1%} | {s.fallbacks} | {s.cached} | {sat}{warn}")
-        return CommandResult(text="\n".join(lines), data={"stats": [asdict(s) for s in stats]})
+        period, by = _stats_options(args)
+        until = datetime.now(UTC)
+        since = until - period
+        records = await self._memory.kpi_records(since=since - period, until=until)  # with the period before
+        tiers = {m.id: m.tier.value for m in (await self._policies.current()).models}
+        report = await asyncio.to_thread(build_report, records, since=since, until=until, by=by, tiers=tiers)
+        return CommandResult(text=render_report(report), data={
+            "rows": [asdict(r) for r in report.rows], "total": asdict(report.total), "apart": report.apart,
+            "tier_mix": report.tier_mix, "warnings": report.warnings})
 
     async def _audit(self, ctx: CommandContext, args: list[str]) -> CommandResult:
         limit = _int(args[0], "N") if args else 20
@@ -373,6 +375,25 @@ def describe_models(policy: Policy) -> str:
         lines.append(f"  {m.id}  [{m.region}, {m.tier.value}]  {inp:.2f}/{out:.2f}  {state}"
                      f"  needs {' + '.join(m.env) or 'nothing'}")
     return "\n".join(lines)
+
+
+def _stats_options(args: list[str]) -> tuple[timedelta, str]:
+    """`stats [SINCE] [--since SINCE] [--by GROUP]` (also `by GROUP`); SINCE is 7d, 24h, 2w or days."""
+    period, by = timedelta(days=7), "model"
+    words = list(args)
+    try:
+        while words:
+            word = words.pop(0).lower()
+            name, _, value = word.partition("=")
+            if name in ("--since", "since", "--by", "by") and not value:
+                value = _need(words, 1, "stats [--since 7d] [--by model|task|team|tier]").pop(0)
+            if name in ("--by", "by"):
+                by = parse_by(value)
+            else:
+                period = parse_since(value if name in ("--since", "since") else word)
+    except KpiInputError as exc:
+        raise CommandError(str(exc)) from None
+    return period, by
 
 
 def _need(args: list[str], n: int, usage: str) -> list[str]:

@@ -89,7 +89,7 @@ def test_every_admin_command_has_help_in_the_cli(name: str, capsys: pytest.Captu
     assert f"usage: switchboard {name}" in shown and command_help(name) in shown and command_help(name)
 
 
-def test_budget_in_the_installed_cli_is_audited(tmp_path: Path) -> None:
+def test_budget_and_stats_in_the_installed_cli(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_BASE"))}
     env |= {"SWITCHBOARD_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
@@ -102,3 +102,8 @@ def test_budget_in_the_installed_cli_is_audited(tmp_path: Path) -> None:
     trail = cli("audit", "1")
     assert trail.returncode == 0, trail.stderr
     assert "✓ budget set team slack:T012AB:C0GENERAL - 100 → ok: Budget for team" in trail.stdout
+    kpis = cli("stats", "--since", "2w", "--by", "tier")
+    assert kpis.returncode == 0, kpis.stderr
+    assert "KPIs for the last 14 days" in kpis.stdout and "by tier" in kpis.stdout
+    bad = cli("stats", "--since", "fortnight")
+    assert bad.returncode == 1 and "--since wants a period such as 7d" in bad.stdout
