@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.errors import DatabaseUnavailableError, InvalidInputError
 from bot.readiness import RETRY_AFTER_S
@@ -23,7 +25,7 @@ SLACK: web.AppKey[Any] = web.AppKey("slack")  # the SlackAdapter, when Slack is 
 # each adapter's wait (at most the seconds given) for answers it is still writing; True when none is left
 Drain = Callable[[float], Awaitable[bool]]
 DRAINS: web.AppKey[list[Drain]] = web.AppKey("drains", list)
-PROBES = frozenset({"/healthz", "/readyz"})
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # answered while warming up and draining too
 MAX_BODY_BYTES = 1_048_576
 READY_DB_TIMEOUT_S = 3.0
 
@@ -108,6 +110,19 @@ async def readyz(request: web.Request) -> web.Response:
     })
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """This replica's Prometheus metrics (each replica is scraped on its own); with
+    SWITCHBOARD_METRICS_TOKEN set, only for `Authorization: Bearer <token>`."""
+    services = request.app[SERVICES]
+    token = services.settings.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return web.json_response({"error": "GET /metrics needs Authorization: Bearer <SWITCHBOARD_METRICS_TOKEN>"},
+                                     status=401, headers={"WWW-Authenticate": "Bearer"})
+    return web.Response(body=services.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 def build_app(services: Services) -> web.Application:
     logging.getLogger("aiohttp.server").addFilter(_QUIET_MALFORMED_REQUESTS)  # added once, however many apps
     app = web.Application(middlewares=[error_middleware, readiness_middleware], client_max_size=MAX_BODY_BYTES)
@@ -115,6 +130,7 @@ def build_app(services: Services) -> web.Application:
     app[DRAINS] = []
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     if services.settings.slack_bot_token and services.settings.slack_signing_secret:
         mount_slack(app, services)
     mode = services.settings.teams_mode

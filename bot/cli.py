@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,14 +16,17 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from bot.commands import CommandContext, CommandProcessor
+from bot.commands import CommandContext, CommandProcessor, command_help
 from bot.errors import SwitchboardError
+from bot.kpis import GROUPS
 from bot.memory.store import Turn
 from bot.pipeline import DryRun
 from bot.services import Services, build_services
 from bot.settings import Settings
 
 ADMIN_COMMANDS = ("policy", "model", "stats", "audit", "budget")
+_EXAMPLES = {"policy": "strategy analysis cascade", "model": "disable openai/gpt-4.1", "audit": "50",
+             "budget": "set team slack:T012AB:C0GENERAL 50 100"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "/readyz (warmed up, database answering); SIGTERM drains, then exits 0",
                        description="Listen at once (GET /healthz: alive), warm up, then take platform requests "
                                    "(GET /readyz: 200 once warmed up and the database answers; 503 with a reason "
-                                   "otherwise). On SIGTERM/SIGINT readiness goes off first, answers in progress "
-                                   "finish within SWITCHBOARD_SHUTDOWN_GRACE_S (25 s), then the exit status is 0.")
+                                   "otherwise). GET /metrics: this process's Prometheus metrics (with "
+                                   "SWITCHBOARD_METRICS_TOKEN set, for that bearer token only). On SIGTERM/SIGINT "
+                                   "readiness goes off first, answers in progress finish within "
+                                   "SWITCHBOARD_SHUTDOWN_GRACE_S (25 s), then the exit status is 0.")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     s.add_argument("--port", type=int, default=3978, help="port to listen on (default: 3978)")
 
@@ -61,10 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, helptext in (("policy", "show or change the routing policy (`policy help`)"),
                            ("model", "list, enable or disable models"),
-                           ("stats", "KPIs per model"), ("audit", "latest admin actions"),
+                           ("stats", "KPIs from the decision records"), ("audit", "latest admin changes and refusals"),
                            ("budget", "monthly budgets; IDs are platform:tenant:id (`budget help`)")):
-        a = sub.add_parser(name, help=helptext, add_help=False)
-        a.add_argument("args", nargs=argparse.REMAINDER)
+        a = sub.add_parser(name, help=helptext, formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description=f"{helptext}; the same words as in Slack and Teams:\n{command_help(name)}")
+        if name == "stats":
+            a.add_argument("--since", default="7d", metavar="PERIOD",
+                           help="how far back: 7d, 24h, 2w or a number of days (default: 7d); the period of the "
+                                "same length before it is the comparison for cost growth")
+            a.add_argument("--by", default="model", choices=GROUPS, help="one row per model (default), task, team "
+                                                                        "(platform:tenant:channel) or tier")
+            continue
+        a.add_argument("args", nargs="*", metavar="WORD", help="the command's words, e.g. "
+                                                                f"`switchboard {name} {_EXAMPLES[name]}`")
     return p
 
 
@@ -122,14 +137,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         adapter = TerminalAdapter(pipeline=services.pipeline, tenant=settings.tenant, thread=args.thread,
                                   user=args.user, locale=args.locale)
         return await adapter.run(sys.stdin, sys.stdout)
-    return await _admin(services, args.command, args.args)
+    words = ["--since", args.since, "--by", args.by] if args.command == "stats" else args.args
+    return await _admin(services, args.command, words)
 
 
 async def _admin(services: Services, name: str, words: list[str]) -> int:
     processor = CommandProcessor(memory=services.memory, policies=services.policies)
     ctx = CommandContext(platform="cli", tenant=services.settings.tenant, channel="cli",
                          user=getpass.getuser(), is_admin=True)
-    line = " ".join([name, *(f'"{w}"' if " " in w else w for w in words)])
+    line = shlex.join([name, *words])
     result = await processor.execute(ctx, line)
     print(result.text)
     return 0 if result.ok else 1

@@ -6,13 +6,16 @@ versions and audits; adapters only render the `CommandResult`.
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.errors import CommandError, InvalidIdentityError, PolicyValidationError
+from bot.kpis import KpiInputError, build_report, parse_by, parse_since, render_report
+from bot.memory.models import AuditEntry
 from bot.memory.store import SqlMemoryStore
 from bot.policy_store import PolicyStore
 from bot.types import Identity
@@ -44,14 +47,24 @@ Admin:
   budget set user|team ID|* SOFT HARD   limits in USD per month; `-` for none; * is everyone's default;
                                         ID is platform:tenant:id, e.g. slack:T012AB:U123 or
                                         teams:<tenant-guid>:<aad-object-id> (a channel likewise)
-  stats [DAYS]                          KPIs per model (latency, cost, errors, fallbacks, satisfaction)
-  audit                                 the latest admin actions
+  stats [--since 7d] [--by model|task|team|tier]
+                                        KPIs of real model calls (requests, errors, fallbacks,
+                                        latency, tokens, cost, 👍/👎), offline/refused/blocked counted
+                                        apart, the tier mix against 80/15/5, warning signs
+  audit [N]                             the latest N (20) admin changes and refusals
 Who is an admin: a person is always (platform, tenant, user), never a bare user id. Admins are the
 identities listed in SWITCHBOARD_ADMINS (slack:TEAM_ID:USER_ID, teams:TENANT_ID:AAD_OBJECT_ID), plus
 Slack workspace admins and owners of the workspace the command comes from when
 SWITCHBOARD_SLACK_WORKSPACE_ADMINS=true, plus whoever runs the `switchboard` CLI on the server."""
 
 STAFF_COMMANDS = frozenset({"help", "why", "forget"})
+# what an admin command does without a subcommand, and the subcommands that only read: these are not
+# audited (the trail holds changes, attempted changes and refusals)
+DEFAULT_SUBCOMMANDS = {"policy": "show", "model": "list", "budget": "show"}
+READ_ONLY = frozenset({("policy", "show"), ("policy", "history"), ("model", "list"), ("budget", "show"),
+                       ("stats", ""), ("audit", "")})
+AUDIT_OUTCOME_CHARS = 2_000
+AUDIT_MAX_ENTRIES = 500
 DEADLINES = {"connect": "connect", "first_token": "first-token", "stall": "stall", "total": "total"}
 
 
@@ -110,9 +123,9 @@ class CommandProcessor:
             result = await handler(ctx, words[1:])
         except (CommandError, PolicyValidationError) as exc:
             result = CommandResult(text=str(exc), ok=False)
-        if name not in STAFF_COMMANDS:
+        if name not in STAFF_COMMANDS and not is_read_only(name, words[1:]):
             await self._memory.audit(actor=str(ctx.identity), platform=ctx.platform, command=text, allowed=True,
-                                     outcome=("ok: " if result.ok else "rejected: ") + result.text[:200])
+                                     outcome=("ok: " if result.ok else "rejected: ") + _clip(result.text))
         return result
 
     # --- staff -------------------------------------------------------------------------
@@ -297,24 +310,61 @@ class CommandProcessor:
     # --- KPIs and audit ----------------------------------------------------------------
 
     async def _stats(self, ctx: CommandContext, args: list[str]) -> CommandResult:
-        days = _int(args[0], "DAYS") if args else 7
-        stats = await self._memory.model_stats(since=timedelta(days=days))
-        if not stats:
-            return CommandResult(text=f"No answers in the last {days} days.")
-        lines = [f"KPIs, last {days} days:",
-                 "model | requests | p95 ms | avg ms | cost $ | errors | fallbacks | cached | satisfaction"]
-        for s in stats:
-            sat = f"{s.satisfaction:.0%}" if s.satisfaction is not None else "—"
-            warn = (" ⚠ errors>5%" if s.error_rate > 0.05 else "") + (" ⚠ p95>3s" if s.p95_latency_ms > 3000 else "")
-            lines.append(f"{s.model} | {s.requests} | {s.p95_latency_ms:.0f} | {s.avg_latency_ms:.0f} | "
-                         f"{s.cost_usd:.4f} | {s.error_rate:.1%} | {s.fallbacks} | {s.cached} | {sat}{warn}")
-        return CommandResult(text="\n".join(lines), data={"stats": [asdict(s) for s in stats]})
+        period, by = _stats_options(args)
+        until = datetime.now(UTC)
+        since = until - period
+        records = await self._memory.kpi_records(since=since - period, until=until)  # with the period before
+        tiers = {m.id: m.tier.value for m in (await self._policies.current()).models}
+        report = await asyncio.to_thread(build_report, records, since=since, until=until, by=by, tiers=tiers)
+        return CommandResult(text=render_report(report), data={
+            "rows": [asdict(r) for r in report.rows], "total": asdict(report.total), "apart": report.apart,
+            "tier_mix": report.tier_mix, "warnings": report.warnings})
 
     async def _audit(self, ctx: CommandContext, args: list[str]) -> CommandResult:
-        rows = await self._memory.audit_log(limit=20)
-        lines = [f"{r.created_at:%Y-%m-%d %H:%M} {r.actor} {'✓' if r.allowed else '✗'} {r.command} → {r.outcome}"
-                 for r in rows]
-        return CommandResult(text="\n".join(lines) or "The audit log is empty.")
+        limit = _int(args[0], "N") if args else 20
+        if not 1 <= limit <= AUDIT_MAX_ENTRIES:
+            raise CommandError(f"N must be between 1 and {AUDIT_MAX_ENTRIES}, not {limit}.")
+        rows = await self._memory.audit_log(limit=limit)
+        return CommandResult(text="\n".join(describe_audit_entry(r) for r in rows) or "The audit log is empty.")
+
+
+def command_help(name: str) -> str:
+    """The lines of HELP about command `name` (with their continuation lines), for `switchboard NAME --help`."""
+    lines, inside = [], False
+    for line in HELP.splitlines():
+        if line.startswith(f"  {name} ") or line == f"  {name}":
+            inside = True
+        elif not line.startswith("      "):  # a continuation is indented further than a command
+            inside = False
+        if inside:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def is_read_only(name: str, args: list[str]) -> bool:
+    """True for an admin command that only shows something (`policy show`, `stats`, …)."""
+    if name in ("stats", "audit"):
+        return True
+    sub = args[0].lower() if args else DEFAULT_SUBCOMMANDS.get(name, "")
+    return (name, sub) in READ_ONLY
+
+
+def describe_audit_entry(entry: AuditEntry) -> str:
+    """One entry, its whole outcome: ✓ for a change that was made, ✗ for a refusal or a rejected change;
+    an outcome of several lines continues indented below."""
+    done = entry.allowed and entry.outcome.startswith("ok")
+    first, *more = entry.outcome.splitlines() or [""]
+    head = f"{entry.created_at:%Y-%m-%d %H:%M} {entry.actor} {'✓' if done else '✗'} {entry.command} → {first}"
+    return "\n".join([head, *(f"    {line}" for line in more)])
+
+
+def _clip(text: str) -> str:
+    """At most AUDIT_OUTCOME_CHARS, cut at a line's end and saying so (never mid-line, never silently)."""
+    if len(text) <= AUDIT_OUTCOME_CHARS:
+        return text
+    cut = text.rfind("\n", 0, AUDIT_OUTCOME_CHARS)
+    cut = cut if cut > 0 else AUDIT_OUTCOME_CHARS
+    return f"{text[:cut]}\n… ({len(text) - cut} more characters not kept)"
 
 
 def describe_policy(policy: Policy) -> str:
@@ -345,6 +395,25 @@ def _verifier_note(rule: TaskRule) -> str:
     if rule.strategy is not Strategy.CASCADE:
         return ""
     return " (verifier on)" if rule.verifier else " (verifier off: hedging check only)"
+
+
+def _stats_options(args: list[str]) -> tuple[timedelta, str]:
+    """`stats [SINCE] [--since SINCE] [--by GROUP]` (also `by GROUP`); SINCE is 7d, 24h, 2w or days."""
+    period, by = timedelta(days=7), "model"
+    words = list(args)
+    try:
+        while words:
+            word = words.pop(0).lower()
+            name, _, value = word.partition("=")
+            if name in ("--since", "since", "--by", "by") and not value:
+                value = _need(words, 1, "stats [--since 7d] [--by model|task|team|tier]").pop(0)
+            if name in ("--by", "by"):
+                by = parse_by(value)
+            else:
+                period = parse_since(value if name in ("--since", "since") else word)
+    except KpiInputError as exc:
+        raise CommandError(str(exc)) from None
+    return period, by
 
 
 def _need(args: list[str], n: int, usage: str) -> list[str]:

@@ -68,6 +68,15 @@ class CachedAnswer(Protocol):
     def model(self) -> str: ...
 
 
+class AnswerMetrics(Protocol):
+    """Told of every message handled (`bot.metrics.PrometheusMetrics`); never given user ids or text."""
+
+    def verdict(self, *, level: str, action: str) -> None: ...
+    def answer_started(self) -> None: ...
+    def answer_ended(self) -> None: ...
+    def answer_finished(self, record: Decision, *, first_token_s: float | None) -> None: ...
+
+
 class PrivacyAssessor(Protocol):
     async def assess(self, segments: Sequence[Segment], *, rules: PrivacyRules) -> PrivacyVerdict: ...
 
@@ -96,7 +105,7 @@ class Pipeline:
                  stats: LiveStats | None = None, runner: StrategyRunner | None = None,
                  budgets: BudgetGuard | None = None, cache: AnswerCache | None = None,
                  pseudonymiser: PromptPseudonymiser | None = None,
-                 followups: FollowUpRule | None = None) -> None:
+                 followups: FollowUpRule | None = None, metrics: AnswerMetrics | None = None) -> None:
         self.memory = memory
         self.policies = policies
         self._privacy = privacy
@@ -115,6 +124,7 @@ class Pipeline:
         self._budgets = budgets or BudgetGuard(memory)
         self._cache = cache
         self._pseudonymiser = pseudonymiser
+        self._metrics = metrics
 
     async def is_new_delivery(self, msg: ChatMessage) -> bool:
         """False when the platform re-delivers an event already taken (by any replica)."""
@@ -157,6 +167,8 @@ class Pipeline:
             return invalid
         started = time.perf_counter()
         turn = admission.turn if admission is not None else None
+        if self._metrics is not None:
+            self._metrics.answer_started()
         try:
             if turn is None:
                 try:
@@ -170,6 +182,9 @@ class Pipeline:
             log.exception("pipeline failed for a %s message", msg.platform)
             saved = turn is not None  # only then is "your message is saved" true
             return Reply(text=t("internal" if saved else "internal_unsaved", msg.locale), kind=ReplyKind.ERROR)
+        finally:
+            if self._metrics is not None:
+                self._metrics.answer_ended()
 
     async def dry_run(self, text: str, *, history: list[Turn] | None = None, pii_seen: bool = False,
                       previous_task: str | None = None) -> DryRun:
@@ -215,6 +230,8 @@ class Pipeline:
                                                   previous_task=previous_task, mentions=msg.mentions)
         if verdict.contains_pii and not conv.pii_seen:
             await self.memory.mark_pii(conv.id)
+        if self._metrics is not None:
+            self._metrics.verdict(level=verdict.level.label, action=verdict.action.value)
         record = _record(msg, conv, message_id, policy, verdict, prediction)
         if verdict.action is PrivacyAction.BLOCK:
             types = ", ".join(verdict.entity_types) or "personal data"
@@ -298,7 +315,7 @@ class Pipeline:
                                     answer=done.text, model=done.model.id)
         reply = Reply(text=done.text, kind=ReplyKind.ANSWER, model=done.model.id, region=done.model.region,
                       task=decision.task, cost_usd=done.cost_usd, fallback=done.fallback)
-        return await self._finish(record, reply, "answered", started)
+        return await self._finish(record, reply, "answered", started, first_token_at=done.first_token_at)
 
     async def _cached(self, msg: ChatMessage, decision: RoutingDecision, user: str | None,
                       allowed: list[ModelSpec]) -> Reply | None:
@@ -331,10 +348,14 @@ class Pipeline:
         return Reply(text=text, kind=ReplyKind.OFFLINE, model=model.id, region=model.region,
                      task=decision.task)
 
-    async def _finish(self, record: Decision, reply: Reply, outcome: str, started: float) -> Reply:
+    async def _finish(self, record: Decision, reply: Reply, outcome: str, started: float, *,
+                      first_token_at: float | None = None) -> Reply:
         record.outcome = outcome
         record.latency_ms = (time.perf_counter() - started) * 1000
         decision_id = await self.memory.record_decision(record)
+        if self._metrics is not None:
+            first_token_s = None if first_token_at is None else max(0.0, first_token_at - started)
+            self._metrics.answer_finished(record, first_token_s=first_token_s)
         return Reply(text=reply.text, kind=reply.kind, model=reply.model, region=reply.region,
                      task=reply.task or record.task, cost_usd=reply.cost_usd, cached=reply.cached,
                      fallback=reply.fallback, decision_id=decision_id)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.memory.store import SqlMemoryStore, build_memory_store
+from bot.metrics import PrometheusMetrics
 from bot.pipeline import Classifier, Pipeline
 from bot.policy_store import PolicyStore
 from bot.pseudonymising import PromptPseudonymiser
@@ -20,6 +21,7 @@ from routing.classifier import build_task_classifier
 from routing.embeddings import build_embedder
 from routing.policy import load_policy
 from routing.providers import LiteLLMClient, LLMClient, RetryPolicy
+from routing.stats import LiveStats
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class Services:
     pipeline: Pipeline
     cache: SemanticCache | None = None
     readiness: Readiness = field(default_factory=Readiness)
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)  # this process's, at GET /metrics
 
     async def warm_up(self, *, all_models: bool = True) -> None:
         """Load the NLP components now, in threads, rather than on the event loop at the first staff
@@ -68,12 +71,13 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
     classifier = classifier or build_task_classifier()
     client = llm or LiteLLMClient(environ=env)
     cache = SemanticCache(embedder=build_embedder(), ttl_s=settings.cache_ttl_s) if settings.cache_enabled else None
+    metrics = PrometheusMetrics()
     pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,
                         environ=env, max_message_chars=settings.max_message_chars,
                         history_turns=settings.history_turns, offline=settings.offline,
                         retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s),
-                        cache=cache,
+                        cache=cache, metrics=metrics, stats=LiveStats(observer=metrics),
                         pseudonymiser=PromptPseudonymiser(analyze=privacy.analyze,
                                                           vault=PseudonymVault(ttl_s=settings.pseudonym_ttl_s)))
     return Services(settings=settings, memory=memory, policies=policies, privacy=privacy,
-                    classifier=classifier, pipeline=pipeline, cache=cache)
+                    classifier=classifier, pipeline=pipeline, cache=cache, metrics=metrics)

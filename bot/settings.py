@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # one); Microsoft's public-cloud Teams hosts by default, loopback added in the anonymous mode only
     teams_service_urls: str = Field(default=",".join(DEFAULT_TEAMS_SERVICE_URLS),
                                     alias="SWITCHBOARD_TEAMS_SERVICE_URLS")
+    # `serve`: GET /metrics wants `Authorization: Bearer <this>` when set (the port also faces the platforms)
+    metrics_token: str = Field(default="", alias="SWITCHBOARD_METRICS_TOKEN")
     # removed settings: named, so a deployment that still sets one hears of it instead of being ignored
     removed_llm_timeout: str | None = Field(default=None, alias="SWITCHBOARD_LLM_TIMEOUT_S")
 

@@ -55,6 +55,7 @@ class Completion:
     extra_cost_usd: float = 0.0
     calls: int = 1
     note: str = ""  # what the strategy did, for the decision record
+    first_token_at: float | None = None  # time.perf_counter() when its first token arrived (streams only)
 
     @property
     def cost_usd(self) -> float:
@@ -107,7 +108,8 @@ class LiteLLMClient:
         try:
             async with asyncio.timeout_at(watch.first_token_by) as timer:
                 watch.timer = timer
-                text, prompt, completion = await self._stream(litellm, kwargs, messages, on_partial, watch)
+                text, prompt, completion, first_at = await self._stream(litellm, kwargs, messages, on_partial,
+                                                                         watch)
         except TimeoutError as exc:
             if watch.timer is not None and watch.timer.expired():
                 raise watch.timed_out(model.id) from exc
@@ -117,11 +119,12 @@ class LiteLLMClient:
         except Exception as exc:
             raise translate_error(exc, model.id) from exc
         return Completion(text=text, model=model, prompt_tokens=prompt, completion_tokens=completion,
-                          latency_ms=(loop.time() - started) * 1000)
+                          latency_ms=(loop.time() - started) * 1000, first_token_at=first_at)
 
     async def _stream(self, litellm: Any, kwargs: dict[str, Any], messages: ChatMessages,
-                      on_partial: PartialCallback | None, watch: _Watch) -> tuple[str, int, int]:
+                      on_partial: PartialCallback | None, watch: _Watch) -> tuple[str, int, int, float]:
         stream = await litellm.acompletion(**kwargs)
+        first_at: float | None = None
         try:
             parts: list[str] = []
             usage = None
@@ -134,6 +137,7 @@ class LiteLLMClient:
                 finished = finished or bool(chunk.choices[0].finish_reason)
                 delta = chunk.choices[0].delta.content or ""
                 if delta:
+                    first_at = first_at or time.perf_counter()
                     parts.append(delta)
                     if on_partial is not None:
                         with watch.ours():  # a slow chat platform is no stalled provider
@@ -148,7 +152,8 @@ class LiteLLMClient:
             raise ProviderError(f"{kwargs['model']} stream ended before the answer was complete",
                                 model=kwargs["model"], retryable=True)
         prompt, completion = _usage(usage, litellm, kwargs["model"], messages, text)
-        return text, prompt, completion
+        assert first_at is not None  # a text arrived
+        return text, prompt, completion, first_at
 
 
 class _Watch:
@@ -367,7 +372,7 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
             cooldowns.reset(model.id)
             return Completion(text=done.text, model=done.model, prompt_tokens=done.prompt_tokens,
                               completion_tokens=done.completion_tokens, latency_ms=done.latency_ms,
-                              fallback=broken > 0, attempts=attempts)
+                              fallback=broken > 0, attempts=attempts, first_token_at=done.first_token_at)
     if missing and not failures:
         raise missing[0]
     raise NoModelAvailableError(

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +32,20 @@ class _Window:
     in_flight: int = 0
 
 
+class AttemptObserver(Protocol):
+    """Told of every provider attempt as `LiveStats` is (e.g. `bot.metrics.PrometheusMetrics`)."""
+
+    def started(self, model_id: str) -> None: ...
+    def finished(self, model_id: str, *, latency_ms: float, ok: bool) -> None: ...
+    def abandoned(self, model_id: str) -> None: ...
+
+
 class LiveStats:
-    """Rolling window (by count and age) of attempts per model."""
+    """Rolling window (by count and age) of attempts per model; `observer` hears of each attempt too."""
 
     def __init__(self, *, window: int = 200, max_age_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, observer: AttemptObserver | None = None) -> None:
+        self._observer = observer
         self._windows: dict[str, _Window] = {}
         self._size = window
         self._max_age_s = max_age_s
@@ -49,16 +59,22 @@ class LiveStats:
 
     def started(self, model_id: str) -> None:
         self._window(model_id).in_flight += 1
+        if self._observer is not None:
+            self._observer.started(model_id)
 
     def finished(self, model_id: str, *, latency_ms: float, ok: bool) -> None:
         w = self._window(model_id)
         w.in_flight = max(0, w.in_flight - 1)
         w.outcomes.append((self._clock(), latency_ms, ok))
+        if self._observer is not None:
+            self._observer.finished(model_id, latency_ms=latency_ms, ok=ok)
 
     def abandoned(self, model_id: str) -> None:
         """The attempt never reached the provider (e.g. no credentials): no sample."""
         w = self._window(model_id)
         w.in_flight = max(0, w.in_flight - 1)
+        if self._observer is not None:
+            self._observer.abandoned(model_id)
 
     def snapshot(self, model_id: str) -> ModelLive:
         w = self._window(model_id)

@@ -308,7 +308,8 @@ class StrategyRunner:
             text = merged.strip()
             # the merged text is the judge's output: bill the judge's tokens for it, members as extra
             combined = Completion(text=text, model=verdict.model, prompt_tokens=verdict.prompt_tokens,
-                                  completion_tokens=verdict.completion_tokens, latency_ms=verdict.latency_ms)
+                                  completion_tokens=verdict.completion_tokens, latency_ms=verdict.latency_ms,
+                                  first_token_at=verdict.first_token_at)
             return combined, 0.0, f"judge {verdict.model.id} merged"  # members are billed by the caller
         if isinstance(best, int) and 1 <= best <= len(answers):
             return answers[best - 1], verdict.cost_usd, f"judge {verdict.model.id} picked {answers[best - 1].model.id}"

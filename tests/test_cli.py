@@ -93,7 +93,7 @@ async def test_admin_change_is_validated_versioned_and_audited(make_services: Se
                                                text="What is the capital of Denmark?"))
     stats = await commands.execute(admin, "stats")
     assert stats.ok and "openai/us-small | 1 |" in stats.text
-    assert stats.data["stats"][0]["requests"] == 1
+    assert stats.data["rows"][0]["requests"] == 1
 
     log = await services.memory.audit_log(limit=10)
     assert any(e.actor == "cli:T:intern" and not e.allowed for e in log)

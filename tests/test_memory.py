@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -92,20 +93,25 @@ async def test_policy_version_numbers_are_unique(store: SqlMemoryStore) -> None:
     assert latest is not None and latest.body == "a: 1"
 
 
-async def test_model_stats_aggregate_errors_and_satisfaction(store: SqlMemoryStore) -> None:
+async def test_kpi_records_carry_outcomes_and_votes(store: SqlMemoryStore) -> None:
     ids = []
     for i, outcome in enumerate(["answered", "answered", "failed", "answered"]):
         ids.append(await store.record_decision(Decision(model="mistral/x", outcome=outcome, latency_ms=100 * (i + 1),
                                                         cost_usd=0.01, fallback=i == 3, platform="slack",
-                                                        tenant="T1")))
+                                                        tenant="T1", channel="C1", prompt_tokens=3,
+                                                        completion_tokens=4)))
     await store.add_feedback(decision_id=ids[0], user=who("U1"), score=1)
     await store.add_feedback(decision_id=ids[1], user=who("U1"), score=-1)
     await store.add_feedback(decision_id=ids[1], user=who("U1"), score=1)  # a changed vote replaces the old one
+    await store.add_feedback(decision_id=ids[1], user=who("U2"), score=-1)
     assert not await store.add_feedback(decision_id=99999, user=who("U1"), score=1)
-    [stats] = await store.model_stats()
-    assert stats.requests == 4 and stats.errors == 1 and stats.fallbacks == 1
-    assert stats.error_rate == 0.25 and stats.satisfaction == 1.0
-    assert stats.p95_latency_ms == 400 and round(stats.cost_usd, 4) == 0.04
+    now = datetime.now(UTC)
+    records = await store.kpi_records(since=now - timedelta(days=1), until=now + timedelta(seconds=1))
+    assert [(r.outcome, r.latency_ms, r.fallback, r.up, r.down) for r in records] == [
+        ("answered", 100, False, 1, 0), ("answered", 200, False, 1, 1), ("failed", 300, False, 0, 0),
+        ("answered", 400, True, 0, 0)]
+    assert {(r.model, r.team, r.tokens, r.cost_usd) for r in records} == {("mistral/x", "slack:T1:C1", 7, 0.01)}
+    assert await store.kpi_records(since=now - timedelta(days=2), until=now - timedelta(days=1)) == []
 
 
 async def test_an_older_database_gains_the_identity_columns_filled_from_its_conversations(

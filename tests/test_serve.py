@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FAKE_KEYS, fake_policy
 from tests.fakes.openai_server import FakeOpenAI
@@ -185,6 +186,8 @@ async def test_serve_from_cold_start_to_sigterm(served: Served) -> None:
     await served.until(lambda: _alive(served), within_s=120, what="/healthz answering")
     readyz = await served.get("/readyz")
     assert readyz == (503, {"status": "not ready", "reason": "warming up"}), served.log_tail()
+    async with served.http.get(served.base + "/metrics") as resp:
+        assert resp.status == 200  # scraped during the warm-up too (nothing counted yet)
     early = dm("A question while the models load.", user="UEARLY", channel="D0EARLY")
     status, retry_after, _ = await served.event(early)
     assert (status, retry_after) == (503, "10")
@@ -219,6 +222,7 @@ async def test_serve_from_cold_start_to_sigterm(served: Served) -> None:
                        what="every event answered")
     assert all(len(served.api.thread_messages(str(e["ts"]))) == 1 for e, _, _ in [(first, 0, 0), *during])
     assert served.api.thread_messages(str(early["ts"])) == []  # refused during the warm-up: Slack retries it
+    await _check_metrics(served, answered=1 + len(during))
 
     # --- SIGTERM: not ready at once, the answer in progress finishes, exit 0 ------------------------
     served.llm.delay_s = 3.0
@@ -236,6 +240,20 @@ async def test_serve_from_cold_start_to_sigterm(served: Served) -> None:
     assert served.proc.returncode == 0, served.log_tail()
     assert len(served.answered(last)) == 1, served.log_tail()
     assert served.api.thread_messages(str(late["ts"])) == []
+
+
+async def _check_metrics(served: Served, *, answered: int) -> None:
+    """This replica's /metrics count every answer given, and name no user and repeat no message."""
+    async with served.http.get(served.base + "/metrics") as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain; version=")
+        exposition = await resp.text()
+    found = [s for f in text_string_to_metric_families(exposition) for s in f.samples]
+    given = sum(s.value for s in found if s.name == "switchboard_answers_total" and s.labels["outcome"] == "answered")
+    timed = sum(s.value for s in found if s.name == "switchboard_answer_seconds_count"
+                and s.labels["outcome"] == "answered")
+    assert given == timed == answered, exposition
+    assert sum(s.value for s in found if s.name == "switchboard_first_token_seconds_count") == answered
+    assert not any(word in exposition for word in ("UFIRST", "UCOLD000", "D0FIRST", "VPN", "Tuesday"))
 
 
 async def _alive(served: Served) -> bool:

@@ -20,13 +20,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Engine, delete, event, func, insert, update
+from sqlalchemy import CursorResult, Engine, case, delete, event, func, insert, update
+from sqlalchemy import select as sa_select  # more columns than sqlmodel's select is typed for
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.errors import ConfigurationError, DatabaseUnavailableError
+from bot.kpis import KpiRecord
 from bot.memory.migrate import upgrade_schema
 from bot.memory.models import (
     AuditEntry,
@@ -88,29 +90,6 @@ class Resumable:
     created_at: datetime
     reference: str = ""  # what the adapter stored with it to answer later (`add_user_turn`)
     lease: Lease = Lease(owner="", seconds=0.0)  # as claimed: its owner is this claim's own token
-
-
-@dataclass(frozen=True, slots=True)
-class ModelStats:
-    model: str
-    requests: int
-    errors: int
-    fallbacks: int
-    cached: int
-    avg_latency_ms: float
-    p95_latency_ms: float
-    cost_usd: float
-    thumbs_up: int
-    thumbs_down: int
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
-
-    @property
-    def satisfaction(self) -> float | None:
-        votes = self.thumbs_up + self.thumbs_down
-        return self.thumbs_up / votes if votes else None
 
 
 def build_engine(url: str) -> Engine:
@@ -512,15 +491,27 @@ class SqlMemoryStore:
 
     # --- KPIs --------------------------------------------------------------------------
 
-    async def model_stats(self, *, since: timedelta = timedelta(days=7)) -> list[ModelStats]:
-        cutoff = datetime.now(UTC) - since
+    async def kpi_records(self, *, since: datetime, until: datetime) -> list[KpiRecord]:
+        """The content-free part of the decision records created in [since, until), each with its votes."""
+        votes = (sa_select(col(Feedback.decision_id).label("decision_id"),
+                        func.sum(case((col(Feedback.score) > 0, 1), else_=0)).label("up"),
+                        func.sum(case((col(Feedback.score) < 0, 1), else_=0)).label("down"))
+                 .group_by(col(Feedback.decision_id)).subquery())
+        columns: tuple[Any, ...] = (
+            Decision.created_at, Decision.platform, Decision.tenant, Decision.channel, Decision.model, Decision.task,
+            Decision.outcome, Decision.latency_ms, Decision.prompt_tokens, Decision.completion_tokens,
+            Decision.cost_usd, Decision.fallback, Decision.cached, Decision.escalated)
+        query = (sa_select(*(col(c) for c in columns), func.coalesce(votes.c.up, 0), func.coalesce(votes.c.down, 0))
+                 .outerjoin(votes, votes.c.decision_id == col(Decision.id))
+                 .where(col(Decision.created_at) >= since, col(Decision.created_at) < until)
+                 .order_by(col(Decision.id)))
 
-        def unit(s: Session) -> list[ModelStats]:
-            rows = s.exec(select(Decision).where(Decision.created_at >= cutoff, Decision.model != "")).all()
-            votes = s.exec(select(Feedback.decision_id, Feedback.score)
-                           .join(Decision, col(Decision.id) == Feedback.decision_id)
-                           .where(Decision.created_at >= cutoff)).all()
-            return _aggregate(rows, dict(votes))
+        def unit(s: Session) -> list[KpiRecord]:
+            return [KpiRecord(created_at=row[0], team=f"{row[1]}:{row[2]}:{row[3]}", model=row[4], task=row[5],
+                              outcome=row[6], latency_ms=float(row[7]), tokens=int(row[8]) + int(row[9]),
+                              cost_usd=float(row[10]), fallback=bool(row[11]), cached=bool(row[12]),
+                              escalated=bool(row[13]), up=int(row[14]), down=int(row[15]))
+                    for row in s.connection().execute(query)]
 
         return await self._run(unit)
 
@@ -610,24 +601,6 @@ def _find_conversation(s: Session, msg: ChatMessage) -> Conversation | None:
     return s.exec(select(Conversation).where(
         Conversation.platform == msg.platform, Conversation.tenant == msg.tenant,
         Conversation.channel == msg.channel, Conversation.thread == msg.thread)).first()
-
-
-def _aggregate(rows: Sequence[Decision], votes: dict[int, int]) -> list[ModelStats]:
-    by_model: dict[str, list[Decision]] = {}
-    for r in rows:
-        by_model.setdefault(r.model, []).append(r)
-    out = []
-    for model, ds in sorted(by_model.items()):
-        lat = sorted(d.latency_ms for d in ds)
-        scores = [votes[d.id] for d in ds if d.id in votes]
-        out.append(ModelStats(
-            model=model, requests=len(ds), errors=sum(d.outcome == "failed" for d in ds),
-            fallbacks=sum(d.fallback for d in ds), cached=sum(d.cached for d in ds),
-            avg_latency_ms=sum(lat) / len(lat), p95_latency_ms=lat[min(len(lat) - 1, int(0.95 * len(lat)))],
-            cost_usd=sum(d.cost_usd for d in ds), thumbs_up=sum(v > 0 for v in scores),
-            thumbs_down=sum(v < 0 for v in scores),
-        ))
-    return out
 
 
 def _limit(row: Budget) -> BudgetLimit:

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -114,8 +115,9 @@ async def test_thumbs_up_stores_feedback(slack: SlackHarness) -> None:
         [row] = s.exec(select(Feedback)).all()
     assert (row.decision_id, row.user, row.score) == (int(up["value"]), STAFF, 1)
     assert slack.api.calls_to("chat.postEphemeral")[0].args["text"] == "Thanks for the feedback!"
-    stats = await slack.services.memory.model_stats()
-    assert stats[0].satisfaction == 1.0
+    now = datetime.now(UTC)
+    [record] = await slack.services.memory.kpi_records(since=now - timedelta(hours=1), until=now)
+    assert (record.up, record.down) == (1, 0)
 
 
 async def test_long_answers_are_split_without_msg_too_long(slack: SlackHarness) -> None:
