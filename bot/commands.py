@@ -208,24 +208,14 @@ class CommandProcessor:
         return data, f"{task} strategy → {strategy.value}"
 
     def _policy_cache(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
-        task, state = _need(args, 2, "policy cache TASK on|off")[:2]
-        task = _task(task)
-        if state.lower() not in ("on", "off"):
-            raise CommandError("Say `on` or `off`.")
-        data = policy.model_dump(mode="json")
-        data["rules"][task]["cache"] = state.lower() == "on"
-        return data, f"{task} cache → {state.lower()}"
+        data, task, on = _switch(policy, args, "cache", "policy cache TASK on|off")
+        return data, f"{task} cache → {'on' if on else 'off'}"
 
     def _policy_verifier(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
-        task, state = _need(args, 2, "policy verifier TASK on|off")[:2]
-        task = _task(task)
-        if state.lower() not in ("on", "off"):
-            raise CommandError("Say `on` or `off`.")
-        data = policy.model_dump(mode="json")
-        data["rules"][task]["verifier"] = state.lower() == "on"
+        data, task, on = _switch(policy, args, "verifier", "policy verifier TASK on|off")
         note = "" if policy.rules[task].strategy is Strategy.CASCADE else \
             f" (applies when {task} uses the cascade strategy; it uses {policy.rules[task].strategy.value})"
-        return data, f"{task} cascade verifier → {state.lower()}{note}"
+        return data, f"{task} cascade verifier → {'on' if on else 'off'}{note}"
 
     def _policy_deadline(self, policy: Policy, args: list[str]) -> tuple[dict[str, Any], str]:
         name, value = _need(args, 2, "policy deadline connect|first-token|stall|total SECONDS")[:2]
@@ -414,6 +404,17 @@ def _stats_options(args: list[str]) -> tuple[timedelta, str]:
     except KpiInputError as exc:
         raise CommandError(str(exc)) from None
     return period, by
+
+
+def _switch(policy: Policy, args: list[str], field: str, usage: str) -> tuple[dict[str, Any], str, bool]:
+    """`policy cache|verifier TASK on|off`: the policy data with the task's switch set, the task, the state."""
+    task, state = _need(args, 2, usage)[:2]
+    task = _task(task)
+    if state.lower() not in ("on", "off"):
+        raise CommandError("Say `on` or `off`.")
+    data = policy.model_dump(mode="json")
+    data["rules"][task][field] = state.lower() == "on"
+    return data, task, state.lower() == "on"
 
 
 def _need(args: list[str], n: int, usage: str) -> list[str]:

@@ -12,6 +12,7 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
+from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.services import Services, build_services
 from bot.settings import Settings
 from privacy.engine import PrivacyEngine, build_privacy_engine
@@ -104,3 +105,22 @@ def pg(postgres: PostgresServer | None) -> Iterator[PostgresServer]:
         tables = ", ".join(f'"{name}"' for name in SQLModel.metadata.tables)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, postgres: PostgresServer | None) -> AsyncIterator[SqlMemoryStore]:
+    """A fresh memory store on SQLite, and on PostgreSQL when its server binaries are installed."""
+    if request.param == "sqlite":
+        url = "sqlite://"
+    elif postgres is None:
+        pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
+    else:
+        url = postgres.url
+    memory = build_memory_store(url)
+    await memory.create_schema()
+    yield memory
+    if request.param == "postgresql":
+        with memory.engine.begin() as conn:
+            conn.execute(text("TRUNCATE feedback, decision, message, conversation, processedevent, "
+                              "policyversion, auditentry RESTART IDENTITY CASCADE"))
+    memory.engine.dispose()

@@ -4,41 +4,23 @@ the brief's warning signs; then the admin command and the CLI's `--since`/`--by`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 
 from bot.cli import build_parser
 from bot.commands import CommandContext, CommandProcessor
 from bot.kpis import KpiReport, build_report, render_report
 from bot.memory.models import Decision
-from bot.memory.store import SqlMemoryStore, build_memory_store
+from bot.memory.store import SqlMemoryStore
 from bot.types import Identity
 from tests.conftest import ServicesFactory
-from tests.postgres import PostgresServer
 
 TIERS = {"m/cheap": "cheap", "m/mid": "mid", "m/premium": "premium"}
 NOW = datetime.now(UTC).replace(microsecond=0)
 WEEK = timedelta(days=7)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, postgres: PostgresServer | None) -> AsyncIterator[SqlMemoryStore]:
-    if request.param == "sqlite":
-        url = "sqlite://"
-    elif postgres is None:
-        pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
-    else:
-        url = postgres.url
-    memory = build_memory_store(url)
-    await memory.create_schema()
-    yield memory
-    if request.param == "postgresql":
-        with memory.engine.begin() as conn:
-            conn.execute(text("TRUNCATE feedback, decision RESTART IDENTITY CASCADE"))
-    memory.engine.dispose()
 
 
 async def decide(store: SqlMemoryStore, *, days_ago: float, model: str, task: str, outcome: str = "answered",

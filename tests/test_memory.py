@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,24 +15,6 @@ from bot.memory.models import Decision, Feedback, Message
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.types import ChatMessage, Identity
 from tests.postgres import PostgresServer
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, postgres: PostgresServer | None) -> AsyncIterator[SqlMemoryStore]:
-    if request.param == "sqlite":
-        url = "sqlite://"
-    elif postgres is None:
-        pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
-    else:
-        url = postgres.url
-    memory = build_memory_store(url)
-    await memory.create_schema()
-    yield memory
-    if request.param == "postgresql":
-        with memory.engine.begin() as conn:
-            conn.execute(text("TRUNCATE feedback, decision, message, conversation, processedevent, "
-                              "policyversion, auditentry RESTART IDENTITY CASCADE"))
-    memory.engine.dispose()
 
 
 def who(user: str, *, platform: str = "slack", tenant: str = "T1") -> Identity:
