@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
 from privacy.text import normalise
+from privacy.yamlfile import load_yaml
 
 DATA = Path(__file__).parent / "data"
 SUPPORTED = ("pl", "da", "ro", "de", "en", "ru")
@@ -138,7 +138,7 @@ def _lines(name: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def load_lexicon() -> Lexicon:
-    raw = yaml.safe_load((DATA / "lexicon.yaml").read_text(encoding="utf-8"))
+    raw = load_yaml((DATA / "lexicon.yaml").read_text(encoding="utf-8"))
     words = WordLists(raw)
     not_names = words.any_lang("not_names")
     firsts = [w for w in _lines("first_names.txt") if normalise(w) not in not_names]

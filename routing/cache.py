@@ -46,6 +46,7 @@ import yaml
 from numpy.typing import NDArray
 
 from bot.errors import ConfigurationError
+from privacy.yamlfile import load_yaml
 from routing.cache_words import (
     Pieces,
     WordRules,
@@ -138,7 +139,7 @@ class GuardRules:
 def load_guard_rules(path: Path = DEFAULT_GUARDS_FILE) -> GuardRules:
     """Read the guard word lists; a missing or malformed file is a configuration error."""
     try:
-        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc: Any = load_yaml(path.read_text(encoding="utf-8"))
         return GuardRules(
             negations=WordSet.of(doc["negations"]),
             number_words=_groups(doc["number_words"]),
