@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from privacy.analyzer import Analyzer, TextAnalysis
-from privacy.names import FALLBACK
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyVerdict
 
@@ -173,8 +172,7 @@ class PrivacyEngine:
 
     def _load_models_for(self, segments: Sequence[Segment]) -> None:
         analyzer = self._ready()
-        analyzer.presidio.load_models({FALLBACK.get(lang, lang) for lang in (
-            analyzer.detect(seg.text) for seg in segments if seg.text.strip())})
+        analyzer.load_languages({analyzer.detect(seg.text) for seg in segments if seg.text.strip()})
 
     def _analyze_segments(self, segments: Sequence[Segment], deadline: float) -> tuple[str, list[Finding]]:
         language, findings = "und", []

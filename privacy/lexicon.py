@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-
 from privacy.text import normalise
 from privacy.yamlfile import load_yaml
 

@@ -17,6 +17,7 @@ what matters), digits are folded to 0 and e-mail addresses and URLs become place
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -25,16 +26,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import ConfigurationError
 from privacy.yamlfile import load_yaml
 from routing.policy import TASKS
-from routing.task_model import DEFAULT_MODEL_FILE, LinearTaskModel, task_data_digest
+
+if TYPE_CHECKING:  # numpy loads with the model, at warm-up or the first message
+    from routing.task_model import LinearTaskModel
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(__file__).parent / "data" / "tasks"
+DEFAULT_MODEL_FILE = Path(__file__).parent / "data" / "task_model.npz"  # python -m routing.task_model_build
 
 # Head and tail of long messages: the instruction sits at one end of a pasted text.
 _HEAD_CHARS = 600
@@ -108,6 +112,14 @@ def task_files(data_dir: Path = DEFAULT_DATA_DIR) -> list[Path]:
     return files
 
 
+def task_data_digest(files: Iterable[Path]) -> str:
+    """SHA-256 over the task data files' names and bytes, in name order (what the model file records)."""
+    h = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def load_task_examples(data_dir: Path = DEFAULT_DATA_DIR) -> list[LabelledUtterance]:
     """Read every `*.yaml` task file: `{task: NAME, utterances: {lang: [text, ...]}}`."""
     examples: list[LabelledUtterance] = []
@@ -159,6 +171,8 @@ class LinearTaskClassifier:
         return self._model
 
     def _load(self) -> LinearTaskModel:
+        from routing.task_model import LinearTaskModel
+
         try:
             model = LinearTaskModel.load(self._model_file)
         except (OSError, ValueError, KeyError) as exc:

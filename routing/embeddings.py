@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import threading
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy loads with the model: building the embedder costs nothing
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 class Embedder(Protocol):
@@ -29,6 +30,8 @@ class MiniLmEmbedder:
 
     def embed(self, texts: list[str]) -> NDArray[np.float32]:
         """Embed and normalise `texts` (an empty list gives a 0×384 array)."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         vectors = self._loaded().encode(

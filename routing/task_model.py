@@ -12,7 +12,6 @@ costs a few dozen microseconds instead of ~1 ms of sklearn's per-call validation
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import re
@@ -25,10 +24,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-DEFAULT_MODEL_FILE = Path(__file__).parent / "data" / "task_model.npz"
 CHAR_NGRAMS = (2, 5)  # sklearn analyzer="char_wb", ngram_range=(2, 5)
 WORD_NGRAMS = (1, 2)  # sklearn analyzer="word", ngram_range=(1, 2)
-# bumped whenever what the digest covers changes meaning (the feature recipe, the file layout)
+# the file layout and feature recipe; a file of another format is refitted, not misread
 FORMAT = "switchboard-task-model/1"
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # sklearn's _VectorizerMixin._white_spaces
@@ -129,7 +127,7 @@ class LinearTaskModel:
                 zf.writestr(info, buf.getvalue())
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_MODEL_FILE) -> LinearTaskModel:
+    def load(cls, path: Path) -> LinearTaskModel:
         """Read a model written by `save` (raises OSError when missing, ValueError when not one)."""
         with np.load(path, allow_pickle=False) as npz:
             found = str(npz["format"].item())
@@ -150,12 +148,3 @@ def _join_terms(terms: Iterable[str]) -> bytes:
     if any("\n" in t for t in terms):  # cannot happen: n-grams are cut at whitespace
         raise ValueError("a term holds a line break")
     return "\n".join(terms).encode("utf-8")
-
-
-def task_data_digest(files: Iterable[Path]) -> str:
-    """SHA-256 over the task data files' names and bytes (sorted by name) and the model `FORMAT`."""
-    h = hashlib.sha256(FORMAT.encode())
-    for path in sorted(files, key=lambda p: p.name):
-        h.update(b"\0" + path.name.encode() + b"\0")
-        h.update(path.read_bytes())
-    return h.hexdigest()

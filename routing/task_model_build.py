@@ -24,16 +24,22 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from bot.errors import ConfigurationError
-from routing.classifier import DEFAULT_DATA_DIR, LabelledUtterance, load_task_examples, normalise_for_task, task_files
+from routing.classifier import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_MODEL_FILE,
+    LabelledUtterance,
+    load_task_examples,
+    normalise_for_task,
+    task_data_digest,
+    task_files,
+)
 from routing.policy import TASKS
 from routing.task_model import (
     CHAR_NGRAMS,
-    DEFAULT_MODEL_FILE,
     WORD_NGRAMS,
     FeatureBlock,
     LinearTaskModel,
     char_windows,
-    task_data_digest,
     word_ngrams,
 )
 

@@ -19,18 +19,18 @@ from sklearn.pipeline import Pipeline
 from bot.errors import ConfigurationError
 from routing.classifier import (
     DEFAULT_DATA_DIR,
+    DEFAULT_MODEL_FILE,
     LinearTaskClassifier,
     load_task_examples,
     normalise_for_task,
+    task_data_digest,
     task_files,
 )
 from routing.task_model import (
     CHAR_NGRAMS,
-    DEFAULT_MODEL_FILE,
     WORD_NGRAMS,
     LinearTaskModel,
     char_windows,
-    task_data_digest,
     word_ngrams,
 )
 from routing.task_model_build import difference, fit_pipeline, to_linear_model
