@@ -48,14 +48,10 @@ class Services:
             # alone first: imports running side by side with other libraries' warning filters (process-
             # wide, not thread-safe) let LiteLLM's pydantic warnings through to the terminal
             await asyncio.to_thread(warm_litellm, [m.id for m in self.policies.seed.models if m.enabled])
-        # the analyzer first: spaCy and Presidio import with torch hidden (privacy.nlp_imports), and the
-        # cache's embedding model imports torch, so it loads once they are in
-        await asyncio.gather(asyncio.to_thread(self.privacy.warm_up, models=False),
-                             asyncio.to_thread(getattr(self.classifier, "warm_up", lambda: None)))
-        if all_models:
-            cache = self.cache
-            await asyncio.gather(asyncio.to_thread(self.privacy.warm_up, models=True),
-                                 asyncio.to_thread(cache.warm_up if cache is not None else lambda: None))
+        cache = self.cache if all_models else None
+        await asyncio.gather(asyncio.to_thread(self.privacy.warm_up, models=all_models),
+                             asyncio.to_thread(getattr(self.classifier, "warm_up", lambda: None)),
+                             asyncio.to_thread(cache.warm_up if cache is not None else lambda: None))
         self.readiness.warm = True
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from privacy.analyzer import Analyzer, TextAnalysis
+from privacy.langdetect import warm_up as warm_langid
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyVerdict
 
@@ -131,7 +132,12 @@ class PrivacyEngine:
         with self._init_lock:  # a first assess may race warm_up in another thread: build once
             if self._analyzer is None:
                 single_thread_blas()
-                built = Analyzer(spacy_models=self._spacy_models)
+                # language identification's model (LZMA, decompressed without the GIL) loads on another
+                # core meanwhile the imports and the analyzer's construction hold this one
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="langid") as side:
+                    langid = side.submit(warm_langid)
+                    built = Analyzer(spacy_models=self._spacy_models)
+                    langid.result()
                 built.warm_up(models=False)
                 self._analyzer = built  # published only when fully warmed
             return self._analyzer

@@ -4,11 +4,11 @@ thinc (under spaCy) imports torch whenever it is installed, and Presidio imports
 for its Hugging Face engine: ~4 s of a cold `switchboard route` on a small machine. Our NER models are
 small CNN pipelines that use neither, so the first import of spaCy and Presidio happens with the two
 hidden (thinc then records that it has no torch; Presidio that it has no transformers). Nothing is hidden
-when they are loaded already (the cache's embedding model uses torch: `serve` may load it first) or when a
-configured spaCy model may need them (a transformer pipeline, or a package name we cannot inspect).
+when they are loaded already, or when a configured spaCy model may need them (a transformer pipeline, or a
+package name we cannot inspect).
 
-The hiding lasts only for those imports; `Services.warm_up` loads the embedding model after them, since an
-`import torch` in another thread meanwhile would fail.
+The hiding lasts only for those imports: an `import torch` in another thread meanwhile would fail, which is
+why nothing else of ours imports torch (the cache's MiniLM runs in numpy, routing.minilm).
 """
 
 from __future__ import annotations

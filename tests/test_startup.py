@@ -40,3 +40,12 @@ def test_route_imports_neither_sklearn_nor_torch_nor_litellm(tmp_path: Path) -> 
     assert "Task:          translation" in out
     assert {"spacy", "presidio_analyzer"} <= modules
     assert not modules.intersection({"sklearn", "torch", "transformers", "sentence_transformers", "litellm"})
+
+
+def test_the_cache_embedder_loads_without_torch() -> None:
+    code = ("import sys; from routing.embeddings import build_embedder\n"
+            "v = build_embedder().embed(['hello there'])\n"
+            "print(v.shape, sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.stdout.strip() == "(1, 384) []", done.stderr
