@@ -25,17 +25,18 @@ from sklearn.model_selection import StratifiedKFold
 from routing.classifier import (
     TASKS,
     LabelledUtterance,
-    NgramTaskClassifier,
+    LinearTaskClassifier,
     build_task_classifier,
     load_task_examples,
 )
+from routing.task_model_build import fit_pipeline, to_linear_model
 
 
 def cross_validate(examples: list[LabelledUtterance], folds: int = 5) -> float:
     strata = [f"{e.task}/{e.lang}" for e in examples]
     correct = 0
     for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(examples, strata):
-        clf = NgramTaskClassifier([examples[i] for i in train_idx])
+        clf = LinearTaskClassifier(to_linear_model(fit_pipeline([examples[i] for i in train_idx]), data_digest=""))
         correct += sum(clf.classify(examples[i].text).task == examples[i].task for i in test_idx)
     return correct / len(examples)
 
@@ -44,7 +45,7 @@ def evaluate(rows: list[dict[str, str]], show: int) -> None:
     clf = build_task_classifier()
     t = time.perf_counter()
     clf.warm_up()
-    print(f"fit: {time.perf_counter() - t:.2f} s")
+    print(f"load: {time.perf_counter() - t:.2f} s")
     per_lang: dict[str, list[bool]] = defaultdict(list)
     confusion: Counter[tuple[str, str]] = Counter()
     latencies: list[float] = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from privacy.langdetect import warm_up as warm_langid
 from privacy.lexicon import SUPPORTED, Lexicon, load_lexicon
 from privacy.names import FALLBACK, PersonRecognizer
 from privacy.ner import NER_LANGUAGES, SECOND_OPINION, second_opinion_model, shipped_models
+from privacy.nlp_imports import backends_hidden, needs_torch
 from privacy.recognizers import (
     NATIONAL_IDS,
     AddressRecognizer,
@@ -151,14 +152,14 @@ class Analyzer:
             EmailRecognizer(), HandleRecognizer(), IbanRecognizer(), CardRecognizer(), NationalIdRecognizer(),
             PhoneRecognizer(), IpRecognizer(), BirthDateRecognizer(), AddressRecognizer(),
         )
-        from privacy.presidio import PresidioAnalyzer
-
         configured = dict(spacy_models or {})
         second = second_opinion_model(configured)
         if second is None:
             self._combination = self._combination.without_second_opinion()
         configured.pop(SECOND_OPINION, None)
         models = {**shipped_models(), **configured}
+        with backends_hidden(unless=needs_torch({**models, **({SECOND_OPINION: second} if second else {})})):
+            from privacy.presidio import PresidioAnalyzer
         self.presidio: PresidioAnalyzer = PresidioAnalyzer(self._recognizers_for, languages, spacy_models=models,
                                                            second_opinion=second,
                                                            second_opinion_languages=NER_LANGUAGES)
@@ -187,14 +188,24 @@ class Analyzer:
         return recs
 
     def warm_up(self, *, models: bool = True) -> None:
-        """Load word lists and language identification; with ``models``, every NER model too."""
+        """Load language identification; with ``models`` (``serve``) every language's NER models, word
+        frequencies and gazetteer too. Without, those load per language with `load_languages`."""
         warm_langid()
-        self._lexicon.freq.warm(SUPPORTED)
-        load_gazetteer().warm()
         if models:
+            self._lexicon.freq.warm(SUPPORTED)
+            load_gazetteer().warm()
             self.presidio.load_models()
             for text, lang in (("Anna Nowak, tel. 601 234 567", "pl"), ("Hi Jane Doe", "en")):
                 self.analyze(text, language=lang)
+
+    def load_languages(self, languages: Iterable[str]) -> None:
+        """What analysing text in ``languages`` needs, now: their NER models, word frequencies and
+        gazetteer (the CLI, before a text's time budget starts; each language once)."""
+        langs = {FALLBACK.get(lang, lang) for lang in languages}
+        self.presidio.load_models(langs)
+        words = sorted({words_language(lang) for lang in langs})
+        self._lexicon.freq.warm(words)
+        load_gazetteer().warm(words)
 
     def analyze(self, text: str, *, language: str | None = None, deadline: float | None = None) -> TextAnalysis:
         """Findings for one text; ``deadline`` (``time.monotonic()``) stops the work between chunks.

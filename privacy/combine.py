@@ -34,10 +34,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-import yaml
 from pydantic import BaseModel
 
 from privacy.verdict import Finding
+from privacy.yamlfile import load_yaml
 
 NON_PERSON = frozenset({"LOCATION", "ORGANIZATION", "MISC"})
 MODEL_SOURCES = frozenset({"model", "model2"})  # the language's own NER model, the second opinion
@@ -74,7 +74,7 @@ class CombinationRules(BaseModel):
 
 @lru_cache(maxsize=1)
 def load_combination_rules(path: Path = _FILE) -> CombinationRules:
-    return CombinationRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return CombinationRules.model_validate(load_yaml(path.read_text(encoding="utf-8")) or {})
 
 
 class ThingJudge(Protocol):

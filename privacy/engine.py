@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from privacy.analyzer import Analyzer, TextAnalysis
-from privacy.names import FALLBACK
+from privacy.langdetect import warm_up as warm_langid
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyVerdict
 
@@ -132,7 +132,12 @@ class PrivacyEngine:
         with self._init_lock:  # a first assess may race warm_up in another thread: build once
             if self._analyzer is None:
                 single_thread_blas()
-                built = Analyzer(spacy_models=self._spacy_models)
+                # language identification's model (LZMA, decompressed without the GIL) loads on another
+                # core meanwhile the imports and the analyzer's construction hold this one
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="langid") as side:
+                    langid = side.submit(warm_langid)
+                    built = Analyzer(spacy_models=self._spacy_models)
+                    langid.result()
                 built.warm_up(models=False)
                 self._analyzer = built  # published only when fully warmed
             return self._analyzer
@@ -173,8 +178,7 @@ class PrivacyEngine:
 
     def _load_models_for(self, segments: Sequence[Segment]) -> None:
         analyzer = self._ready()
-        analyzer.presidio.load_models({FALLBACK.get(lang, lang) for seg in segments if seg.text.strip()
-                                       for lang in analyzer.plausible(seg.text)})
+        analyzer.load_languages({lang for seg in segments if seg.text.strip() for lang in analyzer.plausible(seg.text)})
 
     def _analyze_segments(self, segments: Sequence[Segment], deadline: float) -> tuple[str, list[Finding]]:
         language, findings = "und", []

@@ -2,8 +2,10 @@
 taken for people.
 
 ``load_gazetteer()`` (or ``Gazetteer.load()``) reads ``data/gazetteer/<lang>.txt`` (built by
-``python -m privacy.data.build_gazetteer``), one language at a time on first use. ``match(words, lang)``
-says whether a run of tokens is a known place or organisation:
+``python -m privacy.data.build_gazetteer``), one language at a time on first use: from the index built
+from it at build time (``<lang>.index.pickle.gz``, ``python -m privacy.data.build_gazetteer_index``; ~40 ms
+instead of ~0.5 s per language) when that index was built from the same file, else from the file itself.
+``match(words, lang)`` says whether a run of tokens is a known place or organisation:
 
 - declined forms match through the lexicon's stemming (``stem_candidates`` / ``base_of`` /
   ``StemIndex``): "Krakowie" → "kraków", "Moscovei" → "moscova", "Москве" → "москва",
@@ -32,6 +34,10 @@ accepted.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import logging
+import pickle
 import re
 import unicodedata
 from collections import defaultdict
@@ -42,6 +48,8 @@ from pathlib import Path
 
 from privacy.lexicon import SUPPORTED, StemIndex, base_of, stem_candidates
 from privacy.text import normalise, tokenize
+
+log = logging.getLogger(__name__)
 
 DIRECTORY = Path(__file__).parent / "data" / "gazetteer"
 MAX_PHRASE = 10  # tokens; the longest entries (official country names) have 8
@@ -317,7 +325,43 @@ def _names() -> StemIndex:
 @lru_cache(maxsize=16)
 def _index(directory: Path, lang: str) -> _Index:
     path = directory / f"{lang}.txt"
-    entries = path.read_text(encoding="utf-8").split("\n") if path.exists() else []
+    data = path.read_bytes() if path.exists() else b""
+    return _prebuilt(directory, lang, data) or build_index(lang, data.decode("utf-8"))
+
+
+def index_file(directory: Path, lang: str) -> Path:
+    return directory / f"{lang}.index.pickle.gz"
+
+
+def _prebuilt(directory: Path, lang: str, data: bytes) -> _Index | None:
+    """The index `build_index` made from `data` at build time, if there is one (our own file, read like
+    code: it ships in the package)."""
+    try:
+        digest, index = pickle.loads(gzip.decompress(index_file(directory, lang).read_bytes()))
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a damaged or outdated file: build from the list instead
+        log.warning("gazetteer index for %s unreadable (%s): building it from the word list", lang, exc)
+        return None
+    if digest != hashlib.sha256(data).hexdigest() or not isinstance(index, _Index):
+        log.warning("gazetteer index for %s is older than its word list: building it from the list "
+                    "(run python -m privacy.data.build_gazetteer_index)", lang)
+        return None
+    return index
+
+
+def write_index(directory: Path, lang: str) -> Path:
+    """Build `lang`'s index from its word list and store it next to it, with the list's digest."""
+    data = (directory / f"{lang}.txt").read_bytes()
+    payload = pickle.dumps((hashlib.sha256(data).hexdigest(), build_index(lang, data.decode("utf-8"))), protocol=5)
+    out = index_file(directory, lang)
+    out.write_bytes(gzip.compress(payload, compresslevel=6, mtime=0))
+    return out
+
+
+def build_index(lang: str, text: str) -> _Index:
+    """The lookup structures for one language's word list (one entry per line)."""
+    entries = text.split("\n") if text else []
     singles: list[str] = []
     phrases: set[str] = set()
     buckets: defaultdict[tuple[str, ...], set[tuple[str, ...]]] = defaultdict(set)

@@ -140,12 +140,26 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
         return frozenset(self._model_paths)
 
     def load(self) -> None:
-        """Blank tokenizers for every language; models come with ``load_models`` or on first use."""
+        """Nothing is built up front: a language's pipeline, its model (``load_models``) or else a blank
+        tokenizer, is made when the language is first analysed (a blank one costs ~0.1 s, and a
+        `switchboard route` meets one or two of the 25 languages)."""
         with self._lock:
-            nlp: dict[str, Any] = {}
-            for lang in self._languages:
-                nlp[lang] = self._blank(lang, nlp)
-            self.nlp = nlp
+            self.nlp = {}
+
+    def pipeline(self, lang: str) -> Any:
+        """The language's spaCy pipeline: its model once loaded, else a blank tokenizer made now if needed."""
+        nlp = self.nlp
+        if nlp is None:
+            raise ValueError("NLP engine is not loaded. Consider calling .load()")
+        found = nlp.get(lang)
+        if found is None:
+            with self._lock:
+                nlp = self.nlp or {}
+                found = nlp.get(lang)
+                if found is None:
+                    found = self._blank(lang, nlp)
+                    self.nlp = {**nlp, lang: found}  # swap whole dict: readers never see a half-built mapping
+        return found
 
     def load_models(self, languages: Iterable[str] | None = None) -> None:
         """Load the NER models now (``serve`` does this before it reports ready)."""
@@ -168,22 +182,29 @@ class LightSpacyNlpEngine(SpacyNlpEngine):
 
     def add_language(self, lang: str) -> None:
         with self._lock:
-            if self.nlp is None or lang in self.nlp:
-                return
-            nlp = dict(self.nlp)
-            nlp[lang] = self._blank(lang, nlp)
-            self.nlp = nlp  # swap whole dict: readers never see a half-built mapping
+            if lang not in self._languages:
+                self._languages = [*self._languages, lang]
+
+    def get_supported_languages(self) -> list[str]:
+        return list(self._languages)
+
+    def get_nlp(self, language: str) -> Any:
+        return self.pipeline(language)
+
+    def is_stopword(self, word: str, language: str) -> bool:
+        return bool(self.pipeline(language).vocab[word].is_stop)
+
+    def is_punct(self, word: str, language: str) -> bool:
+        return bool(self.pipeline(language).vocab[word].is_punct)
 
     def get_supported_entities(self) -> list[str]:
         return [MODEL_PREFIX + e for e in NER_ENTITIES]
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         self._ensure_model(language)
-        nlp = self.nlp
-        if not nlp:
-            raise ValueError("NLP engine is not loaded. Consider calling .load()")
-        artifacts: NlpArtifacts = self._doc_to_nlp_artifact(run_ner(nlp[language], text), language)
-        if len(nlp[language].vocab) > self._max_vocab:
+        pipeline = self.pipeline(language)
+        artifacts: NlpArtifacts = self._doc_to_nlp_artifact(run_ner(pipeline, text), language)
+        if len(pipeline.vocab) > self._max_vocab:
             self._recycle(language)
         return artifacts
 

@@ -39,13 +39,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import yaml
-from numpy.typing import NDArray
 
 from bot.errors import ConfigurationError
+from privacy.yamlfile import load_yaml
 from routing.cache_words import (
     Pieces,
     WordRules,
@@ -57,6 +56,10 @@ from routing.cache_words import (
 )
 from routing.classifier import quoted_spans
 from routing.embeddings import Embedder, build_embedder
+
+if TYPE_CHECKING:  # numpy loads with the first lookup or store: the admin commands never need it
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = [
     "CacheHit",
@@ -138,7 +141,7 @@ class GuardRules:
 def load_guard_rules(path: Path = DEFAULT_GUARDS_FILE) -> GuardRules:
     """Read the guard word lists; a missing or malformed file is a configuration error."""
     try:
-        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc: Any = load_yaml(path.read_text(encoding="utf-8"))
         return GuardRules(
             negations=WordSet.of(doc["negations"]),
             number_words=_groups(doc["number_words"]),
@@ -374,8 +377,8 @@ class SemanticCache:
         self._clock = clock
         self._enabled_tasks = enabled_tasks
         self._max_entries = max_entries
-        self._rules = rules or _default_rules()
-        self._word_rules = word_rules or default_word_rules()
+        self._rules = rules  # the bundled word lists when None, read at first use (`_guards`)
+        self._word_rules = word_rules
         self._scopes: dict[Scope, dict[int, _Entry]] = {}
         self._lru: OrderedDict[int, Scope] = OrderedDict()
         self._ids = count()
@@ -393,7 +396,9 @@ class SemanticCache:
             await asyncio.to_thread(self._store_sync, (tenant, user, task), text, answer, model)
 
     def warm_up(self) -> None:
-        """Load the embedding model and run it once now (serve's warm-up), not at the first lookup."""
+        """Load the embedding model and run it once now (serve's warm-up), not at the first lookup; read
+        the guard word lists too."""
+        self._guards()
         self._embed("warm up")
 
     def clear(self, tenant: str | None = None) -> None:
@@ -405,9 +410,8 @@ class SemanticCache:
 
     def would_hit(self, first: str, second: str) -> bool:
         """Whether a fresh cache holding only `first` would answer `second` (for evaluation)."""
-        fresh = SemanticCache(
-            embedder=self._embedder, threshold=self._threshold, rules=self._rules, word_rules=self._word_rules
-        )
+        rules, word_rules = self._guards()
+        fresh = SemanticCache(embedder=self._embedder, threshold=self._threshold, rules=rules, word_rules=word_rules)
         scope: Scope = ("eval", None, "general")
         fresh._store_sync(scope, first, "", "")
         return fresh._lookup_sync(scope, second) is not None
@@ -437,6 +441,8 @@ class SemanticCache:
             candidates = list(self._scopes.get(scope, {}).items())
         if not candidates:
             return None
+        import numpy as np
+
         vector = self._embed(text)
         cosines = np.stack([e.vector for _, e in candidates]) @ vector
         close = sorted(
@@ -453,9 +459,20 @@ class SemanticCache:
         return None
 
     def _signature(self, text: str) -> Signature:
-        return signature(text, self._rules, self._word_rules)
+        return signature(text, *self._guards())
+
+    def _guards(self) -> tuple[GuardRules, WordRules]:
+        """The guard word lists: read at first use, not when the cache is built (`switchboard route` and
+        the admin commands build one and never consult it); the default ones are read once per process."""
+        if self._rules is None:
+            self._rules = _default_rules()
+        if self._word_rules is None:
+            self._word_rules = default_word_rules()
+        return self._rules, self._word_rules
 
     def _embed(self, text: str) -> NDArray[np.float32]:
+        import numpy as np
+
         return np.asarray(self._embedder.embed([" ".join(text.split())])[0], dtype=np.float32)
 
     def _expire(self, scope: Scope) -> None:

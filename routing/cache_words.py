@@ -25,6 +25,7 @@ import snowballstemmer  # type: ignore[import-untyped]
 import yaml
 
 from bot.errors import ConfigurationError
+from privacy.yamlfile import load_yaml
 
 DEFAULT_WORDS_FILE = Path(__file__).parent / "data" / "cache_words.yaml"
 
@@ -62,7 +63,7 @@ class WordRules:
 def load_word_rules(path: Path = DEFAULT_WORDS_FILE) -> WordRules:
     """Read the word classes; a missing or malformed file is a configuration error."""
     try:
-        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc: Any = load_yaml(path.read_text(encoding="utf-8"))
         langs = doc["languages"]
         return WordRules(
             ignorable={str(k): _folded(v["ignorable"]) for k, v in langs.items()},

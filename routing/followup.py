@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from bot.errors import ConfigurationError
+from privacy.yamlfile import load_yaml
 from routing.classifier import TaskPrediction
 from routing.policy import TASKS
 
@@ -176,7 +177,7 @@ def _strings(doc: dict[str, Any], key: str) -> list[str]:
 def load_followup_rule(path: Path = DEFAULT_FOLLOWUPS) -> FollowUpRule:
     """Read the cue file (see `routing/data/followups.yaml` for its format)."""
     try:
-        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc: Any = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"cannot read follow-up cues from {path}: {exc}; restore routing/data.") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("cues"), dict):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from bot.errors import ConfigurationError, PolicyValidationError
 from privacy.rules import PrivacyRules
+from privacy.yamlfile import load_yaml
 
 TASKS: tuple[str, ...] = ("creative", "code", "analysis", "translation", "summarization", "general")
 REGIONS: tuple[str, ...] = ("eu", "local", "us", "global")
@@ -169,7 +170,7 @@ def policy_from_data(data: Any, *, source: str) -> Policy:
 
 def policy_from_yaml(text: str, *, source: str = "YAML") -> Policy:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise PolicyValidationError(f"policy from {source} is not valid YAML: {exc}") from exc
     return policy_from_data(data, source=source)

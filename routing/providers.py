@@ -14,9 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import (
     DeadlineExceededError,
@@ -30,6 +28,9 @@ from routing.litellm_env import import_litellm
 from routing.policy import Deadlines, ModelSpec
 from routing.retry_after import retry_after_from_headers
 from routing.stats import LiveStats
+
+if TYPE_CHECKING:  # httpx (with its CLI: rich, pygments) loads with LiteLLM, at the first call
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,8 @@ def _http_timeout(limits: CallLimits) -> httpx.Timeout:
     LiteLLM applies an httpx.Timeout for OpenAI-compatible, Azure and Bedrock models; for other
     providers it keeps the read value for everything, so there the first-token timer bounds the connect.
     """
+    import httpx
+
     return httpx.Timeout(max(limits.first_token_s, limits.stall_s) + 1.0, connect=limits.connect_s)
 
 
