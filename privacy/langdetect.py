@@ -23,9 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from privacy.text import normalise
+from privacy.yamlfile import load_yaml
 
 # languages the n-gram identifier may answer; the recognizers have word lists for VOTED ones
 CANDIDATES = ("pl", "da", "ro", "de", "en", "ru", "nl", "sv", "no", "fi", "fr", "es", "it", "pt", "cs",
@@ -121,7 +120,7 @@ def _zipf(f: float) -> float:
 
 @lru_cache(maxsize=1)
 def _votes() -> WordVotes:
-    raw = yaml.safe_load(DATA.read_text(encoding="utf-8"))
+    raw = load_yaml(DATA.read_text(encoding="utf-8"))
     return WordVotes({lang: [str(w) for w in words] for lang, words in raw["greetings"].items()})
 
 

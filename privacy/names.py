@@ -71,22 +71,23 @@ class PersonRecognizer:
         lang = language if language in SUPPORTED else FALLBACK.get(language, "en")
         tokens = tokenize(mask_non_prose(text))
         findings = []
+        signed_from = len(text.rstrip(_SIGN_TAIL))  # a span ending here or later ends the message
         for span, before, after in self._spans(tokens, lang):
             toks = self._trim(span, lang, before)
             if not toks:
                 continue
             before = (before + list(span.tokens[: len(span.tokens) - len(toks)]))[-3:]  # "Remind Zebedee"
             score = self._score(Span(tuple(toks), span.honorific), before, after, lang, text)
-            if not score and self._signature(toks, text, lang):
+            if not score and toks[-1].end >= signed_from and self._signature(toks, text, lang):
                 score = 0.7
             if score > 0:
                 findings.append(Finding(self.entity_type, toks[0].start, toks[-1].end, round(score, 2)))
         return findings + self._uncased_pairs(tokens, lang)
 
     def _signature(self, toks: list[Token], text: str, lang: str) -> bool:
-        """One or two rare capitalised words after a dash that end the message sign it: "… - Camron",
-        "— Anna Nowak"."""
-        if len(toks) > 2 or text[toks[-1].end:].strip(" \t\r\n.!)"):
+        """One or two rare capitalised words after a dash that end the message (the caller checks the
+        end) sign it: "… - Camron", "— Anna Nowak"."""
+        if len(toks) > 2:
             return False
         head = text[:toks[0].start].rstrip(" \t")
         if not head.endswith(_SIGN_DASHES) or (len(head) > 1 and not head[-2].isspace()):
@@ -543,6 +544,7 @@ _DEPARTMENT_LINKS = frozenset({"from", "of", "in", "z", "ze", "fra", "i", "på",
                                "im", "из", "от"})
 _VERB_ZIPF = 3.0
 _SIGN_DASHES = ("-", "–", "—", "~")
+_SIGN_TAIL = " \t\r\n.!)"  # what may follow a signature
 # surnames built like compounds of frequent words
 _GERMAN_SURNAME_ENDINGS = ("stein", "schmidt", "schmitt", "berger", "burger", "hofer", "huber", "bauer", "meier",
                            "maier", "mayer", "meyer", "müller", "schneider", "becker", "wagner", "richter")

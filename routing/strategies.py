@@ -24,9 +24,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
-import yaml
-
 from bot.errors import DeadlineExceededError, NoModelAvailableError, SwitchboardError
+from privacy.yamlfile import load_yaml
 from routing.deadlines import CallLimits
 from routing.policy import Deadlines, ModelSpec, Strategy
 from routing.providers import (
@@ -79,7 +78,7 @@ class _Signals:
 
 @cache
 def _signals() -> _Signals:
-    data = yaml.safe_load(resources.files("routing").joinpath("data/sufficiency.yaml").read_text(encoding="utf-8"))
+    data = load_yaml(resources.files("routing").joinpath("data/sufficiency.yaml").read_text(encoding="utf-8"))
     phrases = tuple(p.lower() for lang in data["hedging"].values() for p in lang)
     return _Signals(phrases, int(data["min_answer_words"]), int(data["long_question_words"]))
 
