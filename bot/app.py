@@ -149,7 +149,8 @@ def mount_slack(app: web.Application, services: Services) -> None:
     from bot.commands import CommandProcessor
 
     adapter = build_slack_adapter(settings=services.settings, pipeline=services.pipeline,
-                                  commands=CommandProcessor(memory=services.memory, policies=services.policies),
+                                  commands=CommandProcessor(memory=services.memory, policies=services.policies,
+                                      vault=services.shared.vault),
                                   memory=services.memory)
     adapter.mount(app)
     app[SLACK] = adapter

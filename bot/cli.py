@@ -142,7 +142,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _admin(services: Services, name: str, words: list[str]) -> int:
-    processor = CommandProcessor(memory=services.memory, policies=services.policies)
+    processor = CommandProcessor(memory=services.memory, policies=services.policies,
+                                      vault=services.shared.vault)
     ctx = CommandContext(platform="cli", tenant=services.settings.tenant, channel="cli",
                          user=getpass.getuser(), is_admin=True)
     line = shlex.join([name, *words])

@@ -11,17 +11,20 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import CommandError, InvalidIdentityError, PolicyValidationError
 from bot.kpis import KpiInputError, build_report, parse_by, parse_since, render_report
 from bot.memory.models import AuditEntry
 from bot.memory.store import SqlMemoryStore
 from bot.policy_store import PolicyStore
-from bot.types import Identity
+from bot.types import Identity, vault_scope
 from privacy.verdict import PrivacyAction, Sensitivity
 from routing.budget import ANY, SCOPES
 from routing.policy import TASKS, Policy, Strategy, TaskRule, policy_from_data
+
+if TYPE_CHECKING:
+    from privacy.pseudonymise import VaultBackend
 
 HELP = """Switchboard commands
   why                                   explain the last routing decision in this channel
@@ -93,9 +96,10 @@ Handler = Callable[[CommandContext, list[str]], Awaitable[CommandResult]]
 
 
 class CommandProcessor:
-    def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore) -> None:
+    def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore, vault: VaultBackend | None = None) -> None:
         self._memory = memory
         self._policies = policies
+        self._vault = vault
         self._handlers: dict[str, Handler] = {
             "help": self._help, "why": self._why, "forget": self._forget, "policy": self._policy,
             "model": self._model, "stats": self._stats, "audit": self._audit, "budget": self._budget,
@@ -146,7 +150,12 @@ class CommandProcessor:
         return CommandResult(text=text, data={"decision_id": d.id})
 
     async def _forget(self, ctx: CommandContext, args: list[str]) -> CommandResult:
+        # the placeholders of the conversations they wrote in go too (the vault may live outside the database)
+        conversations = await self._memory.conversations_of(ctx.identity)
         erased = await self._memory.forget_user(ctx.identity)
+        if self._vault is not None:
+            await self._vault.forget(ctx.identity.tenant, [vault_scope(ctx.identity.platform, channel, thread)
+                                                           for channel, thread in conversations])
         return CommandResult(text=f"Done: I erased {erased} of your messages and every record of your "
                                   "conversations with me.", data={"erased": erased})
 

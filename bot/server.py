@@ -68,6 +68,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
             recovering.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recovering
+        await services.aclose()
     return 0
 
 
