@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from collections.abc import Callable, Sequence
 
@@ -29,7 +30,7 @@ from routing.providers import PartialCallback
 log = logging.getLogger(__name__)
 
 _TRAILING_PARTIAL = re.compile(r"<[A-Z_]*\d*$")
-ATTEMPTS = 3  # loads and adds when another replica took a placeholder of the same conversation first
+ATTEMPTS = 5  # loads and adds when another replica took a placeholder of the same conversation first
 
 
 class PseudonymisedPrompt:
@@ -38,6 +39,7 @@ class PseudonymisedPrompt:
     def __init__(self, messages: list[dict[str, str]], placeholders: PlaceholderMap) -> None:
         self.messages = messages
         self._map = placeholders
+        self.kept = False  # are its placeholders the conversation's (in the vault), or this request's own
 
     @property
     def issued(self) -> list[VaultEntry]:
@@ -79,10 +81,13 @@ class PromptPseudonymiser:
                    for m, f in zip(messages, found, strict=True)]
             return PseudonymisedPrompt(out, placeholders)
 
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
+            if attempt:  # lost a race: the winner's entries are there now, unless several keep colliding
+                await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
             try:
                 prompt = await asyncio.to_thread(apply, await self.vault.load(tenant, conversation))
                 if not prompt.issued or await self.vault.add(tenant, conversation, prompt.issued):
+                    prompt.kept = True
                     return prompt
             except SharedStateUnavailableError as exc:
                 log.warning("pseudonym vault: the shared store failed (%s); this answer uses placeholders of its "

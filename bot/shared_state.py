@@ -202,8 +202,8 @@ class SqlSharedState:
                 if row is None:
                     s.add(ModelCooldown(model=model, until=until, strikes=strikes))
                 else:
-                    row.until, row.strikes, row.updated_at = max(until, row.until), strikes, datetime.now(UTC)
-                    until = row.until
+                    # as in `Cooldowns`: the new span replaces the old end (a probe's hold included)
+                    row.until, row.strikes, row.updated_at = until, strikes, datetime.now(UTC)
                 try:
                     s.commit()
                 except IntegrityError:
@@ -295,8 +295,6 @@ _TRIP = """
 local strikes = redis.call('HINCRBY', KEYS[1], 'strikes', 1)
 local span = math.max(math.min(tonumber(ARGV[3]), tonumber(ARGV[2]) * 2 ^ (strikes - 1)), tonumber(ARGV[4]))
 local ends = tonumber(ARGV[1]) + span
-local old = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-if old > ends then ends = old end
 redis.call('HSET', KEYS[1], 'until', string.format('%.6f', ends))
 redis.call('EXPIRE', KEYS[1], math.ceil(ends - tonumber(ARGV[1]) + tonumber(ARGV[5])))
 return string.format('%.6f', ends)
