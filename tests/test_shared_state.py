@@ -16,13 +16,16 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from bot.commands import CommandContext, CommandProcessor
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.pseudonymising import PromptPseudonymiser
 from bot.shared_state import RedisSharedState, SharedCooldowns, SqlSharedState
+from bot.types import ChatMessage
 from privacy.engine import PrivacyEngine
 from privacy.pseudonymise import PLACEHOLDER, VaultEntry
 from routing.providers import Cooldowns
 from routing.stats import LiveStats
+from tests.conftest import ServicesFactory
 from tests.postgres import PostgresServer
 
 Backend = SqlSharedState | RedisSharedState
@@ -253,3 +256,27 @@ async def test_a_vault_that_does_not_answer_gives_a_map_of_the_requests_own(
     assert prompt.restore("<EMAIL_ADDRESS_1>") == "anna.kowalska@example.pl"
     assert not prompt.kept
     assert any("placeholders of its own" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["local", "database"])
+async def test_forget_erases_the_users_placeholders(make_services: ServicesFactory, tmp_path: Path,
+                                                     kind: str) -> None:
+    services = await make_services(warm=False, SWITCHBOARD_SHARED_STATE=kind,
+                                   SWITCHBOARD_DATABASE_URL=f"sqlite:///{tmp_path / 'forget.db'}")
+    assert services.shared.kind == kind
+    admin = CommandContext(platform="test", tenant="T", channel="C", user="boss", is_admin=True)
+    commands = CommandProcessor(memory=services.memory, policies=services.policies, vault=services.shared.vault)
+    assert (await commands.execute(admin, "policy pin personal pseudonymise")).ok
+
+    def says(user: str, channel: str, text_: str) -> ChatMessage:
+        return ChatMessage(platform="test", tenant="T", channel=channel, thread="t", user=user, text=text_)
+
+    await services.pipeline.handle(says("U1", "D1", "Email anna.kowalska@example.pl the offer."))
+    await services.pipeline.handle(says("U2", "D2", "Email jan.nowak@example.pl the invoice."))
+    vault = services.shared.vault
+    assert await vault.load("T", "test:D1:t") and await vault.load("T", "test:D2:t")
+    user = CommandContext(platform="test", tenant="T", channel="D1", user="U1", is_admin=False)
+    assert (await commands.execute(user, "forget")).ok
+    assert await vault.load("T", "test:D1:t") == []
+    assert await vault.load("T", "test:D2:t") == [VaultEntry("<EMAIL_ADDRESS_1>", "jan.nowak@example.pl")]
+    await services.aclose()
