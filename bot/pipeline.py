@@ -297,7 +297,7 @@ class Pipeline:
         # held before the call, settled after it: replicas racing for a hard limit's last cents overspend
         # by at most one request's estimate
         reservation = await self._budgets.reserve(user=str(msg.identity), team=msg.team_key,
-                                                  amount_usd=estimate_usd(decision, messages))
+                                                  amount_usd=estimate_usd(decision, messages), status=budget)
         if reservation is None:
             detail = "the hard limit is reached, counting the answers in progress"
             record.reason = f"{record.reason}; budget: {detail}"

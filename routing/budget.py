@@ -52,6 +52,7 @@ class BudgetStatus:
     level: BudgetLevel = BudgetLevel.OK
     left_fraction: float | None = None  # of the tightest limit; None when no limit applies
     detail: str = ""
+    limits: tuple[BudgetLimit, ...] = ()  # the limits that applied (what `BudgetGuard.reserve` holds against)
 
     @property
     def refused(self) -> bool:
@@ -143,11 +144,13 @@ class BudgetGuard:
         self._clock = clock
         self._reservation = timedelta(seconds=reservation_s)
 
-    async def reserve(self, *, user: str, team: str, amount_usd: float) -> Reservation | None:
-        """Hold `amount_usd` against the hard limits that apply; None when one of them has nothing left."""
+    async def reserve(self, *, user: str, team: str, amount_usd: float,
+                      status: BudgetStatus | None = None) -> Reservation | None:
+        """Hold `amount_usd` against the hard limits that apply (those `status` found, else looked up); None
+        when one of them has nothing left."""
         token = secrets.token_hex(16)
-        limits = [limit for limit in await self._ledger.budget_limits(user=user, team=team)
-                  if limit.hard_usd is not None]
+        found = status.limits if status is not None else await self._ledger.budget_limits(user=user, team=team)
+        limits = [limit for limit in found if limit.hard_usd is not None]
         if not limits:
             return Reservation(token=token, amount_usd=amount_usd)
         now = self._clock()
@@ -171,4 +174,4 @@ class BudgetGuard:
         for limit in limits:
             key = user if limit.scope == "user" else team
             spent.append((limit, await self._ledger.spend(scope=limit.scope, key=key, since=since)))
-        return evaluate(spent)
+        return dataclasses.replace(evaluate(spent), limits=tuple(limits))
