@@ -150,7 +150,7 @@ def mount_slack(app: web.Application, services: Services) -> None:
 
     adapter = build_slack_adapter(settings=services.settings, pipeline=services.pipeline,
                                   commands=CommandProcessor(memory=services.memory, policies=services.policies,
-                                      vault=services.shared.vault),
+                                                            vault=services.shared.vault),
                                   memory=services.memory)
     adapter.mount(app)
     app[SLACK] = adapter

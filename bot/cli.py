@@ -123,6 +123,14 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print("switchboard route: give a TEXT or --jsonl FILE", file=sys.stderr)
         return 2
     services = await build_services(settings)
+    try:
+        return await _run_command(args, services)
+    finally:
+        await services.aclose()
+
+
+async def _run_command(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     if args.command in ("route", "chat"):
         await services.warm_up(all_models=False)
     if args.command == "route":
@@ -143,7 +151,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _admin(services: Services, name: str, words: list[str]) -> int:
     processor = CommandProcessor(memory=services.memory, policies=services.policies,
-                                      vault=services.shared.vault)
+                                 vault=services.shared.vault)
     ctx = CommandContext(platform="cli", tenant=services.settings.tenant, channel="cli",
                          user=getpass.getuser(), is_admin=True)
     line = shlex.join([name, *words])
