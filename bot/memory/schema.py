@@ -109,10 +109,12 @@ def upgrade(engine: Engine, *, target: str = HEAD) -> list[str]:
         return []
     with engine.connect() as conn:
         _lock(conn)
+        fresh = not inspect(conn).has_table("conversation")
         applied = _upgrade_locked(conn, target)
         conn.commit()
-    if applied:
-        log.warning("database schema upgraded: %s", " -> ".join(applied))
+    if applied:  # a new database is no news; an existing one changed under its operators' eyes is
+        (log.info if fresh else log.warning)("database schema %s: %s", "created" if fresh else "upgraded",
+                                             " -> ".join(applied))
     return applied
 
 
