@@ -5,6 +5,7 @@ recognised, and replicas upgrading at once wait for each other."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -325,3 +326,28 @@ def test_db_current_and_history_say_where_the_database_stands(tmp_path: Path) ->
     assert history[0].startswith("0001  The first release's schema.") and history[-1].endswith("(head)")
     assert run("upgrade").strip() == "upgraded: 0001 -> 0002 -> 0003 -> 0004 -> 0005"
     assert run("current").strip() == f"{schema.HEAD} (head)"
+
+
+def test_the_drift_test_sees_a_column_without_a_revision(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'drifted.db'}")
+    schema.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE pendingdelivery DROP COLUMN reference"))
+    [(op, table, column)] = [(d[0], d[2], d[3].name) for d in drift(engine)]
+    assert (op, table, column) == ("add_column", "pendingdelivery", "reference")
+    engine.dispose()
+
+
+def test_db_revision_writes_what_the_models_have_and_the_revisions_lack(tmp_path: Path) -> None:
+    """Without its newest revision, the migrations lack pendingdelivery.reference: a new revision adds it."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(schema.MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "0005_pending_delivery_reference.py").unlink()
+    written = schema.new_revision("pending delivery reference again", migrations=migrations)
+    assert written == migrations / "versions" / "0005_pending_delivery_reference_again.py"
+    body = written.read_text(encoding="utf-8")
+    assert "down_revision = '0004'" in body
+    # batch operations: they work on SQLite (which rebuilds the table to drop or alter a column) and PostgreSQL
+    assert "with op.batch_alter_table('pendingdelivery', schema=None) as batch_op:" in body
+    assert "batch_op.add_column(sa.Column('reference', sa.Text(), nullable=False))" in body
+    assert "sqlmodel" not in body  # plain SQLAlchemy types

@@ -153,11 +153,11 @@ def _upgrade_locked(conn: Connection, target: str) -> list[str]:
     return list(reversed(pending))
 
 
-def _config(conn: Connection | None = None) -> Config:
+def _config(conn: Connection | None = None, *, migrations: Path = MIGRATIONS) -> Config:
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(migrations))
     cfg.attributes["connection"] = conn
     return cfg
 
@@ -179,8 +179,8 @@ def script_head() -> str | None:
     return _script(_config()).get_current_head()
 
 
-def new_revision(message: str) -> Path:
-    """Write the next revision: what Alembic finds between the current head and the models (for developers,
+def new_revision(message: str, *, migrations: Path = MIGRATIONS) -> Path:
+    """Write the next revision: what Alembic finds between the newest revision and the models (for developers,
     in a source checkout; the file needs reading and finishing by hand, see migrations/versions)."""
     from alembic import command
 
@@ -189,11 +189,13 @@ def new_revision(message: str) -> Path:
     with tempfile.TemporaryDirectory(prefix="switchboard-revision-") as scratch:
         engine = build_engine(f"sqlite:///{scratch}/head.db")
         try:
-            upgrade(engine)
             with engine.connect() as conn:
-                cfg = _config(conn)
-                head = _script(cfg).get_current_head() or "0"
-                written = command.revision(cfg, message=message, autogenerate=True, rev_id=f"{int(head) + 1:04d}")
+                cfg = _config(conn, migrations=migrations)
+                head = _script(cfg).get_current_head()
+                _lock(conn)
+                command.upgrade(cfg, "head")
+                written = command.revision(cfg, message=message, autogenerate=True,
+                                           rev_id=f"{int(head or 0) + 1:04d}")
         finally:
             engine.dispose()
     scripts = written if isinstance(written, list) else [written]
