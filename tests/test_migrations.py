@@ -351,3 +351,20 @@ def test_db_revision_writes_what_the_models_have_and_the_revisions_lack(tmp_path
     assert "with op.batch_alter_table('pendingdelivery', schema=None) as batch_op:" in body
     assert "batch_op.add_column(sa.Column('reference', sa.Text(), nullable=False))" in body
     assert "sqlmodel" not in body  # plain SQLAlchemy types
+
+
+def test_a_command_that_opens_a_database_from_before_migrations_upgrades_it_first(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = build_engine(url)
+    schema.upgrade(engine, target="0001")
+    _first_schema_rows(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+    code = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "audit"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "SWITCHBOARD_DATABASE_URL": url})
+    assert done.returncode == 0, done.stderr
+    assert "policy show" in done.stdout  # release one's audit entry, read through today's store
+    assert "database schema upgraded: 0002 -> 0003 -> 0004 -> 0005" in done.stderr
+    assert schema.recorded_revision(engine) == schema.HEAD
+    engine.dispose()

@@ -135,7 +135,9 @@ def _upgrade_locked(conn: Connection, target: str) -> list[str]:
 
     cfg = _config(conn)
     script = _script(cfg)
-    start = _recorded(conn) if inspect(conn).has_table("alembic_version") else None
+    start = None
+    if inspect(conn).has_table("alembic_version"):  # (a failing query here would end the locked transaction)
+        start = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     if start is None:
         start = legacy_revision(conn)
         if start is not None:
