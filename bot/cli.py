@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "wait); `db upgrade` does only that, e.g. as a Kubernetes init container. A "
                                    "database from before migrations is recognised and recorded first.")
     dsub = d.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    dsub.add_parser("upgrade", help="bring the database to this release's schema (the revisions applied are printed)")
+    dsub.add_parser("upgrade", help="bring the database to this release's schema (the revisions applied are printed)",
+                    description="Bring the database to this release's schema and print the revisions applied "
+                                "(or that it was already there); exit status 2 with the reason when the database "
+                                "does not answer or was written by a newer release.")
     dsub.add_parser("current", help="the database's revision, and whether it is this release's")
     dsub.add_parser("history", help="every revision this release ships, oldest first")
     rev = dsub.add_parser("revision", help="for developers, in a source checkout: write the next revision from the "

@@ -368,3 +368,11 @@ def test_a_command_that_opens_a_database_from_before_migrations_upgrades_it_firs
     assert "database schema upgraded: 0002 -> 0003 -> 0004 -> 0005" in done.stderr
     assert schema.recorded_revision(engine) == schema.HEAD
     engine.dispose()
+
+
+def test_db_upgrade_on_a_database_that_does_not_answer_says_so() -> None:
+    proc = _cli_db("postgresql+psycopg2://postgres@127.0.0.1:1/switchboard", "upgrade")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and out == ""
+    assert err.startswith("switchboard: the database postgresql+psycopg2://postgres@127.0.0.1:1/switchboard does not "
+                          "answer"), err
