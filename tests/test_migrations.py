@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -275,13 +277,7 @@ def test_two_replicas_upgrading_one_postgresql_at_once_wait_for_each_other(postg
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": schema.LOCK_KEY})
                 conn.commit()
 
-        def waiting() -> bool:
-            with locker.connect() as conn:
-                return conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                                         "AND database = (SELECT oid FROM pg_database WHERE datname = "
-                                         "current_database())")).scalar() == 2
-
-        assert _race(url, hold, waiting) == RACE_OUTCOME
+        assert _race(url, hold, lambda: _advisory_waiters(locker) == 2) == RACE_OUTCOME
         locker.dispose()
         engine = build_engine(url)
         assert schema.recorded_revision(engine) == schema.HEAD and drift(engine) == []
@@ -376,3 +372,76 @@ def test_db_upgrade_on_a_database_that_does_not_answer_says_so() -> None:
     assert proc.returncode == 2 and out == ""
     assert err.startswith("switchboard: the database postgresql+psycopg2://postgres@127.0.0.1:1/switchboard does not "
                           "answer"), err
+
+
+@pytest.mark.timeout(300)
+def test_two_serve_replicas_starting_together_on_a_new_postgresql_upgrade_it_once(
+        postgres: PostgresServer | None, tmp_path: Path) -> None:
+    """`serve` upgrades before it listens: both replicas wait for the lock, then one creates the schema and the
+    other finds it done; both then answer /healthz."""
+    if postgres is None:
+        pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
+    with pg_database(postgres) as url:
+        locker = create_engine(url)
+        ports = [_free_port(), _free_port()]
+        logs = [tmp_path / f"serve{i}.log" for i in range(2)]
+        env = {**{k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_BASE"))},
+               "PYTHONPATH": str(ROOT), "SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_DATA_DIR": str(tmp_path),
+               "SWITCHBOARD_LOG_LEVEL": "INFO", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        code = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
+        replicas: list[subprocess.Popen[bytes]] = []
+        try:
+            with locker.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": schema.LOCK_KEY})
+                conn.commit()
+                for port, log in zip(ports, logs, strict=True):
+                    with log.open("wb") as out:
+                        replicas.append(subprocess.Popen(
+                            [sys.executable, "-c", code, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
+                _wait(lambda: _advisory_waiters(locker) == 2, within_s=120, what="both replicas waiting")
+                assert not any(_healthy(port) for port in ports)  # no listening before the schema is there
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": schema.LOCK_KEY})
+                conn.commit()
+            _wait(lambda: all(_healthy(port) for port in ports), within_s=180, what="both replicas alive",
+                  logs=logs)
+            texts = [log.read_text(encoding="utf-8", errors="replace") for log in logs]
+            assert sum("database schema created: 0001 -> 0002 -> 0003 -> 0004 -> 0005" in t for t in texts) == 1
+        finally:
+            for replica in replicas:
+                replica.kill()
+                replica.wait(timeout=30)
+            locker.dispose()
+        engine = build_engine(url)
+        assert schema.recorded_revision(engine) == schema.HEAD and drift(engine) == []
+        engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _advisory_waiters(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                     "AND database = (SELECT oid FROM pg_database WHERE datname = "
+                                     "current_database())")).scalar() or 0)
+
+
+def _wait(condition: Callable[[], bool], *, within_s: float, what: str, logs: list[Path] | None = None) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            tails = "\n".join(log.read_text(encoding="utf-8", errors="replace")[-2000:] for log in logs or [])
+            pytest.fail(f"{what}: not within {within_s:.0f} s\n{tails}")
+        time.sleep(0.1)
