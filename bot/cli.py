@@ -62,6 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     s.add_argument("--port", type=int, default=3978, help="port to listen on (default: 3978)")
 
+    d = sub.add_parser("db", help="database schema: upgrade (what serve does at start), current, history",
+                       description="The database's schema (SWITCHBOARD_DATABASE_URL) is versioned by Alembic "
+                                   "revisions shipped with Switchboard. `serve` and every command that opens the "
+                                   "database upgrade it first, under a lock (one replica upgrades, the others "
+                                   "wait); `db upgrade` does only that, e.g. as a Kubernetes init container. A "
+                                   "database from before migrations is recognised and recorded first.")
+    dsub = d.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dsub.add_parser("upgrade", help="bring the database to this release's schema (the revisions applied are printed)",
+                    description="Bring the database to this release's schema and print the revisions applied "
+                                "(or that it was already there); exit status 2 with the reason when the database "
+                                "does not answer or was written by a newer release.")
+    dsub.add_parser("current", help="the database's revision, and whether it is this release's")
+    dsub.add_parser("history", help="every revision this release ships, oldest first")
+    rev = dsub.add_parser("revision", help="for developers, in a source checkout: write the next revision from the "
+                                           "difference between the newest one and bot/memory/models.py")
+    rev.add_argument("-m", "--message", required=True, help="what the revision changes (its file name and docstring)")
+
     e = sub.add_parser("cache-eval", help="for each {id, first, second} row: would `second` hit the cache?")
     e.add_argument("--jsonl", type=Path, metavar="FILE", required=True)
 
@@ -115,6 +132,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.server import serve
 
         return await serve(settings, host=args.host, port=args.port)
+    if args.command == "db":
+        return await _db(settings, args.db_command, getattr(args, "message", ""))
     if args.command == "cache-eval":
         from routing.cache_eval import run_cache_eval
 
@@ -139,6 +158,29 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await adapter.run(sys.stdin, sys.stdout)
     words = ["--since", args.since, "--by", args.by] if args.command == "stats" else args.args
     return await _admin(services, args.command, words)
+
+
+async def _db(settings: Settings, action: str, message: str) -> int:
+    from bot.memory import schema
+    from bot.memory.store import build_memory_store
+
+    if action == "history":
+        for revision, doc in schema.history():
+            print(f"{revision}  {doc}" + ("  (head)" if revision == schema.HEAD else ""))
+        return 0
+    if action == "revision":
+        print(await asyncio.to_thread(schema.new_revision, message))
+        return 0
+    memory = build_memory_store(settings.resolved_database_url)
+    try:
+        if action == "current":
+            print((await memory.schema_state()).describe())
+            return 0
+        applied = await memory.create_schema()
+        print(f"upgraded: {' -> '.join(applied)}" if applied else f"already at {schema.HEAD} (head)")
+        return 0
+    finally:
+        memory.engine.dispose()
 
 
 async def _admin(services: Services, name: str, words: list[str]) -> int:

@@ -31,7 +31,7 @@ class Message(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     role: str = Field(max_length=16)  # user | assistant
     # (platform, tenant, user): the author, or whom the assistant answered; rows from before identities were
-    # qualified get platform and tenant from their conversation (bot/memory/migrate.py)
+    # qualified get platform and tenant from their conversation (migration 0003)
     platform: str = Field(default="", max_length=32)
     tenant: str = Field(default="", max_length=128)
     user: str = Field(max_length=128, index=True)

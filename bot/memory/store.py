@@ -29,7 +29,7 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.errors import ConfigurationError, DatabaseUnavailableError
 from bot.kpis import KpiRecord
-from bot.memory.migrate import upgrade_schema
+from bot.memory import schema
 from bot.memory.models import (
     AuditEntry,
     Budget,
@@ -158,14 +158,13 @@ class SqlMemoryStore:
                 f"the database {where} does not answer ({type(cause).__name__}: {first_line}); check that "
                 "it is up and reachable, or fix SWITCHBOARD_DATABASE_URL") from exc
 
-    async def create_schema(self) -> None:
-        """Create missing tables, then add the columns an older database lacks (`bot.memory.migrate`)."""
+    async def create_schema(self) -> list[str]:
+        """Bring the database to this release's schema (`bot.memory.schema`: Alembic migrations under a lock,
+        one query when it is already there); returns the revisions applied."""
+        return await self._unavailable_as_error(lambda: schema.upgrade(self._engine))
 
-        def unit() -> None:
-            SQLModel.metadata.create_all(self._engine)
-            upgrade_schema(self._engine)
-
-        await self._unavailable_as_error(unit)
+    async def schema_state(self) -> schema.SchemaState:
+        return await self._unavailable_as_error(lambda: schema.state(self._engine))
 
     # --- conversations and turns -------------------------------------------------------
 
