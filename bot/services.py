@@ -63,7 +63,7 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
                          classifier: Classifier | None = None) -> Services:
     """Every component from `settings`; already-loaded NLP components may be passed in to share them."""
     env = provider_environment(environ)
-    memory = build_memory_store(settings.resolved_database_url)
+    memory = build_memory_store(settings.resolved_database_url, cipher=settings.cipher())
     await memory.create_schema()
     policies = PolicyStore(memory=memory, seed=load_policy(settings.policy_file))
     privacy = privacy or build_privacy_engine(timeout_s=settings.privacy_timeout_s,

@@ -40,6 +40,8 @@ STEPS: tuple[AddColumn, ...] = (
     AddColumn("feedback", "platform", "VARCHAR(32) NOT NULL DEFAULT ''", _FROM_DECISION),
     AddColumn("feedback", "tenant", "VARCHAR(128) NOT NULL DEFAULT ''", _FROM_DECISION),
     AddColumn("pendingdelivery", "reference", "TEXT NOT NULL DEFAULT ''"),  # Slack rows need none
+    AddColumn("decision", "privacy_action", "VARCHAR(16) NOT NULL DEFAULT ''"),  # unknown for older rows
+    AddColumn("decision", "attempts", "TEXT NOT NULL DEFAULT ''"),  # older rows: only `model` is known
 )
 
 
