@@ -4,7 +4,8 @@ A column typed `EncryptedText` stores a Fernet token (AES-128-CBC + HMAC-SHA256)
 cipher (`attach_cipher`), plain text otherwise (development without a key). Reads tell the two apart by
 the token's own prefix: every Fernet token starts with `gAAAAA` (version byte 0x80 and a 64-bit
 timestamp, base64url), so rows written before a key was set stay readable and are encrypted by the next
-`switchboard rotate-key`. Several keys (comma-separated, the first is current) decrypt; only the first
+`switchboard rotate-key`. A text stored without a key that happens to look like a token (or starts
+with `plain:`) is stored as `plain:` + text, so no user input can pass for a token. Several keys (comma-separated, the first is current) decrypt; only the first
 encrypts, which is how a key is rotated: put the new key first, run `rotate-key`, drop the old one.
 
 The cipher hangs on the engine's dialect, so two stores in one process (tests) each keep their own.
@@ -23,6 +24,7 @@ from sqlalchemy.types import TypeDecorator
 
 from bot.errors import ConfigurationError
 
+PLAIN_MARK = "plain:"  # without a key: put before a text that would read as a token (or starts with the mark)
 TOKEN_PREFIX = "gAAAAA"  # base64url of 0x80 (Fernet's version) and the high bytes of a timestamp
 _OVERHEAD_BYTES = 57  # version 1 + timestamp 8 + IV 16 + HMAC 32, around whole AES blocks of 16
 _CIPHER_ATTR = "switchboard_cipher"
@@ -51,7 +53,7 @@ class FieldCipher:
         """`stored` (a token under any configured key, or plain text) as a token under the current key."""
         if is_token(stored):
             return self.fernet.rotate(stored.encode("ascii")).decode("ascii")
-        return self.encrypt(stored)
+        return self.encrypt(stored.removeprefix(PLAIN_MARK))
 
 
 def build_cipher(keys: str) -> FieldCipher | None:
@@ -102,13 +104,17 @@ class EncryptedText(TypeDecorator[str]):
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         cipher: FieldCipher | None = getattr(dialect, _CIPHER_ATTR, None)
-        if value is None or cipher is None:
+        if value is None:
             return value
-        return cipher.encrypt(value)
+        if cipher is not None:
+            return cipher.encrypt(value)
+        return PLAIN_MARK + value if value.startswith(PLAIN_MARK) or is_token(value) else value
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None or not is_token(value):
-            return value  # plain text: written without a key, or before encryption was switched on
+        if value is None:
+            return value
+        if not is_token(value):  # plain text: written without a key, or before encryption was switched on
+            return value.removeprefix(PLAIN_MARK)
         cipher: FieldCipher | None = getattr(dialect, _CIPHER_ATTR, None)
         if cipher is None:
             raise EncryptionKeyError("stored conversations are encrypted but SWITCHBOARD_ENCRYPTION_KEY is not set; "
