@@ -5,8 +5,9 @@ cipher (`attach_cipher`), plain text otherwise (development without a key). Read
 the token's own prefix: every Fernet token starts with `gAAAAA` (version byte 0x80 and a 64-bit
 timestamp, base64url), so rows written before a key was set stay readable and are encrypted by the next
 `switchboard rotate-key`. A text stored without a key that happens to look like a token (or starts
-with `plain:`) is stored as `plain:` + text, so no user input can pass for a token. Several keys (comma-separated, the first is current) decrypt; only the first
-encrypts, which is how a key is rotated: put the new key first, run `rotate-key`, drop the old one.
+with `plain:`) is stored as `plain:` + text, so no user input can pass for a token. Several keys
+(comma-separated, the first is current) decrypt; only the first encrypts, which is how a key is rotated:
+put the new key first, run `rotate-key`, drop the old one.
 
 The cipher hangs on the engine's dialect, so two stores in one process (tests) each keep their own.
 """
