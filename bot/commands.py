@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.erasure import InMemoryErasure
 from bot.errors import CommandError, InvalidIdentityError, PolicyValidationError
 from bot.kpis import KpiInputError, build_report, parse_by, parse_since, render_report
 from bot.memory.models import AuditEntry
@@ -93,9 +94,11 @@ Handler = Callable[[CommandContext, list[str]], Awaitable[CommandResult]]
 
 
 class CommandProcessor:
-    def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore) -> None:
+    def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore,
+                 erasure: InMemoryErasure | None = None) -> None:
         self._memory = memory
         self._policies = policies
+        self._erasure = erasure  # the process's cache and pseudonym vault, cleared by `forget`
         self._handlers: dict[str, Handler] = {
             "help": self._help, "why": self._why, "forget": self._forget, "policy": self._policy,
             "model": self._model, "stats": self._stats, "audit": self._audit, "budget": self._budget,
@@ -146,9 +149,11 @@ class CommandProcessor:
         return CommandResult(text=text, data={"decision_id": d.id})
 
     async def _forget(self, ctx: CommandContext, args: list[str]) -> CommandResult:
-        erased = await self._memory.forget_user(ctx.identity)
-        return CommandResult(text=f"Done: I erased {erased} of your messages and every record of your "
-                                  "conversations with me.", data={"erased": erased})
+        removed = await self._memory.erase_user(ctx.identity)
+        held = self._erasure.forget(ctx.identity, removed.conversations) if self._erasure is not None else {}
+        return CommandResult(text=f"Done: I erased {removed.messages} of your messages and every record of your "
+                                  "conversations with me.", data={"erased": removed.messages,
+                                                                  "deleted": removed.deleted, "in_memory": held})
 
     # --- policy ------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ class AnswerCache(Protocol):
 
     async def lookup(self, *, tenant: str, user: str | None, task: str, text: str) -> CachedAnswer | None: ...
     async def store(self, *, tenant: str, user: str | None, task: str, text: str, answer: str,
-                    model: str) -> None: ...
+                    model: str, author: str = "") -> None: ...
 
 
 class CachedAnswer(Protocol):
@@ -321,7 +321,7 @@ class Pipeline:
         await self.memory.add_message(conv.id, role="assistant", user=msg.identity, text=done.text)
         if use_cache and self._cache is not None:
             await self._cache.store(tenant=_cache_tenant(msg), user=cache_user, task=decision.task, text=msg.text,
-                                    answer=done.text, model=done.model.id)
+                                    answer=done.text, model=done.model.id, author=str(msg.identity))
         reply = Reply(text=done.text, kind=ReplyKind.ANSWER, model=done.model.id, region=done.model.region,
                       task=decision.task, cost_usd=done.cost_usd, fallback=done.fallback)
         return await self._finish(record, reply, "answered", started, first_token_at=done.first_token_at)

@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 
 from bot.cli import main
 from bot.commands import CommandContext, CommandProcessor
+from bot.erasure import InMemoryErasure
 from bot.errors import ConfigurationError
 from bot.memory.crypto import (
     PLAIN_MARK,
@@ -34,7 +35,10 @@ from bot.policy_store import PolicyStore
 from bot.retention import RetentionTask
 from bot.settings import Settings
 from bot.types import ChatMessage, Identity
+from privacy.pseudonymise import PseudonymVault
+from privacy.verdict import Finding
 from routing.policy import load_policy
+from tests.conftest import ServicesFactory
 
 ANNA_TEXT = "Anna Nowak asked for a raise to 9,400 PLN, please draft the answer"
 ANNA = Identity("slack", "T1", "U0ANNA77")
@@ -306,3 +310,37 @@ def test_keygen_and_rotate_key_from_the_cli(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("SWITCHBOARD_ENCRYPTION_KEY", key)
     assert main(["rotate-key"]) == 0
     assert "message.text: 0 rows" in capsys.readouterr().out
+
+
+# --- what a serving process holds in memory --------------------------------------------------------
+
+
+async def test_the_chat_forget_also_clears_this_process_cache_and_vault(make_services: ServicesFactory) -> None:
+    services = await make_services()
+    assert services.cache is not None and services.erasure is not None
+    anna = ChatMessage(platform="test", tenant="T", channel="C", thread="a1", user="U0ANNA77",
+                       text="How do I reset my VPN password?")
+    bob = ChatMessage(platform="test", tenant="T", channel="C", thread="b1", user="U0BOB42",
+                      text="How do I order a new laptop charger?")
+    await services.pipeline.handle(anna)  # shared entry (no personal data), asked by Anna
+    await services.pipeline.handle(bob)
+    assert len(services.cache) == 2
+    commands = CommandProcessor(memory=services.memory, policies=services.policies, erasure=services.erasure)
+    me = CommandContext(platform="test", tenant="T", channel="C", user="U0ANNA77", is_admin=False)
+    done = await commands.execute(me, "forget")
+    assert done.ok and done.data["in_memory"] == {"semantic cache": 1, "pseudonym vault (conversations)": 1}
+    assert len(services.cache) == 1
+    again = await services.pipeline.handle(ChatMessage(platform="test", tenant="T", channel="C", thread="b2",
+                                                       user="U0BOB42", text="How can I order a new laptop charger?"))
+    assert again.cached  # Bob's entry stays
+
+
+def test_the_vault_of_each_conversation_written_in_is_erased() -> None:
+    vault = PseudonymVault(ttl_s=60)
+    finding = Finding("PERSON", 0, 10, 0.9)
+    vault.pseudonymise("T1", "slack:C1:t1", "Anna Nowak is late", [finding])
+    vault.pseudonymise("T1", "slack:C1:t2", "Piotr Wójcik is late", [finding])
+    erased = InMemoryErasure(cache=None, vault=vault).forget(ANNA, [("slack", "T1", "C1", "t1")])
+    assert erased == {"pseudonym vault (conversations)": 1}
+    assert vault.restore("T1", "slack:C1:t1", "<PERSON_1>") == "<PERSON_1>"
+    assert vault.restore("T1", "slack:C1:t2", "<PERSON_1>") == "Piotr Wójc"

@@ -131,6 +131,8 @@ class Removed:
 
     deleted: dict[str, int]
     changed: dict[str, int] = field(default_factory=dict)
+    # (platform, tenant, channel, thread) of the conversations the person wrote in (an erasure's)
+    conversations: tuple[tuple[str, str, str, str], ...] = ()
 
     @property
     def messages(self) -> int:
@@ -321,6 +323,9 @@ class SqlMemoryStore:
             mine = select(Decision.id).where(*_decided_for(user))
             convs = select(Message.conversation_id).where(*messages).distinct()
             touched = [int(c) for c in db.execute(convs).scalars()]
+            where = tuple((str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in db.execute(select(
+                Conversation.platform, Conversation.tenant, Conversation.channel, Conversation.thread).where(
+                col(Conversation.id).in_(touched))))
             deleted: dict[str, int] = {}
 
             def gone(table: str, statement: Any) -> None:
@@ -349,7 +354,7 @@ class SqlMemoryStore:
             changed = {"conversation": int(db.execute(update(Conversation).where(*started).values(user="")).rowcount)}
             changed["auditentry"] = _anonymise_trail(db, str(user))
             s.commit()
-            return Removed(deleted=deleted, changed={k: v for k, v in changed.items() if v})
+            return Removed(deleted=deleted, changed={k: v for k, v in changed.items() if v}, conversations=where)
 
         return await self._run(unit)
 
