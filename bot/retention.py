@@ -42,6 +42,8 @@ class RetentionTask:
                     log.info("retention: content older than %s purged (%s)", self._retention, removed.describe())
             except DatabaseUnavailableError as exc:
                 log.warning("retention: purge skipped: %s", exc)
+            except Exception:  # a background task has no caller: say so, and try again at the next interval
+                log.exception("retention: purge failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), interval_s)
 

@@ -53,6 +53,9 @@ async def test_the_record_lists_every_model_tried_in_order_with_its_region(make_
     assert record.fallback and record.region == "eu" and record.prompt_tokens > 0 and record.cost_usd > 0
     assert record.latency_ms > 0 and "EMAIL_ADDRESS" in record.entity_types
     assert fake_llm.models_called() == ["eu-small"] * 3 + ["eu-large"]
+    why = await CommandProcessor(memory=services.memory, policies=services.policies).execute(
+        CommandContext(platform="test", tenant="T", channel="C", user="U1", is_admin=False), "why")
+    assert "Models called: openai/eu-small (eu, answer, failed) → openai/eu-large (eu, answer)" in why.text
 
 
 async def test_ensemble_members_and_the_judge_are_on_the_record(make_services: ServicesFactory,
