@@ -74,6 +74,19 @@ async def test_ensemble_members_and_the_judge_are_on_the_record(make_services: S
     assert sorted(m for _, m in calls) == sorted(f"openai/{m}" for m in fake_llm.models_called())
 
 
+async def test_a_cascade_records_its_verifier(make_services: ServicesFactory, fake_llm: FakeOpenAI) -> None:
+    rules = {t: {"strategy": "cascade", "candidates": ["openai/eu-small", "openai/eu-large"]} for t in ALL_TASKS}
+    services = await make_services(policy=fake_policy(fake_llm.base_url, **rules))
+    # the verifier: the cheapest model the verdict allows other than the one that answered
+    fake_llm.answers["us-small"] = '{"sufficient": true, "confidence": 0.9, "reason": "complete"}'
+    reply = await services.pipeline.handle(msg("Write a short welcome note for the new welder on the night shift."))
+    assert reply.kind is ReplyKind.ANSWER and reply.model == "openai/eu-small"
+    [record] = decisions(services)
+    assert [(a["role"], a["model"], a["ok"]) for a in attempts_of(record)] == [
+        ("answer", "openai/eu-small", True), ("verifier", "openai/us-small", True)]
+    assert attempts_of(record)[1]["region"] == "us"
+
+
 async def test_a_cache_hit_records_where_the_answer_came_from(make_services: ServicesFactory,
                                                              fake_llm: FakeOpenAI) -> None:
     services = await make_services()
