@@ -148,6 +148,10 @@ class ResidencyReport:
     pseudonymised: int  # personal records sent as placeholders only (any region allowed)
     violations: tuple[Violation, ...]
 
+    def joined(self, other: ResidencyReport) -> ResidencyReport:
+        return ResidencyReport(self.checked + other.checked, self.personal + other.personal,
+                               self.pseudonymised + other.pseudonymised, self.violations + other.violations)
+
     def describe(self) -> str:
         head = (f"{self.checked} decision records checked, {self.personal} with personal data "
                 f"({self.pseudonymised} pseudonymised before leaving)")
@@ -190,12 +194,14 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def verify_residency(decisions: Iterable[Decision], versions: Sequence[PolicyVersion]) -> ResidencyReport:
+def verify_residency(decisions: Iterable[Decision], versions: Sequence[PolicyVersion] | PolicyHistory,
+                     ) -> ResidencyReport:
     """Every record with personal data whose request went (answered, tried, judged, verified, ensemble
     member) or whose answer came from the cache outside the personal-data regions of its policy version.
     A call whose region was not recorded is looked up in that version's model table; unknown counts as
-    outside. Records pseudonymised before leaving are exempt: only placeholders left."""
-    history = PolicyHistory(versions)
+    outside. Records pseudonymised before leaving are exempt: only placeholders left. Pages of a long
+    history are checked one by one (pass one `PolicyHistory`) and their reports `joined`."""
+    history = versions if isinstance(versions, PolicyHistory) else PolicyHistory(versions)
     checked = personal = pseudonymised = 0
     found = []
     for record in decisions:

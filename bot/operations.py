@@ -10,7 +10,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from bot.audit import TrailFilter, to_csv, to_json, trail_rows, verify_residency
+from bot.audit import PolicyHistory, ResidencyReport, TrailFilter, to_csv, to_json, trail_rows, verify_residency
 from bot.memory.crypto import new_key
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.retention import purge_expired
@@ -35,10 +35,18 @@ async def export_trail(memory: SqlMemoryStore, out: TextIO, *, since: timedelta,
     return 0
 
 
-async def check_residency(memory: SqlMemoryStore, out: TextIO, *, since: timedelta | None) -> int:
+async def check_residency(memory: SqlMemoryStore, out: TextIO, *, since: timedelta | None,
+                          page: int = 5000) -> int:
+    """Verify the records of the period page by page (a long history never sits in memory at once)."""
     start = SINCE_EVER if since is None else datetime.now(UTC) - since
-    (decisions, _), versions = await asyncio.gather(memory.audit_trail(since=start), memory.policy_versions())
-    report = await asyncio.to_thread(verify_residency, decisions, versions)
+    history = PolicyHistory(await memory.policy_versions())
+    report, after = ResidencyReport(0, 0, 0, ()), 0
+    while True:
+        records = await memory.decisions_after(since=start, after_id=after, limit=page)
+        if not records:
+            break
+        report = report.joined(await asyncio.to_thread(verify_residency, records, history))
+        after = records[-1].id or after
     out.write(report.describe() + "\n")
     return 1 if report.violations else 0
 

@@ -207,6 +207,9 @@ async def test_a_planted_violation_is_caught_and_named(store: SqlMemoryStore) ->
                        (cached_us, "cache openai/us-small@us"), (legacy, "answer openai/us-small@us")):
         assert f"decision {bad} (" in report and where in report
     assert f"decision {clean} (" not in report
+    paged = io.StringIO()
+    assert await check_residency(store, paged, since=None, page=2) == 1  # read 2 records at a time
+    assert paged.getvalue() == report
 
 
 async def test_each_record_is_judged_by_the_policy_version_in_force_when_it_was_made(store: SqlMemoryStore) -> None:

@@ -535,6 +535,13 @@ class SqlMemoryStore:
         return await self._run(lambda s: s.exec(
             select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)).all())
 
+    async def decisions_after(self, *, since: datetime, after_id: int = 0, limit: int = 5000) -> Sequence[Decision]:
+        """At most `limit` decision records created since `since` with an id above `after_id`, by id: a long
+        history read in pages."""
+        return await self._run(lambda s: s.exec(
+            select(Decision).where(col(Decision.created_at) >= since, col(Decision.id) > after_id)
+            .order_by(col(Decision.id)).limit(limit)).all())
+
     async def audit_trail(self, *, since: datetime) -> tuple[Sequence[Decision], Sequence[AuditEntry]]:
         """Decision records and admin entries created since `since`, oldest first (`switchboard audit`)."""
 
