@@ -149,7 +149,8 @@ def mount_slack(app: web.Application, services: Services) -> None:
     from bot.commands import CommandProcessor
 
     adapter = build_slack_adapter(settings=services.settings, pipeline=services.pipeline,
-                                  commands=CommandProcessor(memory=services.memory, policies=services.policies),
+                                  commands=CommandProcessor(memory=services.memory, policies=services.policies,
+                                                            erasure=services.erasure),
                                   memory=services.memory)
     adapter.mount(app)
     app[SLACK] = adapter

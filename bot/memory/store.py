@@ -15,12 +15,12 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Engine, case, delete, event, func, insert, update
+from sqlalchemy import CursorResult, Engine, and_, case, delete, event, func, insert, or_, update
 from sqlalchemy import select as sa_select  # more columns than sqlmodel's select is typed for
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -30,6 +30,7 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from bot.errors import ConfigurationError, DatabaseUnavailableError
 from bot.kpis import KpiRecord
 from bot.memory import schema
+from bot.memory.crypto import FieldCipher, attach_cipher, encrypted_columns, engine_cipher, rotate_column
 from bot.memory.models import (
     AuditEntry,
     Budget,
@@ -124,11 +125,32 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class SqlMemoryStore:
-    """Everything Switchboard remembers, behind async methods."""
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """Rows deleted (or, for `changed`, anonymised in place) per table by a purge or an erasure."""
 
-    def __init__(self, engine: Engine) -> None:
+    deleted: dict[str, int]
+    changed: dict[str, int] = field(default_factory=dict)
+    # (platform, tenant, channel, thread) of the conversations the person wrote in (an erasure's)
+    conversations: tuple[tuple[str, str, str, str], ...] = ()
+
+    @property
+    def messages(self) -> int:
+        return self.deleted.get("message", 0)
+
+    def describe(self) -> str:
+        parts = [f"{table}: {n} deleted" for table, n in self.deleted.items()]
+        parts += [f"{table}: {n} anonymised" for table, n in self.changed.items()]
+        return "; ".join(parts)
+
+
+class SqlMemoryStore:
+    """Everything Switchboard remembers, behind async methods. With `cipher`, message texts and other
+    content columns (`bot.memory.crypto.EncryptedText`) are encrypted at rest."""
+
+    def __init__(self, engine: Engine, *, cipher: FieldCipher | None = None) -> None:
         self._engine = engine
+        attach_cipher(engine, cipher)
         # SQLite: an in-memory database is one connection shared by every thread (StaticPool), so units
         # of work must not interleave, or one unit's rollback undoes another's uncommitted insert; a file
         # takes one writer at a time, and its busy handler makes the others sleep and poll (tens of ms
@@ -282,31 +304,103 @@ class SqlMemoryStore:
         return await self._run(unit)
 
     async def forget_user(self, user: Identity) -> int:
-        """GDPR Art. 17: erase the user's messages, the answers to them, their decisions and
-        feedback, and conversations left empty. Returns the number of messages erased.
+        """GDPR Art. 17 (`erase_user`); returns the number of messages erased."""
+        return (await self.erase_user(user)).messages
+
+    async def erase_user(self, user: Identity) -> Removed:
+        """GDPR Art. 17: erase the user's messages, the answers to them, their pending deliveries, their
+        decisions and feedback (and the votes on their decisions), their budget, and conversations left
+        empty; in conversations others still use, the user's id as starter is blanked. The admin trail
+        keeps its entries, with the user's id replaced by `(erased)`. Reports what was removed per table.
 
         Only rows of this (platform, tenant, user): the same raw id elsewhere is someone else."""
 
-        def unit(s: Session) -> int:
+        def unit(s: Session) -> Removed:
+            db = s.connection()
             messages = (col(Message.platform) == user.platform, col(Message.tenant) == user.tenant,
                         col(Message.user) == user.user)
-            erased = s.exec(select(func.count()).select_from(Message).where(*messages)).one()
-            s.exec(delete(Feedback).where(col(Feedback.platform) == user.platform,
-                                          col(Feedback.tenant) == user.tenant, col(Feedback.user) == user.user))
             mine = select(Decision.id).where(*_decided_for(user))
-            s.exec(delete(Feedback).where(col(Feedback.decision_id).in_(mine)))
-            s.exec(delete(Decision).where(*_decided_for(user)))
-            s.exec(delete(PendingDelivery).where(col(PendingDelivery.message_id).in_(
+            convs = select(Message.conversation_id).where(*messages).distinct()
+            touched = [int(c) for c in db.execute(convs).scalars()]
+            where = tuple((str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in db.execute(select(
+                Conversation.platform, Conversation.tenant, Conversation.channel, Conversation.thread).where(
+                col(Conversation.id).in_(touched))))
+            deleted: dict[str, int] = {}
+
+            def gone(table: str, statement: Any) -> None:
+                deleted[table] = deleted.get(table, 0) + int(db.execute(statement).rowcount)
+
+            gone("feedback", delete(Feedback).where(col(Feedback.platform) == user.platform,
+                                                    col(Feedback.tenant) == user.tenant,
+                                                    col(Feedback.user) == user.user))
+            gone("feedback", delete(Feedback).where(col(Feedback.decision_id).in_(mine)))
+            gone("decision", delete(Decision).where(*_decided_for(user)))
+            gone("pendingdelivery", delete(PendingDelivery).where(col(PendingDelivery.message_id).in_(
                 select(Message.id).where(*messages))))
-            s.exec(delete(Message).where(*messages))
-            empty = select(Conversation.id).where(~select(Message.id).where(
-                Message.conversation_id == Conversation.id).exists())
-            s.exec(delete(Decision).where(col(Decision.conversation_id).in_(empty)))
-            s.exec(delete(Conversation).where(col(Conversation.id).in_(empty)))
+            # others' decisions may point at these messages (an answer's record): they stay, without the link
+            db.execute(update(Decision).where(col(Decision.message_id).in_(select(Message.id).where(*messages)))
+                       .values(message_id=None))
+            gone("message", delete(Message).where(*messages))
+            gone("budget", delete(Budget).where(col(Budget.scope) == "user", col(Budget.key) == str(user)))
+            started = (col(Conversation.platform) == user.platform, col(Conversation.tenant) == user.tenant,
+                       col(Conversation.user) == user.user)
+            # a conversation of theirs goes when nothing refers to it any more; others' records keep theirs
+            empty = select(Conversation.id).where(
+                or_(col(Conversation.id).in_(touched), and_(*started)),
+                ~select(Message.id).where(Message.conversation_id == Conversation.id).exists(),
+                ~select(Decision.id).where(Decision.conversation_id == Conversation.id).exists())
+            gone("conversation", delete(Conversation).where(col(Conversation.id).in_(empty)))
+            changed = {"conversation": int(db.execute(update(Conversation).where(*started).values(user="")).rowcount)}
+            changed["auditentry"] = _anonymise_trail(db, str(user))
             s.commit()
-            return int(erased)
+            return Removed(deleted=deleted, changed={k: v for k, v in changed.items() if v}, conversations=where)
 
         return await self._run(unit)
+
+    async def purge(self, *, older_than: datetime, batch: int = 1000) -> Removed:
+        """Retention: delete conversation content created before `older_than` — messages (with their
+        pending deliveries) and the platform delivery ids taken — in transactions of `batch` messages.
+        Decision records, feedback and the admin trail are content-free and stay; a decision's link to a
+        purged message becomes NULL."""
+        deleted = {"message": 0, "pendingdelivery": 0, "processedevent": 0}
+
+        def unit(s: Session) -> int:
+            db = s.connection()
+            ids = list(db.execute(select(Message.id).where(col(Message.created_at) < older_than)
+                                  .order_by(col(Message.id)).limit(batch)).scalars())
+            if ids:
+                deleted["pendingdelivery"] += int(db.execute(delete(PendingDelivery).where(
+                    col(PendingDelivery.message_id).in_(ids))).rowcount)
+                db.execute(update(Decision).where(col(Decision.message_id).in_(ids)).values(message_id=None))
+                deleted["message"] += int(db.execute(delete(Message).where(col(Message.id).in_(ids))).rowcount)
+            events = list(db.execute(select(ProcessedEvent.event_key).where(
+                col(ProcessedEvent.created_at) < older_than).limit(batch)).scalars())
+            if events:
+                deleted["processedevent"] += int(db.execute(delete(ProcessedEvent).where(
+                    col(ProcessedEvent.event_key).in_(events))).rowcount)
+            s.commit()
+            return max(len(ids), len(events))
+
+        while await self._run(unit) >= batch:
+            pass
+        return Removed(deleted=deleted)
+
+    async def rotate_keys(self, *, batch: int = 500) -> dict[str, int]:
+        """Re-encrypt every encrypted column under the current key (plain-text rows get encrypted);
+        rows rewritten per `table.column`."""
+        cipher = engine_cipher(self._engine)
+        if cipher is None:
+            raise ConfigurationError("rotate-key needs SWITCHBOARD_ENCRYPTION_KEY: the new key first, then the old "
+                                     "ones, comma-separated (`switchboard keygen` makes a key)")
+
+        def work() -> dict[str, int]:
+            done = {}
+            for target in encrypted_columns(SQLModel.metadata):
+                with self._serial:
+                    done[f"{target.table}.{target.column}"] = rotate_column(self._engine, cipher, target, batch=batch)
+            return done
+
+        return await self._unavailable_as_error(work)
 
     # --- delivery of accepted messages (bot.recovery) -----------------------------------
 
@@ -439,6 +533,29 @@ class SqlMemoryStore:
     async def audit_log(self, *, limit: int = 20) -> Sequence[AuditEntry]:
         return await self._run(lambda s: s.exec(
             select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)).all())
+
+    async def decisions_after(self, *, since: datetime, after_id: int = 0, limit: int = 5000) -> Sequence[Decision]:
+        """At most `limit` decision records created since `since` with an id above `after_id`, by id: a long
+        history read in pages."""
+        return await self._run(lambda s: s.exec(
+            select(Decision).where(col(Decision.created_at) >= since, col(Decision.id) > after_id)
+            .order_by(col(Decision.id)).limit(limit)).all())
+
+    async def audit_trail(self, *, since: datetime) -> tuple[Sequence[Decision], Sequence[AuditEntry]]:
+        """Decision records and admin entries created since `since`, oldest first (`switchboard audit`)."""
+
+        def unit(s: Session) -> tuple[Sequence[Decision], Sequence[AuditEntry]]:
+            decisions = s.exec(select(Decision).where(col(Decision.created_at) >= since)
+                               .order_by(col(Decision.id))).all()
+            entries = s.exec(select(AuditEntry).where(col(AuditEntry.created_at) >= since)
+                             .order_by(col(AuditEntry.id))).all()
+            return decisions, entries
+
+        return await self._run(unit)
+
+    async def policy_versions(self) -> Sequence[PolicyVersion]:
+        """Every stored policy version, oldest first."""
+        return await self._run(lambda s: s.exec(select(PolicyVersion).order_by(col(PolicyVersion.version))).all())
 
     # --- budgets -----------------------------------------------------------------------
 
@@ -591,6 +708,16 @@ def _insert_unique(s: Session, row: SQLModel) -> bool:
     return True
 
 
+def _anonymise_trail(db: Any, qualified: str) -> int:
+    """The admin trail keeps what was done; `qualified` (platform:tenant:user) becomes `(erased)` in it."""
+    erased = "(erased)"
+    changed = db.execute(update(AuditEntry).where(col(AuditEntry.actor) == qualified).values(actor=erased)).rowcount
+    for column in (AuditEntry.command, AuditEntry.outcome):
+        changed += db.execute(update(AuditEntry).where(col(column).contains(qualified, autoescape=True)).values(
+            {column.key: func.replace(col(column), qualified, erased)})).rowcount  # type: ignore[attr-defined]
+    return int(changed)
+
+
 def _decided_for(user: Identity) -> tuple[Any, ...]:
     return (col(Decision.platform) == user.platform, col(Decision.tenant) == user.tenant,
             col(Decision.user) == user.user)
@@ -606,5 +733,5 @@ def _limit(row: Budget) -> BudgetLimit:
     return BudgetLimit(scope=row.scope, key=row.key, soft_usd=row.soft_usd, hard_usd=row.hard_usd)
 
 
-def build_memory_store(url: str) -> SqlMemoryStore:
-    return SqlMemoryStore(build_engine(url))
+def build_memory_store(url: str, *, cipher: FieldCipher | None = None) -> SqlMemoryStore:
+    return SqlMemoryStore(build_engine(url), cipher=cipher)

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 import bot.memory.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bot.memory.crypto import EncryptedText
 
 
 def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
@@ -22,6 +23,8 @@ def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[F
         return f"sa.String(length={obj.length})" if obj.length is not None else "sa.String()"
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, EncryptedText):
+        return "sa.Text()"  # encrypted in Python (bot/memory/crypto.py): TEXT in the database
     return False
 
 
