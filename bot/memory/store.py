@@ -47,6 +47,7 @@ from routing.budget import ANY, BudgetLimit
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 5
+PERSONAL_LEVELS = frozenset({"personal", "special"})  # Sensitivity labels at PERSONAL or above
 DB_THREADS = 8  # below SQLAlchemy's default pool limit (5 + 10 overflow): no thread waits for a connection
 # what a database that does not answer raises (refused, reset, timed out, locked, pool exhausted)
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
@@ -491,8 +492,9 @@ class SqlMemoryStore:
 
     # --- KPIs --------------------------------------------------------------------------
 
-    async def kpi_records(self, *, since: datetime, until: datetime) -> list[KpiRecord]:
-        """The content-free part of the decision records created in [since, until), each with its votes."""
+    async def kpi_records(self, *, since: datetime, until: datetime, limit: int | None = None) -> list[KpiRecord]:
+        """The content-free part of the decision records created in [since, until), each with its votes;
+        with `limit`, only the newest `limit` of them (a bound on what one request scans)."""
         votes = (sa_select(col(Feedback.decision_id).label("decision_id"),
                         func.sum(case((col(Feedback.score) > 0, 1), else_=0)).label("up"),
                         func.sum(case((col(Feedback.score) < 0, 1), else_=0)).label("down"))
@@ -500,17 +502,20 @@ class SqlMemoryStore:
         columns: tuple[Any, ...] = (
             Decision.created_at, Decision.platform, Decision.tenant, Decision.channel, Decision.model, Decision.task,
             Decision.outcome, Decision.latency_ms, Decision.prompt_tokens, Decision.completion_tokens,
-            Decision.cost_usd, Decision.fallback, Decision.cached, Decision.escalated)
+            Decision.cost_usd, Decision.fallback, Decision.cached, Decision.escalated, Decision.region,
+            Decision.sensitivity)
         query = (sa_select(*(col(c) for c in columns), func.coalesce(votes.c.up, 0), func.coalesce(votes.c.down, 0))
                  .outerjoin(votes, votes.c.decision_id == col(Decision.id))
-                 .where(col(Decision.created_at) >= since, col(Decision.created_at) < until)
-                 .order_by(col(Decision.id)))
+                 .where(col(Decision.created_at) >= since, col(Decision.created_at) < until))
+        query = (query.order_by(col(Decision.id)) if limit is None
+                 else query.order_by(col(Decision.created_at).desc()).limit(limit))
 
         def unit(s: Session) -> list[KpiRecord]:
             return [KpiRecord(created_at=row[0], team=f"{row[1]}:{row[2]}:{row[3]}", model=row[4], task=row[5],
                               outcome=row[6], latency_ms=float(row[7]), tokens=int(row[8]) + int(row[9]),
                               cost_usd=float(row[10]), fallback=bool(row[11]), cached=bool(row[12]),
-                              escalated=bool(row[13]), up=int(row[14]), down=int(row[15]))
+                              escalated=bool(row[13]), region=row[14], personal=row[15] in PERSONAL_LEVELS,
+                              up=int(row[16]), down=int(row[17]))
                     for row in s.connection().execute(query)]
 
         return await self._run(unit)
