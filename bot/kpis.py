@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 GROUPS = ("model", "task", "team", "tier")
 REAL_CALLS = frozenset({"answered", "failed"})
@@ -39,9 +40,9 @@ class WarningRules:
     cost_growth_margin: float = 0.10
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KpiRecord:
-    """The content-free part of one decision record, with the votes on it."""
+class KpiRecord(NamedTuple):
+    """The content-free part of one decision record, with the votes on it. A named tuple, not a frozen
+    dataclass: the dashboard reads up to 200,000 of them per page, and a tuple is built ~10 times faster."""
 
     created_at: datetime
     model: str
@@ -167,15 +168,27 @@ def _groups(records: Sequence[KpiRecord], key: Callable[[KpiRecord], str]) -> di
 
 
 def _row(key: str, records: Sequence[KpiRecord], rules: WarningRules) -> KpiRow:
-    given = [r for r in records if r.outcome == "answered" and not r.cached]
-    latency = sorted(r.latency_ms for r in given)
-    simple = sorted(r.latency_ms for r in given if r.task in rules.simple_tasks)
-    return KpiRow(key=key, requests=len(records), errors=sum(r.outcome == "failed" for r in records),
-                  fallbacks=sum(r.fallback for r in records), escalations=sum(r.escalated for r in records),
-                  cached=sum(r.cached for r in records), p50_ms=_pct(latency, 0.50), p95_ms=_pct(latency, 0.95),
-                  simple_p95_ms=_pct(simple, 0.95), tokens=sum(r.tokens for r in records),
-                  cost_usd=sum(r.cost_usd for r in records), up=sum(r.up for r in records),
-                  down=sum(r.down for r in records))
+    errors = fallbacks = escalations = cached = tokens = up = down = 0
+    cost = 0.0
+    latency, simple = [], []
+    for r in records:  # one pass: a dashboard sums up to 200,000 records several times over
+        errors += r.outcome == "failed"
+        fallbacks += r.fallback
+        escalations += r.escalated
+        cached += r.cached
+        tokens += r.tokens
+        cost += r.cost_usd
+        up += r.up
+        down += r.down
+        if r.outcome == "answered" and not r.cached:  # latency of answers a model gave
+            latency.append(r.latency_ms)
+            if r.task in rules.simple_tasks:
+                simple.append(r.latency_ms)
+    latency.sort()
+    simple.sort()
+    return KpiRow(key=key, requests=len(records), errors=errors, fallbacks=fallbacks, escalations=escalations,
+                  cached=cached, p50_ms=_pct(latency, 0.50), p95_ms=_pct(latency, 0.95),
+                  simple_p95_ms=_pct(simple, 0.95), tokens=tokens, cost_usd=cost, up=up, down=down)
 
 
 def _warned(row: KpiRow, previous: KpiRow | None, rules: WarningRules) -> KpiRow:
