@@ -66,7 +66,7 @@ async def main(args: argparse.Namespace) -> None:
                     print(f"GET /admin?since={since}: median {statistics.median(times):.3f} s "
                           f"(min {min(times):.3f}, max {max(times):.3f}; {args.runs} runs, {len(body):,} bytes)")
             if args.screenshot:
-                await screenshot(f"{base}/admin?token={TOKEN}&since=30d", Path(args.screenshot).absolute(), Path(tmp))
+                await screenshot(f"{base}/admin?token={TOKEN}&since=30d", Path(args.screenshot), Path(tmp))
         finally:
             await runner.cleanup()
             services.memory.engine.dispose()

@@ -95,7 +95,7 @@ def _cards(series: KpiSeries, report: KpiReport) -> str:
     outside = series.outside_residency
     personal = sum(b.personal for b in series.buckets)
     apart = ", ".join(f"{n} {o}" for o, n in report.apart.items())
-    cards = [("Requests", str(t.requests), ""), ("Cost", f"${t.cost_usd:.4f}", ""),
+    cards = [("Requests", f"{t.requests:,}", ""), ("Cost", f"${t.cost_usd:.4f}", ""),
              ("Cost per request", f"${t.cost_per_request:.5f}", ""), ("p95 latency", _seconds(t.p95_ms), ""),
              ("Error rate", f"{t.error_rate:.1%}", ""), ("Fallback rate", _rate(t.fallbacks, t.requests), ""),
              ("Satisfaction", _satisfaction(t), ""),
@@ -255,10 +255,14 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _usd(value: float) -> str:
+    if value == 0:
+        return "$0"
     return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
 
 
 def _percent(value: float) -> str:
+    if 0 < value < 0.001:
+        return "<0.1%"
     return f"{value:.1%}" if 0 < value < 0.1 else f"{value:.0%}"
 
 

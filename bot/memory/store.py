@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Engine, case, delete, event, func, insert, update
+from sqlalchemy import CursorResult, Engine, String, case, delete, event, func, insert, type_coerce, update
 from sqlalchemy import select as sa_select  # more columns than sqlmodel's select is typed for
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -499,20 +499,25 @@ class SqlMemoryStore:
                         func.sum(case((col(Feedback.score) > 0, 1), else_=0)).label("up"),
                         func.sum(case((col(Feedback.score) < 0, 1), else_=0)).label("down"))
                  .group_by(col(Feedback.decision_id)).subquery())
+        # SQLite: the stored text, parsed by datetime.fromisoformat (~4x faster than SQLAlchemy's processor; the
+        # dashboard reads up to 200,000 rows); KpiRecord readers take a naive time as UTC
+        created = (type_coerce(col(Decision.created_at), String) if self._engine.dialect.name == "sqlite"
+                   else col(Decision.created_at))
         columns: tuple[Any, ...] = (
-            Decision.created_at, Decision.platform, Decision.tenant, Decision.channel, Decision.model, Decision.task,
+            Decision.platform, Decision.tenant, Decision.channel, Decision.model, Decision.task,
             Decision.outcome, Decision.latency_ms, Decision.prompt_tokens, Decision.completion_tokens,
             Decision.cost_usd, Decision.fallback, Decision.cached, Decision.escalated, Decision.region,
             Decision.sensitivity)
-        query = (sa_select(*(col(c) for c in columns), func.coalesce(votes.c.up, 0), func.coalesce(votes.c.down, 0))
+        query = (sa_select(created, *(col(c) for c in columns), func.coalesce(votes.c.up, 0),
+                           func.coalesce(votes.c.down, 0))
                  .outerjoin(votes, votes.c.decision_id == col(Decision.id))
                  .where(col(Decision.created_at) >= since, col(Decision.created_at) < until))
         query = (query.order_by(col(Decision.id)) if limit is None
                  else query.order_by(col(Decision.created_at).desc()).limit(limit))
 
         def unit(s: Session) -> list[KpiRecord]:
-            return [KpiRecord(created_at=row[0], team=f"{row[1]}:{row[2]}:{row[3]}", model=row[4], task=row[5],
-                              outcome=row[6], latency_ms=float(row[7]), tokens=int(row[8]) + int(row[9]),
+            return [KpiRecord(created_at=_as_datetime(row[0]), team=f"{row[1]}:{row[2]}:{row[3]}", model=row[4],
+                              task=row[5], outcome=row[6], latency_ms=float(row[7]), tokens=int(row[8]) + int(row[9]),
                               cost_usd=float(row[10]), fallback=bool(row[11]), cached=bool(row[12]),
                               escalated=bool(row[13]), region=row[14], personal=row[15] in PERSONAL_LEVELS,
                               up=int(row[16]), down=int(row[17]))
@@ -561,6 +566,10 @@ def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None,
             lease_until=now + timedelta(seconds=lease.seconds), created_at=now))
     s.commit()
     return StoredTurn(conversation=conv, message_id=message_id)
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _commit(s: Session, statement: Any) -> None:
