@@ -7,7 +7,8 @@ Usage, from the project checkout:
 Seeds `--records` demo decision records (tests/dashboard_demo.py: spread over 30 days, ~10% of the answers
 voted on) into a fresh SQLite file, serves the production app on loopback with an admin token and times
 `GET /admin?since=24h|7d|30d` end to end (read in the store's threads, page built in a worker thread): the
-median and min–max of `--runs` requests per range. With `--screenshot` it also has headless Chromium draw
+median and min–max of `--runs` requests per range, and the process's CPU time per request (less sensitive to
+a loaded machine than the wall clock). With `--screenshot` it also has headless Chromium draw
 `since=30d` into that PNG (the README's picture).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import sys
 import tempfile
@@ -55,16 +57,20 @@ async def main(args: argparse.Namespace) -> None:
         try:
             async with aiohttp.ClientSession() as http:
                 for since in ("24h", "7d", "30d"):
-                    times = []
+                    times, cpu = [], []
                     for _ in range(args.runs):
-                        t0 = time.perf_counter()
+                        t0, c0 = time.perf_counter(), time.process_time()
                         async with http.get(f"{base}/admin?since={since}",
                                             headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
                             body = await resp.text()
                             assert resp.status == 200, body[:500]
                         times.append(time.perf_counter() - t0)
+                        cpu.append(time.process_time() - c0)
                     print(f"GET /admin?since={since}: median {statistics.median(times):.3f} s "
-                          f"(min {min(times):.3f}, max {max(times):.3f}; {args.runs} runs, {len(body):,} bytes)")
+                          f"(min {min(times):.3f}, max {max(times):.3f}; {args.runs} runs, {len(body):,} bytes); "
+                          f"CPU time of the process per request: median {statistics.median(cpu):.3f} s")
+            print(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+                  "(with the seeding)")
             if args.screenshot:
                 await screenshot(f"{base}/admin?token={TOKEN}&since=30d", Path(args.screenshot), Path(tmp))
         finally:

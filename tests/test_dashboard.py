@@ -24,13 +24,13 @@ from bot.app import build_app
 from bot.dashboard import PageInfo
 from bot.kpis import DAY, HOUR, KpiRecord, build_series
 from bot.memory.models import Decision
-from bot.memory.store import SqlMemoryStore
+from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.services import Services
 from bot.settings import Settings
 from bot.svgchart import ALERT
 from bot.types import Identity
 from tests.conftest import ServicesFactory
-from tests.dashboard_demo import demo_decisions, seed_store
+from tests.dashboard_demo import bulk_insert, demo_decisions, seed_store
 from tests.png import colour_share, read_png
 
 TOKEN = "test-admin-token-0123456789"
@@ -244,6 +244,21 @@ async def test_the_page_served_shows_the_known_figures(serve: Serve, http: aioht
     assert body.count("<figure") == 7 and body.count("<table>") >= 7 and body.count("<title id=") == 7
 
 
+async def test_a_long_kpi_read_on_a_sqlite_file_does_not_hold_up_writes(tmp_path: Path) -> None:
+    """The dashboard's read (here 15,000 records) runs beside the writer (WAL), not under the store's lock:
+    a decision recorded meanwhile is stored before the read ends."""
+    store = build_memory_store(f"sqlite:///{tmp_path}/kpi.db")
+    await store.create_schema()
+    await asyncio.to_thread(bulk_insert, store, demo_decisions(15_000, now=NOW, period=timedelta(days=30)))
+    reading = asyncio.create_task(store.kpi_records(since=NOW - timedelta(days=31), until=NOW, limit=200_001))
+    await asyncio.sleep(0.05)  # the read is under way
+    await store.record_decision(Decision(platform="slack", tenant="T", channel="C", model="m", outcome="answered"))
+    written_first = not reading.done()
+    assert len(await reading) == 15_000
+    assert written_first, "the write waited for the whole read"
+    store.engine.dispose()
+
+
 def test_series_buckets_by_hour_for_a_day_and_by_day_beyond() -> None:
     until = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 
@@ -292,6 +307,21 @@ async def test_any_query_header_or_cookie_is_answered_without_a_500(
         async with http.get(f"{token_server}/admin", params=query, headers=headers, allow_redirects=False) as resp:
             assert resp.status in (200, 303, 400, 401, 403), (query, headers, resp.status)
             assert resp.headers["Cache-Control"] == "no-store"
+
+
+async def test_raw_header_bytes_are_answered_without_a_500(token_server: str) -> None:
+    """Bytes that are not UTF-8 (or not text at all) in the headers the page reads."""
+    host, port = token_server.removeprefix("http://").split(":")
+    for name in (b"X-Forwarded-Email", b"Authorization", b"Cookie"):
+        for value in (b"\xff\xfe\x80", b"Bearer \xc3\x28", b"switchboard_admin=\xe2\x82", b"ada@example.com\xa0"):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"GET /admin?since=7d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + name + b": " + value
+                         + b"\r\n\r\n")
+            await writer.drain()
+            status_line = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+            assert status_line.split()[1] in (b"400", b"401", b"403"), (name, value, status_line)
 
 
 # --- drawn by Chromium ---------------------------------------------------------------------------

@@ -135,15 +135,20 @@ class SqlMemoryStore:
         # takes one writer at a time, and its busy handler makes the others sleep and poll (tens of ms
         # each under a burst of events): a lock queues them instead
         self._serial = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._one_connection = isinstance(engine.pool, StaticPool)  # in-memory SQLite: every unit shares it
         self._threads = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="switchboard-db")
 
     @property
     def engine(self) -> Engine:
         return self._engine
 
-    async def _run(self, fn: Callable[[Session], T]) -> T:
+    async def _run(self, fn: Callable[[Session], T], *, read_only: bool = False) -> T:
+        # a long read-only unit (KPIs over 100,000 records) on a SQLite file takes its own connection without
+        # the lock: WAL lets it read beside the writer, so platform events are not stored (and acked) seconds late
+        lock = contextlib.nullcontext() if read_only and not self._one_connection else self._serial
+
         def unit() -> T:
-            with self._serial, Session(self._engine, expire_on_commit=False) as session:
+            with lock, Session(self._engine, expire_on_commit=False) as session:
                 return fn(session)
 
         return await self._unavailable_as_error(unit)
@@ -516,14 +521,18 @@ class SqlMemoryStore:
                  else query.order_by(col(Decision.created_at).desc()).limit(limit))
 
         def unit(s: Session) -> list[KpiRecord]:
-            return [KpiRecord(created_at=_as_datetime(row[0]), team=f"{row[1]}:{row[2]}:{row[3]}", model=row[4],
-                              task=row[5], outcome=row[6], latency_ms=float(row[7]), tokens=int(row[8]) + int(row[9]),
-                              cost_usd=float(row[10]), fallback=bool(row[11]), cached=bool(row[12]),
-                              escalated=bool(row[13]), region=row[14], personal=row[15] in PERSONAL_LEVELS,
-                              up=int(row[16]), down=int(row[17]))
+            same: dict[str, str] = {}  # one string object per distinct value (memory: up to 200,000 records)
+            one = same.setdefault
+            return [KpiRecord(created_at=_as_datetime(row[0]), team=one(f"{row[1]}:{row[2]}:{row[3]}",
+                                                                        f"{row[1]}:{row[2]}:{row[3]}"),
+                              model=one(row[4], row[4]), task=one(row[5], row[5]), outcome=one(row[6], row[6]),
+                              latency_ms=float(row[7]), tokens=int(row[8]) + int(row[9]), cost_usd=float(row[10]),
+                              fallback=bool(row[11]), cached=bool(row[12]), escalated=bool(row[13]),
+                              region=one(row[14], row[14]), personal=row[15] in PERSONAL_LEVELS, up=int(row[16]),
+                              down=int(row[17]))
                     for row in s.connection().execute(query)]
 
-        return await self._run(unit)
+        return await self._run(unit, read_only=True)
 
 
 class _ConversationRaced(Exception):
