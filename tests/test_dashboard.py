@@ -228,6 +228,10 @@ async def test_figures_from_known_records_through_the_store(store: SqlMemoryStor
     for figure in KNOWN:
         assert figure in html, figure
     assert len(await store.kpi_records(since=since, until=until, limit=5)) == 5  # the bound: the newest 5
+    capped = build_page(records[:5], since=since, until=until, tiers=TIERS,
+                        info=PageInfo(range_text="7d", generated_at=NOW, records=5, capped=True, who="token",
+                                      logout=False))
+    assert "Only the newest 5 decision records of this range were read" in capped
     newest = await store.kpi_records(since=since, until=until, limit=1)
     assert newest[0].outcome == "answered" and newest[0].region == "eu" and newest[0].personal  # 1 hour ago
 
