@@ -5,6 +5,9 @@ query, header or cookie answered without a 500, and the page drawn by headless C
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -243,9 +246,16 @@ async def test_the_page_served_shows_the_known_figures(serve: Serve, http: aioht
     assert status == 200
     for figure in KNOWN:
         assert figure in body, figure
-    status, body, _ = await fetch(http, f"{base}/admin?since=30d", headers=bearer())
+    status, body, resp = await fetch(http, f"{base}/admin?since=30d", headers=bearer())
     assert status == 200 and "Cost<b>$5.0603</b>" in body  # now with the $5 answer of ten days ago
     assert body.count("<figure") == 7 and body.count("<table>") >= 7 and body.count("<title id=") == 7
+    # nothing the strict Content-Security-Policy would block: no script, no style attribute, the one style
+    # sheet is the one its hash allows
+    assert "<script" not in body and " style=" not in body and "http://" not in body and "https://" not in body
+    sheet = re.search(r"<style>(.*?)</style>", body, re.S)
+    assert sheet is not None
+    digest = base64.b64encode(hashlib.sha256(sheet.group(1).encode()).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in resp.headers["Content-Security-Policy"]
 
 
 async def test_a_long_kpi_read_on_a_sqlite_file_does_not_hold_up_writes(tmp_path: Path) -> None:
