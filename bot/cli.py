@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Listen at once (GET /healthz: alive), warm up, then take platform requests "
                                    "(GET /readyz: 200 once warmed up and the database answers; 503 with a reason "
                                    "otherwise). GET /metrics: this process's Prometheus metrics (with "
-                                   "SWITCHBOARD_METRICS_TOKEN set, for that bearer token only). On SIGTERM/SIGINT "
+                                   "SWITCHBOARD_METRICS_TOKEN set, for that bearer token only). GET /admin: the "
+                                   "read-only KPI dashboard, off unless SWITCHBOARD_ADMIN_TOKEN or "
+                                   "SWITCHBOARD_ADMIN_SSO_HEADER is set (README, Admin dashboard). On SIGTERM/SIGINT "
                                    "readiness goes off first, answers in progress finish within "
                                    "SWITCHBOARD_SHUTDOWN_GRACE_S (25 s), then the exit status is 0.")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -85,6 +86,11 @@ class Settings(BaseSettings):
     # conversation content older than this is deleted (`switchboard purge`; every purge interval in `serve`)
     retention_days: float = Field(default=90.0, gt=0, alias="SWITCHBOARD_RETENTION_DAYS")
     purge_interval_s: float = Field(default=3600.0, gt=0, alias="SWITCHBOARD_PURGE_INTERVAL_S")
+    # `serve`: the read-only admin dashboard at /admin, off unless a token or an SSO header is set (README,
+    # *Admin dashboard*); the SSO header is trusted only behind a proxy that sets it and strips it from clients
+    admin_token: str = Field(default="", alias="SWITCHBOARD_ADMIN_TOKEN")
+    admin_sso_header: str = Field(default="", alias="SWITCHBOARD_ADMIN_SSO_HEADER")
+    admin_users: str = Field(default="", alias="SWITCHBOARD_ADMIN_USERS")  # comma-separated, what the header holds
     # removed settings: named, so a deployment that still sets one hears of it instead of being ignored
     removed_llm_timeout: str | None = Field(default=None, alias="SWITCHBOARD_LLM_TIMEOUT_S")
 
@@ -101,6 +107,39 @@ class Settings(BaseSettings):
         if value not in ENVIRONMENTS:
             raise ValueError(f"SWITCHBOARD_ENV must be {' or '.join(ENVIRONMENTS)}")
         return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: str) -> str:
+        if value and len(value.strip()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(f"SWITCHBOARD_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters; make one "
+                             "with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return value.strip()
+
+    @field_validator("admin_sso_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not _HEADER_NAME.fullmatch(value) or value.lower() in ("authorization", "cookie")):
+            raise ValueError(f"SWITCHBOARD_ADMIN_SSO_HEADER must be an HTTP header name such as X-Forwarded-Email, "
+                             f"not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _sso_with_users(self) -> Settings:
+        if bool(self.admin_sso_header) != bool(self.admin_user_set):
+            raise ValueError("SWITCHBOARD_ADMIN_SSO_HEADER and SWITCHBOARD_ADMIN_USERS go together: the header names "
+                             "who the proxy signed in, the list says who may see /admin")
+        return self
+
+    @property
+    def admin_user_set(self) -> frozenset[str]:
+        """Who may see /admin when the SSO header names them (compared case-insensitively)."""
+        return frozenset(u.strip().lower() for u in self.admin_users.split(",") if u.strip())
+
+    @property
+    def admin_dashboard_on(self) -> bool:
+        return bool(self.admin_token or self.admin_sso_header)
 
     @model_validator(mode="after")
     def _no_removed_settings(self) -> Settings:
@@ -185,6 +224,8 @@ class Settings(BaseSettings):
 
 ADMIN_PLATFORMS = ("slack", "teams")
 ENVIRONMENTS = ("development", "production")
+MIN_ADMIN_TOKEN_CHARS = 16
+_HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 def _parse_admins(value: str) -> frozenset[Identity]:
