@@ -162,7 +162,7 @@ async def test_forget_leaves_nothing_of_the_person_in_any_table(store: SqlMemory
     out = io.StringIO()
     assert await forget(store, out, user=ANNA) == 0
     report = out.getvalue()
-    for line in ("message: 4 deleted", "decision: 2 deleted", "feedback: 3 deleted", "pendingdelivery: 1 deleted",
+    for line in ("message: 4 deleted", "decision: 2 anonymised", "feedback: 2 deleted", "pendingdelivery: 1 deleted",
                  "budget: 1 deleted", "conversation: 1 deleted", "auditentry: 3 anonymised"):
         assert line in report, report
     leftovers = [(t, c) for t, c, v in _everything(store)
@@ -172,6 +172,13 @@ async def test_forget_leaves_nothing_of_the_person_in_any_table(store: SqlMemory
     assert any("printer on floor 2" in v for v in after) and any("Bob's own thread" in v for v in after)
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM decision WHERE \"user\" = 'U0BOB42'")).scalar_one() == 2
+        # her records stay for the audit and the KPIs, with nothing that leads back to her
+        kept = conn.execute(text("SELECT \"user\", channel, conversation_id, message_id, model FROM decision "
+                                 "WHERE \"user\" = '(erased)'")).all()
+        assert len(kept) == 2 and all(tuple(r)[:4] == ("(erased)", "", None, None) and r[4] for r in kept)
+        # Bob's vote on her answer is Bob's: it stays, on the anonymised record
+        assert conn.execute(text("SELECT \"user\" FROM feedback WHERE decision_id = :d"),
+                            {"d": anna_decision}).scalars().all() == ["U0BOB42"]
         trail = conn.execute(text("SELECT actor, command FROM auditentry ORDER BY id")).all()
     assert [tuple(r) for r in trail] == [("slack:T1:UBOSS", "budget set user (erased) 5 10"),
                                          ("(erased)", "model disable openai/gpt-4.1")]

@@ -315,9 +315,10 @@ class SqlMemoryStore:
 
     async def erase_user(self, user: Identity) -> Removed:
         """GDPR Art. 17: erase the user's messages, the answers to them, their pending deliveries, their
-        decisions and feedback (and the votes on their decisions), their budget, and conversations left
-        empty; in conversations others still use, the user's id as starter is blanked. The admin trail
-        keeps its entries, with the user's id replaced by `(erased)`. Reports what was removed per table.
+        votes, their budget, and conversations left empty; in conversations others still use, the user's id
+        as starter is blanked. Their decision records (content-free) and the admin trail keep their entries,
+        anonymised: the user's id replaced by `(erased)`, a record's conversation, channel and message link
+        removed. Reports what was removed or anonymised per table.
 
         Only rows of this (platform, tenant, user): the same raw id elsewhere is someone else."""
 
@@ -325,7 +326,6 @@ class SqlMemoryStore:
             db = s.connection()
             messages = (col(Message.platform) == user.platform, col(Message.tenant) == user.tenant,
                         col(Message.user) == user.user)
-            mine = select(Decision.id).where(*_decided_for(user))
             convs = select(Message.conversation_id).where(*messages).distinct()
             touched = [int(c) for c in db.execute(convs).scalars()]
             where = tuple((str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in db.execute(select(
@@ -339,8 +339,10 @@ class SqlMemoryStore:
             gone("feedback", delete(Feedback).where(col(Feedback.platform) == user.platform,
                                                     col(Feedback.tenant) == user.tenant,
                                                     col(Feedback.user) == user.user))
-            gone("feedback", delete(Feedback).where(col(Feedback.decision_id).in_(mine)))
-            gone("decision", delete(Decision).where(*_decided_for(user)))
+            # their decision records stay for the audit (Art. 30: what was sent where, residency proof) and
+            # the KPIs, anonymised: no user, no conversation, channel or message to lead back to them
+            changed = {"decision": int(db.execute(update(Decision).where(*_decided_for(user)).values(
+                user=_ERASED, channel="", conversation_id=None, message_id=None)).rowcount)}
             gone("pendingdelivery", delete(PendingDelivery).where(col(PendingDelivery.message_id).in_(
                 select(Message.id).where(*messages))))
             # others' decisions may point at these messages (an answer's record): they stay, without the link
@@ -356,7 +358,7 @@ class SqlMemoryStore:
                 ~select(Message.id).where(Message.conversation_id == Conversation.id).exists(),
                 ~select(Decision.id).where(Decision.conversation_id == Conversation.id).exists())
             gone("conversation", delete(Conversation).where(col(Conversation.id).in_(empty)))
-            changed = {"conversation": int(db.execute(update(Conversation).where(*started).values(user="")).rowcount)}
+            changed["conversation"] = int(db.execute(update(Conversation).where(*started).values(user="")).rowcount)
             changed["auditentry"] = _anonymise_trail(db, str(user))
             s.commit()
             return Removed(deleted=deleted, changed={k: v for k, v in changed.items() if v}, conversations=where)
@@ -731,9 +733,12 @@ def _insert_unique(s: Session, row: SQLModel) -> bool:
     return True
 
 
+_ERASED = "(erased)"  # an erased person's id in the records that stay
+
+
 def _anonymise_trail(db: Any, qualified: str) -> int:
     """The admin trail keeps what was done; `qualified` (platform:tenant:user) becomes `(erased)` in it."""
-    erased = "(erased)"
+    erased = _ERASED
     changed = db.execute(update(AuditEntry).where(col(AuditEntry.actor) == qualified).values(actor=erased)).rowcount
     for column in (AuditEntry.command, AuditEntry.outcome):
         changed += db.execute(update(AuditEntry).where(col(column).contains(qualified, autoescape=True)).values(
