@@ -265,7 +265,7 @@ async def test_forget_erases_the_users_placeholders(make_services: ServicesFacto
                                    SWITCHBOARD_DATABASE_URL=f"sqlite:///{tmp_path / 'forget.db'}")
     assert services.shared.kind == kind
     admin = CommandContext(platform="test", tenant="T", channel="C", user="boss", is_admin=True)
-    commands = CommandProcessor(memory=services.memory, policies=services.policies, vault=services.shared.vault)
+    commands = CommandProcessor(memory=services.memory, policies=services.policies, erasure=services.erasure)
     assert (await commands.execute(admin, "policy pin personal pseudonymise")).ok
 
     def says(user: str, channel: str, text_: str) -> ChatMessage:
