@@ -231,7 +231,7 @@ async def test_rows_stored_before_a_key_stay_readable_and_rotation_retires_the_o
 
     both = SqlMemoryStore(store.engine, cipher=build_cipher(f"{new},{old}"))
     done = await both.rotate_keys(batch=2)
-    assert done == {"message.text": 4, "pendingdelivery.reference": 0}
+    assert done == {"message.text": 4, "pendingdelivery.reference": 0, "pseudonymentry.value": 0}
     only_new = SqlMemoryStore(store.engine, cipher=build_cipher(new))
     bob_conv = (await only_new.conversation(said(BOB, "x", thread="t2"))).id
     assert [t.text for t in await only_new.history(bob_conv, limit=5)] == [ANNA_TEXT, f"Answer to: {ANNA_TEXT}"]

@@ -280,3 +280,17 @@ async def test_forget_erases_the_users_placeholders(make_services: ServicesFacto
     assert await vault.load("T", "test:D1:t") == []
     assert await vault.load("T", "test:D2:t") == [VaultEntry("<EMAIL_ADDRESS_1>", "jan.nowak@example.pl")]
     await services.aclose()
+
+
+async def test_vault_values_are_encrypted_at_rest_with_a_key(tmp_path: Path) -> None:
+    from bot.memory.crypto import build_cipher, new_key
+
+    store = build_memory_store(f"sqlite:///{tmp_path / 'vault.db'}", cipher=build_cipher(new_key()))
+    await store.create_schema()
+    vault = SqlSharedState(store, vault_ttl_s=60)
+    assert await vault.add("T", "c", [VaultEntry("<PERSON_1>", "Anna Nowak")])
+    with store.engine.connect() as conn:
+        [stored] = conn.execute(text("SELECT value FROM pseudonymentry")).scalars().all()
+    assert "Anna" not in stored
+    assert await vault.load("T", "c") == [VaultEntry("<PERSON_1>", "Anna Nowak")]
+    store.engine.dispose()

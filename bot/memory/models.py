@@ -189,7 +189,7 @@ class PseudonymEntry(SQLModel, table=True):
     tenant: str = Field(max_length=128)
     conversation: str = Field(max_length=400)  # platform:channel:thread (bot.pipeline.vault_scope)
     placeholder: str = Field(max_length=64)
-    value: str = Field(sa_column=Column(Text, nullable=False))  # encrypted at merge: ops's EncryptedText
+    value: str = Field(sa_column=Column(EncryptedText, nullable=False))  # encrypted at rest, like message texts
     expires_at: datetime = Field(index=True)
 
 
