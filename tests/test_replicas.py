@@ -9,7 +9,6 @@ built in the test process."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -123,11 +122,7 @@ async def cluster(tmp_path: Path, pg: PostgresServer, **extra: str) -> AsyncIter
                 (tmp_path / name).mkdir()
                 log = tmp_path / name / "serve.log"
                 proc, base = await _start(_serve_env(tmp_path / name, api, llm, **env), log)
-                replicas.append(Replica(name=name, proc=proc, base=base, log=log))
-                # B starts once A listens, i.e. once A created the schema: two first starts racing to create
-                # the same tables on an empty database fail (a migration lock is `switchboard db upgrade`'s job)
-                await _until(functools.partial(_alive, http, replicas[-1]), what=f"replica {name} listening",
-                             replicas=replicas)
+                replicas.append(Replica(name=name, proc=proc, base=base, log=log))  # together: the migration lock
             both = Cluster(a=replicas[0], b=replicas[1], api=api, llm=llm, http=http)
             for r in replicas:
                 await both.until(lambda r=r: both.ready(r), within_s=120, what=f"replica {r.name} ready")
@@ -137,23 +132,6 @@ async def cluster(tmp_path: Path, pg: PostgresServer, **extra: str) -> AsyncIter
             await _stop(r.proc)
         await llm.close()
         await api.close()
-
-
-async def _alive(http: aiohttp.ClientSession, replica: Replica) -> bool:
-    try:
-        async with http.get(replica.base + "/healthz") as resp:
-            return resp.status == 200
-    except aiohttp.ClientConnectionError:
-        return False
-
-
-async def _until(condition: Callable[[], Awaitable[bool]], *, what: str, replicas: list[Replica],
-                 within_s: float = 60) -> None:
-    deadline = time.monotonic() + within_s
-    while not await condition():
-        if time.monotonic() > deadline or any(r.proc.returncode is not None for r in replicas):
-            pytest.fail(f"{what}: not within {within_s:.0f} s\n" + "\n".join(r.log_tail() for r in replicas))
-        await asyncio.sleep(0.05)
 
 
 def _sent(llm: FakeOpenAI, since: int) -> list[list[str]]:
