@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.errors import ConfigurationError, DatabaseUnavailableError, SharedStateUnavailableError
+from bot.memory.crypto import PLAIN_MARK, FieldCipher, is_token
 from bot.memory.models import ModelCooldown, ModelWindow, PseudonymEntry
 from bot.memory.store import SqlMemoryStore
 from privacy.pseudonymise import PseudonymVault, VaultBackend, VaultEntry
@@ -322,7 +324,7 @@ class RedisSharedState:
     expires `vault_ttl_s` after its last use. Lua scripts make a trip, a probe and an addition atomic."""
 
     def __init__(self, url: str, *, vault_ttl_s: float, probe_s: float = 60.0, prefix: str = "switchboard:",
-                 timeout_s: float = 1.0) -> None:
+                 timeout_s: float = 1.0, cipher: FieldCipher | None = None) -> None:
         import redis.asyncio  # only when configured: the CLI's admin commands stay lean
 
         try:
@@ -332,6 +334,7 @@ class RedisSharedState:
             raise ConfigurationError(f"cannot use Redis at {url.split('@')[-1]!r}: {exc}; "
                                      "fix SWITCHBOARD_REDIS_URL") from exc
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError, TimeoutError)
+        self._cipher = cipher  # vault values encrypted like message texts (SWITCHBOARD_ENCRYPTION_KEY)
         self._ttl_s = max(1, math.ceil(vault_ttl_s))
         self._probe_s = probe_s
         self._prefix = prefix
@@ -406,10 +409,26 @@ class RedisSharedState:
             pipe.hgetall(key)
             pipe.expire(key, self._ttl_s)
             found, _ = await self._call(pipe.execute())
-        return [VaultEntry(p, v) for p, v in found.items()]
+        return [VaultEntry(p, self._reveal(v)) for p, v in found.items()]
+
+    def _hide(self, value: str) -> str:
+        if self._cipher is not None:
+            return self._cipher.encrypt(value)
+        return PLAIN_MARK + value if value.startswith(PLAIN_MARK) or is_token(value) else value
+
+    def _reveal(self, stored: str) -> str:
+        if not is_token(stored):
+            return stored.removeprefix(PLAIN_MARK)
+        try:
+            if self._cipher is None:
+                raise InvalidToken
+            return self._cipher.decrypt(stored)
+        except InvalidToken:  # the request goes on with placeholders of its own (bot.pseudonymising)
+            raise SharedStateUnavailableError("the pseudonym vault in Redis is encrypted with a key that is not in "
+                                              "SWITCHBOARD_ENCRYPTION_KEY") from None
 
     async def add(self, tenant: str, conversation: str, entries: Sequence[VaultEntry]) -> bool:
-        args: list[str | int] = [x for e in entries for x in (e.placeholder, e.value)]
+        args: list[str | int] = [x for e in entries for x in (e.placeholder, self._hide(e.value))]
         added = await self._call(self._add(keys=[self._key("vault", tenant, conversation)],
                                            args=[*args, self._ttl_s]))
         return bool(int(added))
@@ -451,7 +470,7 @@ def build_shared_state(settings: Settings, memory: SqlMemoryStore, *,
     if kind == "redis":
         if not settings.redis_url:
             raise ConfigurationError("SWITCHBOARD_SHARED_STATE=redis needs SWITCHBOARD_REDIS_URL")
-        store = RedisSharedState(settings.redis_url, vault_ttl_s=settings.pseudonym_ttl_s)
+        store = RedisSharedState(settings.redis_url, vault_ttl_s=settings.pseudonym_ttl_s, cipher=settings.cipher())
     else:
         store = SqlSharedState(memory, vault_ttl_s=settings.pseudonym_ttl_s)
     exchange: StatsExchange = store

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from bot.commands import CommandContext, CommandProcessor
+from bot.errors import SharedStateUnavailableError
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.pseudonymising import PromptPseudonymiser
 from bot.shared_state import RedisSharedState, SharedCooldowns, SqlSharedState
@@ -294,3 +295,23 @@ async def test_vault_values_are_encrypted_at_rest_with_a_key(tmp_path: Path) -> 
     assert "Anna" not in stored
     assert await vault.load("T", "c") == [VaultEntry("<PERSON_1>", "Anna Nowak")]
     store.engine.dispose()
+
+
+async def test_redis_vault_values_are_encrypted_with_a_key(redis_url: str) -> None:
+    import redis.asyncio
+
+    from bot.memory.crypto import build_cipher, new_key
+
+    key = new_key()
+    vault = RedisSharedState(redis_url, vault_ttl_s=60, cipher=build_cipher(key))
+    assert await vault.add("T", "c", [VaultEntry("<PERSON_1>", "Anna Nowak")])
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    [stored_key] = await client.keys("switchboard:vault:*")
+    assert "Anna" not in str(await client.hgetall(stored_key))
+    await client.aclose()
+    assert await vault.load("T", "c") == [VaultEntry("<PERSON_1>", "Anna Nowak")]
+    other_key = RedisSharedState(redis_url, vault_ttl_s=60, cipher=build_cipher(new_key()))
+    with pytest.raises(SharedStateUnavailableError):  # the answer then uses placeholders of its own
+        await other_key.load("T", "c")
+    for v in (vault, other_key):
+        await v.aclose()
