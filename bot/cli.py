@@ -196,7 +196,8 @@ async def _operation(args: argparse.Namespace, settings: Settings) -> int | None
         older = args.older_than or timedelta(days=settings.retention_days)
         return await ops.purge(await ops.open_store(settings), sys.stdout, older_than=older)
     if args.command == "forget":
-        return await ops.forget(await ops.open_store(settings), sys.stdout, user=args.user)
+        return await ops.forget(await ops.open_store(settings), sys.stdout, user=args.user,
+                                redis_url=settings.redis_url)
     if args.command == "rotate-key":
         return await ops.rotate_key(await ops.open_store(settings), sys.stdout)
     return None
@@ -247,6 +248,14 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print("switchboard route: give a TEXT or --jsonl FILE", file=sys.stderr)
         return 2
     services = await build_services(settings)
+    try:
+        return await _run_command(args, services)
+    finally:
+        await services.aclose()
+
+
+async def _run_command(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     if args.command in ("route", "chat"):
         await services.warm_up(all_models=False)
     if args.command == "route":
@@ -289,7 +298,7 @@ async def _db(settings: Settings, action: str, message: str) -> int:
 
 
 async def _admin(services: Services, name: str, words: list[str]) -> int:
-    processor = CommandProcessor(memory=services.memory, policies=services.policies)
+    processor = CommandProcessor(memory=services.memory, policies=services.policies, erasure=services.erasure)
     ctx = CommandContext(platform="cli", tenant=services.settings.tenant, channel="cli",
                          user=getpass.getuser(), is_admin=True)
     line = shlex.join([name, *words])

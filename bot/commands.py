@@ -152,7 +152,7 @@ class CommandProcessor:
 
     async def _forget(self, ctx: CommandContext, args: list[str]) -> CommandResult:
         removed = await self._memory.erase_user(ctx.identity)
-        held = self._erasure.forget(ctx.identity, removed.conversations) if self._erasure is not None else {}
+        held = await self._erasure.forget(ctx.identity, removed.conversations) if self._erasure is not None else {}
         return CommandResult(text=f"Done: I erased {removed.messages} of your messages and every record of your "
                                   "conversations with me.", data={"erased": removed.messages,
                                                                   "deleted": removed.deleted, "in_memory": held})

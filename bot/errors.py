@@ -24,6 +24,11 @@ class DatabaseUnavailableError(SwitchboardError):
     so the same request can simply be tried again later."""
 
 
+class SharedStateUnavailableError(SwitchboardError):
+    """The store the replicas share cooldowns, live statistics and the pseudonym vault through (the
+    database, or Redis with SWITCHBOARD_REDIS_URL) did not answer."""
+
+
 class LeaseLostError(SwitchboardError):
     """Another instance took over a pending delivery while this one was still answering it (its lease was not
     renewed in time, e.g. the database was out of reach): this instance must not deliver its answer."""

@@ -59,13 +59,24 @@ async def purge(memory: SqlMemoryStore, out: TextIO, *, older_than: timedelta) -
     return 0
 
 
-async def forget(memory: SqlMemoryStore, out: TextIO, *, user: Identity) -> int:
-    removed = await memory.erase_user(user)
+async def forget(memory: SqlMemoryStore, out: TextIO, *, user: Identity, redis_url: str | None = None) -> int:
+    removed = await memory.erase_user(user)  # the vault shared through the database goes with the rest
     out.write(f"Erased {user} (GDPR Art. 17):\n")
     out.writelines(f"  {table}: {n} deleted\n" for table, n in removed.deleted.items())
     out.writelines(f"  {table}: {n} anonymised (id replaced)\n" for table, n in removed.changed.items())
-    out.write("  semantic cache and pseudonym vault: not in the database (each `serve` process holds its own in "
-              "memory); their entries expire after SWITCHBOARD_CACHE_TTL_S and SWITCHBOARD_PSEUDONYM_TTL_S\n")
+    if redis_url:
+        from bot.erasure import InMemoryErasure
+        from bot.shared_state import RedisSharedState
+
+        redis = RedisSharedState(redis_url, vault_ttl_s=1)
+        try:
+            await InMemoryErasure(cache=None, vault=redis).forget(user, removed.conversations)
+        finally:
+            await redis.aclose()
+        out.write(f"  pseudonym vault in Redis: {len(removed.conversations)} conversations erased\n")
+    out.write("  semantic cache: not in the database (each `serve` process holds its own in memory); its entries "
+              "expire after SWITCHBOARD_CACHE_TTL_S; a pseudonym vault in a process's memory after "
+              "SWITCHBOARD_PSEUDONYM_TTL_S\n")
     return 0
 
 

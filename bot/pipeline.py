@@ -26,18 +26,19 @@ from bot.i18n import t
 from bot.memory.models import Decision
 from bot.memory.store import ConversationRef, Lease, SqlMemoryStore, StoredTurn, Turn
 from bot.policy_store import PolicyStore
-from bot.pseudonymising import PromptPseudonymiser
-from bot.types import ChatMessage, Reply, ReplyKind
+from bot.pseudonymising import PromptPseudonymiser, PseudonymisedPrompt
+from bot.types import ChatMessage, Reply, ReplyKind, vault_scope
 from privacy.engine import Segment
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyAction, PrivacyVerdict
-from routing.budget import BudgetGuard, BudgetLevel, degrade
+from routing.budget import BudgetGuard, BudgetLevel, degrade, estimate_usd
 from routing.classifier import TaskPrediction
 from routing.followup import FollowUpRule, build_followup_rule
 from routing.policy import ModelSpec, Policy
 from routing.providers import (
     AttemptLog,
     Completion,
+    CooldownBoard,
     Cooldowns,
     LLMClient,
     PartialCallback,
@@ -103,7 +104,7 @@ class Pipeline:
     def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore, privacy: PrivacyAssessor,
                  classifier: Classifier, llm: LLMClient, environ: Mapping[str, str],
                  max_message_chars: int = 16_000, history_turns: int = 20, offline: bool | None = None,
-                 retry: RetryPolicy | None = None, cooldowns: Cooldowns | None = None,
+                 retry: RetryPolicy | None = None, cooldowns: CooldownBoard | None = None,
                  stats: LiveStats | None = None, runner: StrategyRunner | None = None,
                  budgets: BudgetGuard | None = None, cache: AnswerCache | None = None,
                  pseudonymiser: PromptPseudonymiser | None = None,
@@ -287,19 +288,31 @@ class Pipeline:
                     await on_partial(hit.text)
                 return await self._finish(record, hit, "answered", started)
         messages = _prompt(policy, history, msg.text)
-        scope = f"{msg.platform}:{msg.channel}:{msg.thread}"
+        scope = vault_scope(msg.platform, msg.channel, msg.thread)
+        hidden: PseudonymisedPrompt | None = None
         if pseudonymise:
             if self._pseudonymiser is None:  # no vault: fail closed rather than send values anywhere
                 raise SwitchboardError("pseudonymise requested without a pseudonymiser")
-            messages = await self._pseudonymiser.prepare(tenant=msg.tenant, conversation=scope, messages=messages)
-            on_partial = self._pseudonymiser.restoring(msg.tenant, scope, on_partial)
+            hidden = await self._pseudonymiser.prepare(tenant=msg.tenant, conversation=scope, messages=messages)
+            messages, on_partial = hidden.messages, hidden.restoring(on_partial)
         trail = AttemptLog()
         request = StrategyRequest(decision=decision, messages=messages, allowed=tuple(allowed),
                                   on_partial=on_partial, budget_left=budget.left_fraction,
                                   deadlines=policy.deadlines, trail=trail)
+        # held before the call, settled after it: replicas racing for a hard limit's last cents overspend
+        # by at most one request's estimate
+        reservation = await self._budgets.reserve(user=str(msg.identity), team=msg.team_key,
+                                                  amount_usd=estimate_usd(decision, messages), status=budget)
+        if reservation is None:
+            detail = "the hard limit is reached, counting the answers in progress"
+            record.reason = f"{record.reason}; budget: {detail}"
+            return await self._finish(record, Reply(text=t("budget", msg.locale, detail=detail),
+                                                    kind=ReplyKind.REFUSAL), "refused", started)
+        cost_usd = 0.0
         try:
             try:
                 done = await self.runner.run(request)
+                cost_usd = done.cost_usd
             finally:  # what was sent where, also when no answer came of it
                 record.attempts = trail.to_json()
         except MissingCredentialsError as exc:
@@ -315,9 +328,11 @@ class Pipeline:
         except SwitchboardError:
             return await self._finish(record, Reply(text=t("unavailable", msg.locale), kind=ReplyKind.ERROR),
                                       "failed", started)
+        finally:
+            await self._budgets.settle(reservation, cost_usd=cost_usd)
         _account(record, done)
-        if pseudonymise and self._pseudonymiser is not None:
-            done = replace(done, text=self._pseudonymiser.restore(msg.tenant, scope, done.text))
+        if hidden is not None:
+            done = replace(done, text=hidden.restore(done.text))
         await self.memory.add_message(conv.id, role="assistant", user=msg.identity, text=done.text)
         if use_cache and self._cache is not None:
             await self._cache.store(tenant=_cache_tenant(msg), user=cache_user, task=decision.task, text=msg.text,

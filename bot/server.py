@@ -78,6 +78,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await services.aclose()
     return 0
 
 

@@ -15,14 +15,14 @@ from bot.policy_store import PolicyStore
 from bot.pseudonymising import PromptPseudonymiser
 from bot.readiness import Readiness
 from bot.settings import Settings, provider_environment
+from bot.shared_state import SharedState, build_shared_state
 from privacy.engine import PrivacyEngine, build_privacy_engine
-from privacy.pseudonymise import PseudonymVault
+from routing.budget import BudgetGuard
 from routing.cache import SemanticCache
 from routing.classifier import build_task_classifier
 from routing.embeddings import build_embedder
 from routing.policy import load_policy
 from routing.providers import LiteLLMClient, LLMClient, RetryPolicy
-from routing.stats import LiveStats
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Services:
     privacy: PrivacyEngine
     classifier: Classifier
     pipeline: Pipeline
+    shared: SharedState  # cooldowns, live statistics and the pseudonym vault: this process's or every replica's
     cache: SemanticCache | None = None
     readiness: Readiness = field(default_factory=Readiness)
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)  # this process's, at GET /metrics
@@ -59,6 +60,9 @@ class Services:
                              asyncio.to_thread(cache.warm_up if cache is not None else lambda: None))
         self.readiness.warm = True
 
+    async def aclose(self) -> None:
+        await self.shared.aclose()
+
 
 async def build_services(settings: Settings, *, environ: Mapping[str, str] | None = None,
                          llm: LLMClient | None = None, privacy: PrivacyEngine | None = None,
@@ -74,13 +78,20 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
     client = llm or LiteLLMClient(environ=env)
     cache = SemanticCache(embedder=build_embedder(), ttl_s=settings.cache_ttl_s) if settings.cache_enabled else None
     metrics = PrometheusMetrics()
-    pseudonymiser = PromptPseudonymiser(analyze=privacy.analyze, vault=PseudonymVault(ttl_s=settings.pseudonym_ttl_s))
+    shared = build_shared_state(settings, memory, observer=metrics)
+    log.info("cooldowns, live statistics and the pseudonym vault: %s", _SHARED_KINDS[shared.kind])
+    pseudonymiser = PromptPseudonymiser(analyze=privacy.analyze, vault=shared.vault)
     pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,
                         environ=env, max_message_chars=settings.max_message_chars,
                         history_turns=settings.history_turns, offline=settings.offline,
                         retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s),
-                        cache=cache, metrics=metrics, stats=LiveStats(observer=metrics),
+                        cache=cache, metrics=metrics, stats=shared.stats, cooldowns=shared.cooldowns,
+                        budgets=BudgetGuard(memory, reservation_s=settings.budget_reservation_s),
                         pseudonymiser=pseudonymiser)
-    return Services(settings=settings, memory=memory, policies=policies, privacy=privacy,
+    return Services(settings=settings, memory=memory, policies=policies, privacy=privacy, shared=shared,
                     classifier=classifier, pipeline=pipeline, cache=cache, metrics=metrics,
-                    erasure=InMemoryErasure(cache=cache, vault=pseudonymiser))
+                    erasure=InMemoryErasure(cache=cache, vault=shared.vault))
+
+
+_SHARED_KINDS = {"local": "in this process", "database": "shared through the database",
+                 "redis": "shared through Redis (SWITCHBOARD_REDIS_URL)"}

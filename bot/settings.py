@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,13 @@ class Settings(BaseSettings):
     cache_enabled: bool = Field(default=True, alias="SWITCHBOARD_CACHE")
     cache_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_CACHE_TTL_S")
     pseudonym_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_PSEUDONYM_TTL_S")
+    # cooldowns, live statistics and the pseudonym vault across replicas (bot.shared_state): Redis when a URL
+    # is set, else the database unless it is SQLite; `local` keeps them in the process, `database` forces SQL
+    redis_url: str | None = Field(default=None, alias="SWITCHBOARD_REDIS_URL")
+    shared_state: Literal["auto", "local", "database", "redis"] = Field(default="auto",
+                                                                         alias="SWITCHBOARD_SHARED_STATE")
+    shared_stats_sync_s: float = Field(default=1.0, gt=0, alias="SWITCHBOARD_SHARED_STATS_SYNC_S")
+    budget_reservation_s: float = Field(default=300.0, gt=0, alias="SWITCHBOARD_BUDGET_RESERVATION_S")
     log_level: str = Field(default="WARNING", alias="SWITCHBOARD_LOG_LEVEL")
     # serve, after SIGTERM: how long answers in progress may take (below Kubernetes' default 30 s)
     shutdown_grace_s: float = Field(default=25.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE_S")

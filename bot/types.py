@@ -114,3 +114,8 @@ class Reply:
     @property
     def offline(self) -> bool:
         return self.kind is ReplyKind.OFFLINE
+
+
+def vault_scope(platform: str, channel: str, thread: str) -> str:
+    """The pseudonym vault's key of a conversation, inside its tenant."""
+    return f"{platform}:{channel}:{thread}"

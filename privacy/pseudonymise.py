@@ -12,11 +12,16 @@ API (the pipeline wires it in when the verdict's action is ``pseudonymise``)::
     vault.erase(tenant, conversation)                                 # right to erasure / end of chat
     vault.erase_tenant(tenant)
 
+Across replicas the placeholders of a conversation live in a shared store behind `VaultBackend`
+(`bot.shared_state`: the database, or Redis); `PseudonymVault` is that backend in one process too.
+A request works on a `PlaceholderMap` loaded from the backend, adds what it issued (all or nothing,
+refused when another replica took one of the placeholders first) and restores with that same map.
+
 Placeholders are typed and stable per conversation: the same person is ``<PERSON_1>`` in every
 turn, and declined forms of one name ("Anna Nowak", "Annę Nowak") share it. Restoring only
 replaces placeholders this conversation issued; values are inserted as plain text (never as a
 regex template), so "$1", "\\g<0>" or "<PERSON_2>" inside a value cannot inject anything.
-Entries expire ``ttl_s`` after their last use; nothing is logged or persisted.
+Entries expire ``ttl_s`` after their last use; nothing is logged, and this class persists nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from privacy.lexicon import stem_candidates
 from privacy.verdict import Finding
@@ -38,6 +44,84 @@ def _key(entity_type: str, value: str) -> tuple[str, str]:
     if entity_type == "PERSON":  # one key for every declined form of the same name
         return entity_type, " ".join(min(stem_candidates(w), key=len) for w in value.split())
     return entity_type, re.sub(r"[\s\-./()]", "", value).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class VaultEntry:
+    """One placeholder of a conversation and the value it stands for (personal data)."""
+
+    placeholder: str  # "<PERSON_1>"
+    value: str
+
+
+class VaultBackend(Protocol):
+    """Where a conversation's placeholders are kept: `PseudonymVault` (one process), or a store the
+    replicas share (`bot.shared_state`), which raises `SharedStateUnavailableError` when it fails."""
+
+    async def load(self, tenant: str, conversation: str) -> list[VaultEntry]:
+        """The conversation's entries; their time to live starts again."""
+        ...
+
+    async def add(self, tenant: str, conversation: str, entries: Sequence[VaultEntry]) -> bool:
+        """Keep all of `entries` or none: False when one of the placeholders is taken already (by another
+        replica that pseudonymised the same conversation at the same time)."""
+        ...
+
+    async def forget(self, tenant: str, conversations: Sequence[str]) -> None:
+        """Erase every entry of these conversations (the right to erasure)."""
+        ...
+
+
+class PlaceholderMap:
+    """The placeholders of one conversation as one request sees them: loaded entries plus those it issues."""
+
+    def __init__(self, entries: Iterable[VaultEntry] = ()) -> None:
+        self.by_key: dict[tuple[str, str], str] = {}
+        self.values: dict[str, str] = {}  # placeholder -> original value
+        self.counters: dict[str, int] = {}
+        self.new: list[VaultEntry] = []
+        for e in entries:
+            m = PLACEHOLDER.fullmatch(e.placeholder)
+            if m is None:
+                continue
+            self.values[e.placeholder] = e.value
+            # two replicas racing may both have stored one value: the lower number is its placeholder
+            key = _key(m.group(1), e.value)
+            if key not in self.by_key or _number(e.placeholder) < _number(self.by_key[key]):
+                self.by_key[key] = e.placeholder
+            self.counters[m.group(1)] = max(self.counters.get(m.group(1), 0), int(m.group(2)))
+
+    def pseudonymise(self, text: str, findings: Iterable[Finding]) -> str:
+        spans = _non_overlapping(f for f in findings if f.entity_type != "SPECIAL_CATEGORY")
+        parts, pos = [], 0
+        for f in spans:
+            parts += [text[pos:f.start], self.placeholder(f.entity_type, text[f.start:f.end])]
+            pos = f.end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def placeholder(self, entity_type: str, value: str) -> str:
+        key = _key(entity_type, value)
+        existing = self.by_key.get(key)
+        if existing is not None:
+            return existing
+        n = self.counters[entity_type] = self.counters.get(entity_type, 0) + 1
+        placeholder = f"<{entity_type}_{n}>"
+        self.by_key[key] = placeholder
+        self.values[placeholder] = value
+        self.new.append(VaultEntry(placeholder, value))
+        return placeholder
+
+    def restore(self, text: str) -> str:
+        """Placeholders of this map → original values; anything else untouched."""
+        if not self.values:
+            return text
+        return PLACEHOLDER.sub(lambda m: self.values.get(m.group(0), m.group(0)), text)
+
+
+def _number(placeholder: str) -> int:
+    m = PLACEHOLDER.fullmatch(placeholder)
+    return int(m.group(2)) if m else 0
 
 
 @dataclass
@@ -113,6 +197,31 @@ class PseudonymVault:
         with self._lock:
             for k in [k for k in self._store if k[0] == tenant]:
                 del self._store[k]
+
+    # --- as a `VaultBackend` (one process) -------------------------------------------------------
+
+    async def load(self, tenant: str, conversation: str) -> list[VaultEntry]:
+        with self._lock:
+            conv = self._conversation(tenant, conversation, create=False)
+            return [VaultEntry(p, v) for p, v in conv.values.items()] if conv else []
+
+    async def add(self, tenant: str, conversation: str, entries: Sequence[VaultEntry]) -> bool:
+        with self._lock:
+            conv = self._conversation(tenant, conversation, create=True)
+            assert conv is not None
+            if any(e.placeholder in conv.values for e in entries):
+                return False
+            for e in entries:
+                m = PLACEHOLDER.fullmatch(e.placeholder)
+                assert m is not None
+                conv.values[e.placeholder] = e.value
+                conv.by_key.setdefault(_key(m.group(1), e.value), e.placeholder)
+                conv.counters[m.group(1)] = max(conv.counters.get(m.group(1), 0), int(m.group(2)))
+            return True
+
+    async def forget(self, tenant: str, conversations: Sequence[str]) -> None:
+        for conversation in conversations:
+            self.erase(tenant, conversation)
 
     def __len__(self) -> int:
         with self._lock:

@@ -309,6 +309,17 @@ class RetryPolicy:
         return max(backoff, retry_after or 0.0)
 
 
+class CooldownBoard(Protocol):
+    """Which models are cooling down (a circuit breaker per model); `Cooldowns` in one process,
+    `bot.shared_state.SharedCooldowns` across replicas. `cooling` answers from what this process
+    last knew, without a round trip; the others may ask a shared store."""
+
+    def cooling(self, model_id: str) -> bool: ...
+    async def acquire(self, model_id: str) -> bool: ...
+    async def trip(self, model_id: str, *, retry_after: float | None = None) -> None: ...
+    async def reset(self, model_id: str) -> None: ...
+
+
 class Cooldowns:
     """Deployments that failed recently are skipped until their cooldown ends (a circuit breaker).
 
@@ -316,22 +327,30 @@ class Cooldowns:
     it cools, requests fail over (or fail fast with an apology) instead of hammering a provider
     that is down. When the cooldown ends, one request probes the model (others keep skipping it
     for `probe_s`); success closes the breaker, failure trips it again for twice as long (up to
-    `max_cooldown_s`). A provider's Retry-After extends the cooldown.
+    `max_cooldown_s`). A provider's Retry-After extends the cooldown. In this process only.
     """
 
     def __init__(self, *, cooldown_s: float = 30.0, max_cooldown_s: float = 300.0, probe_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._until: dict[str, float] = {}
         self._strikes: dict[str, int] = {}
-        self._cooldown_s = cooldown_s
-        self._max_cooldown_s = max_cooldown_s
-        self._probe_s = probe_s
+        self.cooldown_s = cooldown_s
+        self.max_cooldown_s = max_cooldown_s
+        self.probe_s = probe_s
         self._clock = clock
 
     def cooling(self, model_id: str) -> bool:
         return self._until.get(model_id, 0.0) > self._clock()
 
-    def acquire(self, model_id: str) -> bool:
+    def knows(self, model_id: str) -> bool:
+        """Has this model failed here since its last success?"""
+        return model_id in self._strikes
+
+    def span(self, strikes: int, retry_after: float | None = None) -> float:
+        """How long the `strikes`-th failure in a row cools a model."""
+        return max(min(self.max_cooldown_s, self.cooldown_s * 2.0 ** (strikes - 1)), retry_after or 0.0)
+
+    def acquire_now(self, model_id: str) -> bool:
         """May a request use `model_id` now? After a cooldown, the first caller takes the probe."""
         until = self._until.get(model_id)
         if until is None:
@@ -339,21 +358,29 @@ class Cooldowns:
         now = self._clock()
         if until > now:
             return False
-        self._until[model_id] = now + self._probe_s
+        self._until[model_id] = now + self.probe_s
         return True
 
-    def trip(self, model_id: str, *, retry_after: float | None = None) -> None:
+    def trip_now(self, model_id: str, *, retry_after: float | None = None) -> None:
         strikes = self._strikes[model_id] = self._strikes.get(model_id, 0) + 1
-        span = min(self._max_cooldown_s, self._cooldown_s * 2 ** (strikes - 1))
-        self._until[model_id] = self._clock() + max(span, retry_after or 0.0)
+        self._until[model_id] = self._clock() + self.span(strikes, retry_after)
 
-    def reset(self, model_id: str) -> None:
+    def reset_now(self, model_id: str) -> None:
         self._until.pop(model_id, None)
         self._strikes.pop(model_id, None)
 
+    async def acquire(self, model_id: str) -> bool:
+        return self.acquire_now(model_id)
+
+    async def trip(self, model_id: str, *, retry_after: float | None = None) -> None:
+        self.trip_now(model_id, retry_after=retry_after)
+
+    async def reset(self, model_id: str) -> None:
+        self.reset_now(model_id)
+
 
 async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpec], messages: ChatMessages,
-                                  retry: RetryPolicy, cooldowns: Cooldowns, limits: CallLimits | None = None,
+                                  retry: RetryPolicy, cooldowns: CooldownBoard, limits: CallLimits | None = None,
                                   on_partial: PartialCallback | None = None, stats: LiveStats | None = None,
                                   retry_timeouts: bool = True, trail: AttemptLog | None = None,
                                   role: str = "answer") -> Completion:
@@ -376,7 +403,7 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
     tried = 0
     broken = 0  # earlier models of the chain that failed or were cooling down (a missing key is not a failure)
     for index, model in enumerate(chain):
-        if not cooldowns.acquire(model.id):
+        if not await cooldowns.acquire(model.id):
             failures.append(f"{model.id} cooling down")
             broken += 1
             continue
@@ -406,7 +433,7 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
                 successor = any(not cooldowns.cooling(m.id) for m in chain[index + 1:])
                 if retry_timeouts and not successor and await _backed_off(retry, attempts, None, limits):
                     continue
-                cooldowns.trip(model.id)
+                await cooldowns.trip(model.id)
                 log.warning("model %s timed out (%s) after %d attempt(s)", model.id, exc.phase, attempts)
                 broken += 1
                 break
@@ -416,11 +443,11 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
                 failures.append(str(exc))
                 if exc.retryable and await _backed_off(retry, attempts, exc.retry_after, limits):
                     continue
-                cooldowns.trip(model.id, retry_after=exc.retry_after)
+                await cooldowns.trip(model.id, retry_after=exc.retry_after)
                 log.warning("model %s failed after %d attempt(s): %s", model.id, attempts, exc)
                 broken += 1
                 break
-            cooldowns.reset(model.id)
+            await cooldowns.reset(model.id)
             if entry is not None:
                 entry.ok = True
             return Completion(text=done.text, model=done.model, prompt_tokens=done.prompt_tokens,

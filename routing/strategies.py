@@ -32,7 +32,7 @@ from routing.providers import (
     AttemptLog,
     ChatMessages,
     Completion,
-    Cooldowns,
+    CooldownBoard,
     LLMClient,
     PartialCallback,
     RetryPolicy,
@@ -116,7 +116,7 @@ class VerifiedSufficiency:
     is not the JSON asked for, the heuristic's verdict stands.
     """
 
-    def __init__(self, *, client: LLMClient, retry: RetryPolicy, cooldowns: Cooldowns, stats: LiveStats | None,
+    def __init__(self, *, client: LLMClient, retry: RetryPolicy, cooldowns: CooldownBoard, stats: LiveStats | None,
                  threshold: float = 0.7, use_verifier: bool = True) -> None:
         self._client = client
         self._retry = retry
@@ -174,7 +174,7 @@ class DynamicWeights:
 class StrategyRunner:
     """Runs the decision's strategy; the pipeline's only way to get an answer from a provider."""
 
-    def __init__(self, *, client: LLMClient, retry: RetryPolicy, cooldowns: Cooldowns, stats: LiveStats,
+    def __init__(self, *, client: LLMClient, retry: RetryPolicy, cooldowns: CooldownBoard, stats: LiveStats,
                  sufficiency: SufficiencyCheck | None = None, ensemble_size: int = 3,
                  weights: DynamicWeights | None = None) -> None:
         self.client = client

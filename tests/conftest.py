@@ -19,6 +19,7 @@ from privacy.engine import PrivacyEngine, build_privacy_engine
 from routing.classifier import TaskClassifier, build_task_classifier
 from tests.fakes.openai_server import FakeOpenAI
 from tests.postgres import PostgresServer, running_postgres
+from tests.redis_server import RedisServer, running_redis
 
 FAKE_KEYS = {"FAKE_EU_KEY": "sk-eu-test", "FAKE_US_KEY": "sk-us-test"}
 ALL_TASKS = ["creative", "code", "analysis", "translation", "summarization", "general"]
@@ -105,6 +106,26 @@ def pg(postgres: PostgresServer | None) -> Iterator[PostgresServer]:
         tables = ", ".join(f'"{name}"' for name in SQLModel.metadata.tables)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer | None]:
+    """One throw-away Redis server for the session (None without Debian's redis-server)."""
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer | None) -> Iterator[str]:
+    """The session's Redis for one test, emptied afterwards."""
+    if redis_server is None:
+        pytest.skip("redis-server not installed (.ci/run installs it)")
+    yield redis_server.url
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -231,7 +231,7 @@ async def test_rows_stored_before_a_key_stay_readable_and_rotation_retires_the_o
 
     both = SqlMemoryStore(store.engine, cipher=build_cipher(f"{new},{old}"))
     done = await both.rotate_keys(batch=2)
-    assert done == {"message.text": 4, "pendingdelivery.reference": 0}
+    assert done == {"message.text": 4, "pendingdelivery.reference": 0, "pseudonymentry.value": 0}
     only_new = SqlMemoryStore(store.engine, cipher=build_cipher(new))
     bob_conv = (await only_new.conversation(said(BOB, "x", thread="t2"))).id
     assert [t.text for t in await only_new.history(bob_conv, limit=5)] == [ANNA_TEXT, f"Answer to: {ANNA_TEXT}"]
@@ -342,12 +342,12 @@ async def test_the_chat_forget_also_clears_this_process_cache_and_vault(make_ser
     assert again.cached  # Bob's entry stays
 
 
-def test_the_vault_of_each_conversation_written_in_is_erased() -> None:
+async def test_the_vault_of_each_conversation_written_in_is_erased() -> None:
     vault = PseudonymVault(ttl_s=60)
     finding = Finding("PERSON", 0, 10, 0.9)
     vault.pseudonymise("T1", "slack:C1:t1", "Anna Nowak is late", [finding])
     vault.pseudonymise("T1", "slack:C1:t2", "Piotr Wójcik is late", [finding])
-    erased = InMemoryErasure(cache=None, vault=vault).forget(ANNA, [("slack", "T1", "C1", "t1")])
+    erased = await InMemoryErasure(cache=None, vault=vault).forget(ANNA, [("slack", "T1", "C1", "t1")])
     assert erased == {"pseudonym vault (conversations)": 1}
     assert vault.restore("T1", "slack:C1:t1", "<PERSON_1>") == "<PERSON_1>"
     assert vault.restore("T1", "slack:C1:t2", "<PERSON_1>") == "Piotr Wójc"

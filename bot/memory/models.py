@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
 from bot.memory.crypto import EncryptedText
@@ -151,3 +151,68 @@ class PendingDelivery(SQLModel, table=True):
     owner: str = Field(default="", max_length=64)
     lease_until: datetime = Field(default_factory=_now, index=True)
     created_at: datetime = Field(default_factory=_now)
+
+
+# --- state the replicas share (bot.shared_state), and budget reservations (routing.budget) -----------------
+
+
+class ModelCooldown(SQLModel, table=True):
+    """A model in cooldown for every replica (a circuit breaker): skipped until `until` (wall clock, epoch
+    seconds); `strikes` failures in a row double the span. No row: the model is fine."""
+
+    model: str = Field(primary_key=True, max_length=255)
+    until: float
+    strikes: int = 1
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class ModelWindow(SQLModel, table=True):
+    """One replica's recent attempts at one model (live statistics for dynamic routing), as JSON
+    `[[epoch seconds, latency ms, ok], ...]`; each replica overwrites only its own rows."""
+
+    replica: str = Field(primary_key=True, max_length=64)
+    model: str = Field(primary_key=True, max_length=255)
+    published_at: float = Field(index=True)
+    in_flight: int = 0
+    outcomes: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class PseudonymEntry(SQLModel, table=True):
+    """A placeholder of a pseudonymised conversation and the value it stands for. The placeholder is unique
+    in its conversation, so two replicas cannot give one placeholder two values; no normalised key is
+    stored (it would be personal data in clear), it is computed from the value when loaded."""
+
+    __table_args__ = (UniqueConstraint("tenant", "conversation", "placeholder"),
+                      Index("ix_pseudonymentry_conversation", "tenant", "conversation"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=128)
+    conversation: str = Field(max_length=400)  # platform:channel:thread (bot.pipeline.vault_scope)
+    placeholder: str = Field(max_length=64)
+    value: str = Field(sa_column=Column(EncryptedText, nullable=False))  # encrypted at rest, like message texts
+    expires_at: datetime = Field(index=True)
+
+
+class BudgetUsage(SQLModel, table=True):
+    """What a user or team (`scope`, `key`) spent and holds reserved in one calendar month (`YYYY-MM`, UTC):
+    the counter a reservation is taken against atomically (`SqlMemoryStore.reserve_budget`)."""
+
+    __table_args__ = (UniqueConstraint("scope", "key", "month"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=16)
+    key: str = Field(max_length=128)
+    month: str = Field(max_length=7)
+    spent_usd: float = 0.0
+    reserved_usd: float = 0.0
+
+
+class BudgetReservation(SQLModel, table=True):
+    """An estimate held against a budget while its request runs; settled with the real cost, or released
+    when `expires_at` passes (the replica holding it died)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, index=True)  # one request's reservations share it (user and team)
+    usage_id: int = Field(foreign_key="budgetusage.id", index=True)
+    amount_usd: float
+    expires_at: datetime = Field(index=True)

@@ -34,6 +34,8 @@ from bot.memory.crypto import FieldCipher, attach_cipher, encrypted_columns, eng
 from bot.memory.models import (
     AuditEntry,
     Budget,
+    BudgetReservation,
+    BudgetUsage,
     Conversation,
     Decision,
     Feedback,
@@ -41,8 +43,9 @@ from bot.memory.models import (
     PendingDelivery,
     PolicyVersion,
     ProcessedEvent,
+    PseudonymEntry,
 )
-from bot.types import ChatMessage, Identity
+from bot.types import ChatMessage, Identity, vault_scope
 from routing.budget import ANY, BudgetLimit
 
 T = TypeVar("T")
@@ -174,6 +177,11 @@ class SqlMemoryStore:
                 return fn(session)
 
         return await self._unavailable_as_error(unit)
+
+    async def run_unit(self, fn: Callable[[Session], T]) -> T:
+        """`fn` as one unit of work in the store's database threads: for state kept in the same database by
+        other modules (`bot.shared_state`); raises `DatabaseUnavailableError` like every method here."""
+        return await self._run(fn)
 
     async def _unavailable_as_error(self, fn: Callable[[], T]) -> T:
         try:
@@ -350,6 +358,13 @@ class SqlMemoryStore:
                        .values(message_id=None))
             gone("message", delete(Message).where(*messages))
             gone("budget", delete(Budget).where(col(Budget.scope) == "user", col(Budget.key) == str(user)))
+            spending = select(BudgetUsage.id).where(col(BudgetUsage.scope) == "user", col(BudgetUsage.key) == str(user))
+            gone("budgetreservation", delete(BudgetReservation).where(col(BudgetReservation.usage_id).in_(spending)))
+            gone("budgetusage", delete(BudgetUsage).where(col(BudgetUsage.id).in_(spending)))
+            for platform, tenant, channel, thread in where:  # the vault shared through the database
+                gone("pseudonymentry", delete(PseudonymEntry).where(
+                    col(PseudonymEntry.tenant) == tenant,
+                    col(PseudonymEntry.conversation) == vault_scope(platform, channel, thread)))
             started = (col(Conversation.platform) == user.platform, col(Conversation.tenant) == user.tenant,
                        col(Conversation.user) == user.user)
             # a conversation of theirs goes when nothing refers to it any more; others' records keep theirs
@@ -602,16 +617,60 @@ class SqlMemoryStore:
     async def spend(self, *, scope: str, key: str, since: datetime) -> float:
         """USD spent by a user (scope `user`) or in a channel (scope `team`) since `since`; `key` is
         qualified, `platform:tenant:id`."""
-        who = Identity.parse(key)
-        column = Decision.user if scope == "user" else Decision.channel
+        return await self._run(lambda s: _spent(s, scope=scope, key=key, since=since))
 
-        def unit(s: Session) -> float:
-            total = s.exec(select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
-                           .where(Decision.platform == who.platform, Decision.tenant == who.tenant,
-                                  column == who.user, Decision.created_at >= since)).one()
-            return float(total)
+    async def reserve_budget(self, *, token: str, holds: Sequence[tuple[BudgetLimit, str]], amount_usd: float,
+                             since: datetime, expires_at: datetime) -> tuple[int, ...] | None:
+        """`routing.budget.BudgetLedger.reserve_budget`: one transaction; each counter is taken with an atomic
+        UPDATE … WHERE spent + reserved < hard (PostgreSQL locks the row until the commit, so replicas racing for
+        the last cents queue there), after releasing reservations that expired (their replica died)."""
+        month = since.strftime("%Y-%m")
+
+        def unit(s: Session) -> tuple[int, ...] | None:
+            db = s.connection()
+            _release_expired(s)
+            ids = []
+            for limit, key in sorted(holds, key=lambda h: (h[0].scope, h[1])):  # one lock order: no deadlock
+                assert limit.hard_usd is not None
+                where = (col(BudgetUsage.scope) == limit.scope, col(BudgetUsage.key) == key,
+                         col(BudgetUsage.month) == month)
+                if db.execute(sa_select(col(BudgetUsage.id)).where(*where)).first() is None:
+                    # the month's first reservation starts from what the decision records say was spent
+                    spent = _spent(s, scope=limit.scope, key=key, since=since)
+                    db.execute(_insert_ignoring_duplicates(s, BudgetUsage, dict(
+                        scope=limit.scope, key=key, month=month, spent_usd=spent, reserved_usd=0.0)))
+                taken = db.execute(update(BudgetUsage).where(
+                    *where, col(BudgetUsage.spent_usd) + col(BudgetUsage.reserved_usd) < limit.hard_usd)
+                    .values(reserved_usd=col(BudgetUsage.reserved_usd) + amount_usd)
+                    .returning(col(BudgetUsage.id))).first()
+                if taken is None:
+                    s.rollback()
+                    return None
+                usage_id = int(taken[0] or 0)  # RETURNING a primary key: never NULL
+                ids.append(usage_id)
+                db.execute(insert(BudgetReservation).values(token=token, usage_id=usage_id,
+                                                            amount_usd=amount_usd, expires_at=expires_at))
+            s.commit()
+            return tuple(ids)
 
         return await self._run(unit)
+
+    async def settle_budget(self, *, token: str, usage_ids: Sequence[int], cost_usd: float) -> None:
+        """`routing.budget.BudgetLedger.settle_budget`."""
+
+        def unit(s: Session) -> None:
+            db = s.connection()
+            held = db.execute(delete(BudgetReservation).where(col(BudgetReservation.token) == token)
+                              .returning(col(BudgetReservation.usage_id), col(BudgetReservation.amount_usd))).all()
+            for usage_id, amount in held:
+                # each reservation is deleted once (DELETE … RETURNING), so its amount is given back once
+                db.execute(update(BudgetUsage).where(col(BudgetUsage.id) == usage_id).values(
+                    reserved_usd=col(BudgetUsage.reserved_usd) - amount))
+            db.execute(update(BudgetUsage).where(col(BudgetUsage.id).in_(list(usage_ids))).values(
+                spent_usd=col(BudgetUsage.spent_usd) + cost_usd))
+            s.commit()
+
+        await self._run(unit)
 
     # --- KPIs --------------------------------------------------------------------------
 
@@ -693,6 +752,37 @@ def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None,
             lease_until=now + timedelta(seconds=lease.seconds), created_at=now))
     s.commit()
     return StoredTurn(conversation=conv, message_id=message_id)
+
+
+def _spent(s: Session, *, scope: str, key: str, since: datetime) -> float:
+    who = Identity.parse(key)
+    column = Decision.user if scope == "user" else Decision.channel
+    total = s.exec(select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
+                   .where(Decision.platform == who.platform, Decision.tenant == who.tenant,
+                          column == who.user, Decision.created_at >= since)).one()
+    return float(total)
+
+
+def _release_expired(s: Session, *, limit: int = 100) -> None:
+    """Give back what reservations of dead holders still hold (at most `limit` of them per call)."""
+    db = s.connection()
+    now = datetime.now(UTC)
+    expired = sa_select(col(BudgetReservation.id)).where(col(BudgetReservation.expires_at) < now).limit(limit)
+    for usage_id, amount in db.execute(delete(BudgetReservation).where(col(BudgetReservation.id).in_(expired))
+                                       .returning(col(BudgetReservation.usage_id), col(BudgetReservation.amount_usd))):
+        db.execute(update(BudgetUsage).where(col(BudgetUsage.id) == usage_id).values(
+            reserved_usd=col(BudgetUsage.reserved_usd) - amount))
+
+
+def _insert_ignoring_duplicates(s: Session, table: type[SQLModel], values: dict[str, Any]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING, in the dialect at hand (SQLite or PostgreSQL)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).values(**values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).values(**values).on_conflict_do_nothing()
 
 
 def _as_datetime(value: datetime | str) -> datetime:

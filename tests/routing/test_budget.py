@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
@@ -116,3 +117,17 @@ async def test_a_bare_budget_key_from_before_qualified_identities_binds_nobody(m
     commands = CommandProcessor(memory=services.memory, policies=services.policies)
     assert "applies to nobody" in (await commands.execute(ADMIN, "budget show")).text
     assert (await services.pipeline.handle(msg("What time is the canteen open?"))).kind is ReplyKind.ANSWER
+
+
+async def test_concurrent_answers_reserve_their_estimate_before_the_call(make_services: ServicesFactory,
+                                                                          fake_llm: FakeOpenAI) -> None:
+    services = await make_services(SWITCHBOARD_CACHE=False)
+    fake_llm.delay_s = 0.3  # every answer is still running when the others ask
+    # about two answers' estimates (prompt at 1/3 token per character + 1,024 answer tokens at $1.5/M)
+    await services.memory.set_budget(scope="user", key="test:T:U1", soft_usd=None, hard_usd=0.003, author="boss")
+    replies = await asyncio.gather(*(services.pipeline.handle(msg(f"Question {i}: when is the canteen open?",
+                                                                  thread=f"t{i}")) for i in range(8)))
+    answered = [r for r in replies if r.kind is ReplyKind.ANSWER]
+    refused = [r for r in replies if r.kind is ReplyKind.REFUSAL]
+    assert len(answered) == len(fake_llm.requests) == 2  # the status alone saw $0 spent for all eight
+    assert len(refused) == 6 and all("counting the answers in progress" in r.text for r in refused)
