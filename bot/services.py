@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.files import FileLimits, FileReader
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.metrics import PrometheusMetrics
 from bot.pipeline import Classifier, Pipeline
@@ -58,6 +59,12 @@ class Services:
         self.readiness.warm = True
 
 
+def build_file_reader(settings: Settings) -> FileReader:
+    return FileReader(FileLimits(max_files=settings.file_max_files, max_bytes=int(settings.file_max_mb * 1024 * 1024),
+                                 max_pages=settings.file_max_pages, max_chars=settings.file_max_chars,
+                                 timeout_s=settings.file_timeout_s, memory_mb=settings.file_memory_mb))
+
+
 async def build_services(settings: Settings, *, environ: Mapping[str, str] | None = None,
                          llm: LLMClient | None = None, privacy: PrivacyEngine | None = None,
                          classifier: Classifier | None = None) -> Services:
@@ -77,6 +84,7 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
                         history_turns=settings.history_turns, offline=settings.offline,
                         retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s),
                         cache=cache, metrics=metrics, stats=LiveStats(observer=metrics),
+                        files=build_file_reader(settings),
                         pseudonymiser=PromptPseudonymiser(analyze=privacy.analyze,
                                                           vault=PseudonymVault(ttl_s=settings.pseudonym_ttl_s)))
     return Services(settings=settings, memory=memory, policies=policies, privacy=privacy,

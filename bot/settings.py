@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     cache_enabled: bool = Field(default=True, alias="SWITCHBOARD_CACHE")
     cache_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_CACHE_TTL_S")
     pseudonym_ttl_s: float = Field(default=86_400.0, alias="SWITCHBOARD_PSEUDONYM_TTL_S")
+    # files sent with a message (bot.files): how many, how big, how much text, how long each may take
+    file_max_files: int = Field(default=5, ge=0, alias="SWITCHBOARD_FILE_MAX_FILES")
+    file_max_mb: float = Field(default=10.0, gt=0, alias="SWITCHBOARD_FILE_MAX_MB")
+    file_max_pages: int = Field(default=50, ge=1, alias="SWITCHBOARD_FILE_MAX_PAGES")
+    file_max_chars: int = Field(default=30_000, ge=1, alias="SWITCHBOARD_FILE_MAX_CHARS")
+    file_timeout_s: float = Field(default=15.0, gt=0, alias="SWITCHBOARD_FILE_TIMEOUT_S")
+    file_memory_mb: int = Field(default=768, ge=0, alias="SWITCHBOARD_FILE_MEMORY_MB")  # 0: no cap
     log_level: str = Field(default="WARNING", alias="SWITCHBOARD_LOG_LEVEL")
     # serve, after SIGTERM: how long answers in progress may take (below Kubernetes' default 30 s)
     shutdown_grace_s: float = Field(default=25.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE_S")

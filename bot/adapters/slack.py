@@ -29,6 +29,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from yarl import URL
 
 from bot.adapters.slack_assistant import SlackAssistant
 from bot.adapters.slack_people import Profile, SlackPeople
@@ -44,13 +45,14 @@ from bot.adapters.slack_render import (
 from bot.adapters.slack_text import PlainText, mentioned_users, plain_text
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError
+from bot.files import HttpFileSource
 from bot.i18n import t
 from bot.memory.store import Lease, Resumable, SqlMemoryStore
 from bot.pipeline import Admission, Pipeline
 from bot.readiness import RETRY_AFTER_S
 from bot.recovery import replica_id, while_holding
 from bot.settings import Settings
-from bot.types import ChatMessage, Identity, Reply, ReplyKind
+from bot.types import ChatMessage, FileRef, Identity, Reply, ReplyKind
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ class SlackAdapter:
         base_url = settings.slack_api_base_url.rstrip("/") + "/"
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        self.files = HttpFileSource(slack_file_headers(settings.slack_bot_token, base_url))
         self.people = SlackPeople(self.client, ttl_s=profile_ttl_s)
         self.assistant = SlackAssistant(self.client, memory)
         # the client carries the token (bolt ignores `token=` when a client is given)
@@ -219,7 +222,7 @@ class SlackAdapter:
         text = await self._read(tenant, str(event.get("text") or ""), bot_user)
         msg = ChatMessage(platform=PLATFORM, tenant=tenant, channel=str(event["channel"]),
                           thread=str(event.get("thread_ts") or event["ts"]), user=str(event["user"]),
-                          text=text.text, mentions=text.mentions, attachments=_file_names(event.get("files")),
+                          text=text.text, mentions=text.mentions, files=_files(event.get("files")),
                           event_id=str(body.get("event_id") or ""))
         admission = await self._pipeline.admit(msg, lease=self._lease)
         if admission is None:
@@ -288,7 +291,8 @@ class SlackAdapter:
                             exc.response.get("error"))
                 await self._delivered(turn.message_id if turn is not None else None)
                 return
-        answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
+        answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission,
+                                          files=self.files)
         try:
             reply = await (answering if turn is None else
                            while_holding(self._memory, message_id=turn.message_id, lease=self._lease, work=answering))
@@ -618,12 +622,37 @@ def _id_of(part: object) -> str:
     return str(part.get("id") or "") if isinstance(part, dict) else ""
 
 
-def _file_names(files: object) -> tuple[str, ...]:
-    """The names of the files a message event carries (`files` of a file_share); "file" for one without."""
+def _files(files: object) -> tuple[FileRef, ...]:
+    """The files a message event carries (`files` of a file_share): named "file" when Slack gives no name (a
+    Slack Connect file not yet shared with us, `mode: file_access`, comes without its URLs)."""
     if not isinstance(files, list):
         return ()
-    names = (f.get("name") or f.get("title") if isinstance(f, dict) else None for f in files)
-    return tuple(n[:100] if isinstance(n, str) and n.strip() else "file" for n in names)
+    return tuple(_file(f) if isinstance(f, dict) else FileRef(name="file") for f in files)
+
+
+def _file(f: dict[str, Any]) -> FileRef:
+    name = f.get("name") or f.get("title")
+    url = f.get("url_private_download") or f.get("url_private")
+    size = f.get("size")
+    return FileRef(name=name[:100] if isinstance(name, str) and name.strip() else "file",
+                   url=url if isinstance(url, str) else "", mimetype=str(f.get("mimetype") or "")[:100],
+                   filetype=str(f.get("filetype") or "")[:32],
+                   size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None)
+
+
+def slack_file_headers(token: str, api_base_url: str) -> Callable[[URL], dict[str, str] | None]:
+    """The bot token goes with a file download only to Slack's own hosts over https (`files.slack.com`), or to
+    where SLACK_API_BASE_URL points (a proxy, the tests' fake): never to a host a payload names otherwise."""
+    api = URL(api_base_url)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def headers_for(url: URL) -> dict[str, str] | None:
+        host = url.host or ""
+        if url.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+            return auth
+        return auth if url.origin() == api.origin() else None
+
+    return headers_for
 
 
 def _strings(part: dict[str, Any], *keys: str) -> tuple[str, ...] | None:

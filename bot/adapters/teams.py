@@ -55,18 +55,20 @@ from botframework.connector.auth import (
 )
 from botframework.connector.skills import BotFrameworkClient
 from msrest.exceptions import ClientException, HttpOperationError
+from yarl import URL
 
 from bot.adapters.service_urls import ServiceUrlAllowlist
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
 from bot.app import DRAINS
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError, ServiceUrlNotAllowedError
+from bot.files import HttpFileSource, is_loopback
 from bot.i18n import t
 from bot.memory.store import Lease, Resumable
 from bot.pipeline import Admission
 from bot.recovery import replica_id, while_holding
 from bot.services import Services
-from bot.types import ChatMessage, Identity, Reply, ReplyKind
+from bot.types import ChatMessage, FileRef, Identity, Reply, ReplyKind
 from routing.retry_after import retry_after_from_headers
 
 log = logging.getLogger(__name__)
@@ -253,6 +255,7 @@ class TeamsAdapter:
         self._auth_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="teams-auth")
         self._background: set[asyncio.Task[None]] = set()
         self._sent: OrderedDict[str, int] = OrderedDict()  # activity id → decision id (feedback loop)
+        self.files = HttpFileSource(teams_file_headers(loopback=settings.teams_mode == "anonymous"))
 
     # --- HTTP --------------------------------------------------------------------------
 
@@ -354,7 +357,7 @@ class TeamsAdapter:
         who = self.identity(activity)
         return ChatMessage(platform=PLATFORM, tenant=who.tenant, channel=channel, thread=root or channel, user=who.user,
                            text=strip_bot_mention(activity), mentions=mentioned_people(activity),
-                           attachments=attached_files(activity),
+                           files=attached_files(activity),
                            locale=activity.locale or "en",
                            event_id=f"{conversation_id}/{activity.id or ''}" if activity.id else "")
 
@@ -408,7 +411,8 @@ class TeamsAdapter:
             stream = _Stream(turn, send=lambda a: self._send(turn, a), interval_s=self.options.stream_interval_s)
             await stream.begin(t("teams_working", msg.locale))
             await self._placeholder(message_id, stream.id)
-        answering = pipeline.handle(msg, on_partial=stream.update if stream else None, admission=admission)
+        answering = pipeline.handle(msg, on_partial=stream.update if stream else None, admission=admission,
+                                    files=self.files)
         work = asyncio.create_task(answering if message_id is None else while_holding(
             self._services.memory, message_id=message_id, lease=self._lease, work=answering))
         typing = None if stream else asyncio.create_task(self._keep_typing(turn))
@@ -673,16 +677,35 @@ def strip_bot_mention(activity: Activity) -> str:
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 
 
-def attached_files(activity: Activity) -> tuple[str, ...]:
-    """The names of the files and images sent with a message. Teams also attaches the message's own HTML
-    (`text/html`) and cards: those are no files."""
-    names = []
+def attached_files(activity: Activity) -> tuple[FileRef, ...]:
+    """The files and images sent with a message. Teams also attaches the message's own HTML (`text/html`) and
+    cards: those are no files. A file (personal chat, `supportsFiles`) comes as a file download info attachment
+    whose content holds a pre-authorised `downloadUrl` and its `fileType`; an image pasted inline comes with its
+    `contentUrl` (images are not read)."""
+    files = []
     for attachment in activity.attachments or []:
         kind = str(attachment.content_type or "")
-        if kind == FILE_DOWNLOAD_INFO or kind.startswith("image/"):
-            name = attachment.name if isinstance(attachment.name, str) and attachment.name.strip() else kind
-            names.append(name[:100])
-    return tuple(names)
+        if kind != FILE_DOWNLOAD_INFO and not kind.startswith("image/"):
+            continue
+        name = attachment.name if isinstance(attachment.name, str) and attachment.name.strip() else kind
+        content = attachment.content if isinstance(attachment.content, dict) else {}
+        if kind == FILE_DOWNLOAD_INFO:
+            url, filetype, mimetype = content.get("downloadUrl"), content.get("fileType"), ""
+        else:
+            url, filetype, mimetype = attachment.content_url, "", kind
+        files.append(FileRef(name=name[:100], url=url if isinstance(url, str) else "",
+                             filetype=filetype[:32] if isinstance(filetype, str) else "", mimetype=mimetype[:100]))
+    return tuple(files)
+
+
+def teams_file_headers(*, loopback: bool) -> Callable[[URL], dict[str, str] | None]:
+    """A file attachment's `downloadUrl` is pre-authorised (SharePoint/OneDrive): fetched over https without
+    the bot's credentials; over http only on loopback in the anonymous development mode (the Emulator)."""
+
+    def headers_for(url: URL) -> dict[str, str] | None:
+        return {} if url.scheme == "https" or (loopback and is_loopback(url)) else None
+
+    return headers_for
 
 
 def mentioned_people(activity: Activity) -> tuple[str, ...]:

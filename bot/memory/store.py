@@ -253,6 +253,10 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
+    async def set_message_text(self, message_id: int, text: str) -> None:
+        """Replace a stored turn's text: a user's message once the text of its files is read into it."""
+        await self._run(lambda s: _commit(s, update(Message).where(col(Message.id) == message_id).values(text=text)))
+
     async def mark_pii(self, conversation_id: int) -> None:
         def unit(s: Session) -> None:
             conv = s.get(Conversation, conversation_id)

@@ -3,8 +3,10 @@
 Implements what the adapter uses — auth.test, users.info (with names: `add_person`), chat.postMessage, chat.update,
 chat.delete, chat.postEphemeral, assistant.threads.setStatus / setSuggestedPrompts / setTitle (what each
 leaves shown: `statuses`, `prompts`, `titles`), conversations.replies — plus
-`/response/{key}` for slash-command response_urls. Channel and user ids that do not look like Slack's
-get Slack's errors; `refuse(method, error)` makes a method fail as Slack does (e.g. `missing_scope`).
+`/response/{key}` for slash-command response_urls, and files at their `url_private` / `url_private_download`
+(`add_file`; served only with the bot token as Bearer, as files.slack.com does). Channel and user ids that
+do not look like Slack's get Slack's errors; `refuse(method, error)` makes a method fail as Slack does (e.g.
+`missing_scope`).
 It only knows the messages posted through it (the bot's), not those of the people in a thread.
 `base_url` is what SLACK_API_BASE_URL should point to.
 """
@@ -46,6 +48,8 @@ class FakeSlackApi(LoopbackServer):
     statuses: dict[tuple[str, str], str] = field(default_factory=dict)  # (channel, thread) → status shown now
     prompts: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)  # suggested prompts
     titles: dict[tuple[str, str], str] = field(default_factory=dict)  # assistant thread titles
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # file id → (content, mimetype)
+    downloads: list[str] = field(default_factory=list)  # file ids served, in order
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -70,6 +74,32 @@ class FakeSlackApi(LoopbackServer):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response)
+        app.router.add_get("/files-pri/{team}-{file}/{name}", self._download)
+        app.router.add_get("/files-pri/{team}-{file}/download/{name}", self._download)
+
+    def add_file(self, name: str, content: bytes, *, mimetype: str, filetype: str = "",
+                 size: int | None = None) -> dict[str, Any]:
+        """A file uploaded to Slack, as a file_share event's `files` carries it; its URLs point here."""
+        assert self.server is not None
+        file_id = f"F{len(self.files) + 1:010d}"
+        self.files[file_id] = (content, mimetype)
+        base = f"/files-pri/{TEAM}-{file_id}"
+        return {"id": file_id, "name": name, "title": name, "mimetype": mimetype,
+                "filetype": filetype or name.rsplit(".", 1)[-1], "size": len(content) if size is None else size,
+                "mode": "hosted", "is_external": False,
+                "url_private": str(self.server.make_url(f"{base}/{name}")),
+                "url_private_download": str(self.server.make_url(f"{base}/download/{name}"))}
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """Like files.slack.com: the bytes with the bot token; without it, a redirect to the sign-in page."""
+        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            raise web.HTTPFound("https://fake.slack.com/?redir=%2Ffiles-pri")
+        found = self.files.get(request.match_info["file"])
+        if found is None:
+            raise web.HTTPNotFound()
+        self.downloads.append(request.match_info["file"])
+        content, mimetype = found
+        return web.Response(body=content, content_type=mimetype)
 
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())
