@@ -316,19 +316,3 @@ async def test_a_mention_counts_as_a_person_even_by_a_nickname(
     assert status == 200
     assert fake_llm.models_called() == ["eu-small"]
     assert fake_llm.requests[0]["messages"][-1]["content"] == "please ask Bobo to review the Q3 offer"
-
-
-async def test_a_file_alone_is_not_empty_and_teams_own_html_is_no_file(
-        make_teams: TeamsFactory, connector: FakeConnector, fake_llm: FakeOpenAI) -> None:
-    teams = await make_teams()
-    download = {"contentType": "application/vnd.microsoft.teams.file.download.info", "name": "offer.docx",
-                "contentUrl": "https://contoso.sharepoint.com/offer.docx",
-                "content": {"downloadUrl": "https://download.example/offer.docx", "uniqueId": "1a2b",
-                            "fileType": "docx"}}
-    html = {"contentType": "text/html", "content": "<div>please check it</div>"}
-    assert await teams.say(None, attachments=[download], locale="pl-PL") == 200
-    texts = [m.text for m in connector.messages()]
-    assert any(t and t.startswith("Nie umiem jeszcze czytać załączonych plików (offer.docx)") for t in texts)
-    assert await teams.say("please check it", attachments=[html]) == 200  # no file: answered as usual
-    assert not any(t and "attached files" in t for t in [m.text for m in connector.messages()])
-    assert fake_llm.requests[-1]["messages"][-1]["content"] == "please check it"
