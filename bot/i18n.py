@@ -68,6 +68,29 @@ TEXTS: dict[str, dict[str, str]] = {
         "ro": "{files}: lung, așa că am citit doar începutul (până la {pages} pagini, {chars} de caractere).",
         "de": "{files}: lang, daher habe ich nur den Anfang gelesen (bis zu {pages} Seiten, {chars} Zeichen).",
     },
+    "thread_unread": {
+        "en": "I could not read the earlier messages of this thread{why}; this answer is based on your message only.",
+        "pl": "Nie udało mi się odczytać wcześniejszych wiadomości tego wątku{why}; odpowiadam tylko na Twoją "
+              "wiadomość.",
+        "da": "Jeg kunne ikke læse de tidligere beskeder i denne tråd{why}; svaret bygger kun på din besked.",
+        "ro": "Nu am putut citi mesajele anterioare din acest fir{why}; răspunsul se bazează doar pe mesajul tău.",
+        "de": "Die früheren Nachrichten dieses Threads konnte ich nicht lesen{why}; die Antwort beruht nur auf "
+              "deiner Nachricht.",
+    },
+    "thread_partial": {
+        "en": "I read only {count} of the earlier messages of this thread{why}.",
+        "pl": "Przeczytałem tylko {count} wcześniejszych wiadomości tego wątku{why}.",
+        "da": "Jeg læste kun {count} af de tidligere beskeder i denne tråd{why}.",
+        "ro": "Am citit doar {count} dintre mesajele anterioare din acest fir{why}.",
+        "de": "Ich habe nur {count} der früheren Nachrichten dieses Threads gelesen{why}.",
+    },
+    "thread_rate_limited": {
+        "en": " (Slack limits how often apps may read threads; try again in a minute)",
+        "pl": " (Slack ogranicza, jak często aplikacje mogą czytać wątki; spróbuj ponownie za minutę)",
+        "da": " (Slack begrænser, hvor ofte apps må læse tråde; prøv igen om et minut)",
+        "ro": " (Slack limitează cât de des pot aplicațiile să citească firele; încearcă din nou peste un minut)",
+        "de": " (Slack begrenzt, wie oft Apps Threads lesen dürfen; versuche es in einer Minute erneut)",
+    },
     "too_long": {
         "en": "Your message has {size} characters; the limit is {limit}. Please shorten it or send a summary.",
         "pl": "Twoja wiadomość ma {size} znaków; limit to {limit}. Skróć ją lub wyślij streszczenie.",

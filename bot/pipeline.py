@@ -27,7 +27,7 @@ from bot.memory.models import Decision
 from bot.memory.store import ConversationRef, Lease, SqlMemoryStore, StoredTurn, Turn
 from bot.policy_store import PolicyStore
 from bot.pseudonymising import PromptPseudonymiser
-from bot.types import ChatMessage, Reply, ReplyKind
+from bot.types import ChatMessage, Reply, ReplyKind, ThreadContext
 from privacy.engine import Segment
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyAction, PrivacyVerdict
@@ -162,9 +162,11 @@ class Pipeline:
         return None if problem is None else Reply(text=problem, kind=ReplyKind.ERROR)
 
     async def handle(self, msg: ChatMessage, *, on_partial: PartialCallback | None = None,
-                     admission: Admission | None = None, files: FileSource | None = None) -> Reply:
+                     admission: Admission | None = None, files: FileSource | None = None,
+                     context: ThreadContext | None = None) -> Reply:
         """The reply to `msg`; its message is stored here unless `admit` stored it already. The text of
-        `msg.files` (fetched from `files`, the adapter's source) becomes part of the message, stored with it."""
+        `msg.files` (fetched from `files`, the adapter's source) and the earlier messages of the platform
+        thread the bot was called into (`context`) become part of the message, stored with it."""
         invalid = self.validate(msg)
         if invalid is not None:
             return invalid
@@ -181,17 +183,19 @@ class Pipeline:
                     return Reply(text=t("db_down", msg.locale), kind=ReplyKind.ERROR)
                 assert turn is not None  # no event key, nothing to lose a race for
             reading = FileReading()
-            task_text = None
             if msg.files:
                 reading = await self.files.read(msg.files, files)
                 if not reading.read and not msg.text.strip():  # nothing to answer: say why
                     return Reply(text=self._files_note(reading, msg.locale), kind=ReplyKind.ERROR)
+            task_text, note = None, self._files_note(reading, msg.locale)
+            if msg.files or context is not None:
                 own_words = msg.text
-                msg = await self._with_files(msg, turn, reading)
+                msg = await self._with_material(msg, turn, reading, context)
                 # the task is what the person asked for; with files alone, what their text starts with
                 task_text = own_words if own_words.strip() else msg.text[:TASK_TEXT_CHARS]
+                note = " ".join(n for n in (_context_note(context, msg.locale), note) if n)
             reply = await self._handle(msg, turn, on_partial, started, task_text=task_text)
-            return _noting(reply, self._files_note(reading, msg.locale))
+            return _noting(reply, note)
         except Exception:  # the one place broad failures turn into a polite reply
             log.exception("pipeline failed for a %s message", msg.platform)
             saved = turn is not None  # only then is "your message is saved" true
@@ -200,14 +204,19 @@ class Pipeline:
             if self._metrics is not None:
                 self._metrics.answer_ended()
 
-    async def _with_files(self, msg: ChatMessage, turn: StoredTurn, reading: FileReading) -> ChatMessage:
-        """The message with the files' text, stored so as the user's turn: follow-ups (and an answer resumed
-        after a restart) see what the model saw."""
-        if not reading.read:
-            return replace(msg, files=())
+    async def _with_material(self, msg: ChatMessage, turn: StoredTurn, reading: FileReading,
+                             context: ThreadContext | None) -> ChatMessage:
+        """The message with the thread's earlier messages before it and the files' text after it, stored so as
+        the user's turn: follow-ups (and an answer resumed after a restart) see what the model saw; the people
+        of the thread count as mentioned."""
         text = with_files(msg.text, reading.read)
-        await self.memory.set_message_text(turn.message_id, text)
-        return replace(msg, text=text, files=())
+        mentions = msg.mentions
+        if context is not None and context.lines:
+            text = with_thread(context.lines, text)
+            mentions = tuple(dict.fromkeys([*mentions, *context.people]))
+        if text != msg.text:
+            await self.memory.set_message_text(turn.message_id, text)
+        return replace(msg, text=text, files=(), mentions=mentions)
 
     def _files_note(self, reading: FileReading, locale: str) -> str:
         """What was not read (or read only in part), and why, in the user's language; "" when all was read."""
@@ -411,6 +420,21 @@ TASK_TEXT_CHARS = 2_000
 def _file_list(names: Sequence[str]) -> str:
     shown = ", ".join(names[:MAX_LISTED_FILES])
     return shown + (f" +{len(names) - MAX_LISTED_FILES}" if len(names) > MAX_LISTED_FILES else "")
+
+
+def with_thread(lines: Sequence[str], text: str) -> str:
+    """The message after the earlier messages of the thread it was written in."""
+    thread = "\n".join(lines)
+    return f"[Earlier messages in this thread]\n{thread}\n[End of the earlier messages]\n\n{text}".rstrip()
+
+
+def _context_note(context: ThreadContext | None, locale: str) -> str:
+    """Said before the answer when the thread could not be read in full."""
+    if context is None or context.complete:
+        return ""
+    why = t("thread_rate_limited", locale) if context.limited else ""
+    key = "thread_partial" if context.lines else "thread_unread"
+    return t(key, locale, count=len(context.lines), why=why).replace("  ", " ")
 
 
 def _noting(reply: Reply, note: str) -> Reply:

@@ -75,6 +75,19 @@ class FileRef:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadContext:
+    """The earlier messages of a platform thread the bot was called into, read by the adapter: `lines` oldest
+    first, each "Name: text"; `people` the names of their authors and of those they mention (each counts as
+    personal data, like `ChatMessage.mentions`). `complete` is False when some or all of the thread could not
+    be read (`limited`: the platform's rate limit said no)."""
+
+    lines: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+    complete: bool = True
+    limited: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChatMessage:
     """A staff message as every adapter hands it to the pipeline; built only by adapters.
 

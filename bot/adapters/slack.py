@@ -43,6 +43,7 @@ from bot.adapters.slack_render import (
     to_mrkdwn,
 )
 from bot.adapters.slack_text import PlainText, mentioned_users, plain_text
+from bot.adapters.slack_thread import SlackThreadReader
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError
 from bot.files import HttpFileSource
@@ -75,6 +76,8 @@ class Taken:
     admission: Admission
     im: bool
     assistant: bool = False  # a reply in a DM thread: the assistant view's threads (as bolt tells them)
+    read_thread: str = ""  # mentioned into a thread not yet ours: the ts of the mention, read the thread before it
+    bot_user: str = ""
 
 
 def slack_tenant(team_id: object, enterprise_id: object = None) -> str:
@@ -111,6 +114,10 @@ class SlackAdapter:
         self.files = HttpFileSource(slack_file_headers(settings.slack_bot_token, base_url))
         self.people = SlackPeople(self.client, ttl_s=profile_ttl_s)
         self.assistant = SlackAssistant(self.client, memory)
+        # threads are read with a client of their own: no retry handler waiting out a 429 (bot.adapters.slack_thread)
+        self.threads = SlackThreadReader(AsyncWebClient(token=settings.slack_bot_token, base_url=base_url),
+                                         self.people, max_messages=settings.thread_max_messages,
+                                         max_chars=settings.thread_max_chars)
         # the client carries the token (bolt ignores `token=` when a client is given)
         self.app = AsyncApp(signing_secret=settings.slack_signing_secret, client=self.client,
                             process_before_response=False, logger=log)
@@ -216,7 +223,9 @@ class SlackAdapter:
         if not self._is_for_us(event, bot_user, mentioned=mentioned):
             return None
         im = event.get("channel_type") == "im"
-        if not (im or mentioned) and not await self._known_thread(body, event):
+        # mentioned into a thread of a channel that is no conversation of ours yet: read the thread first
+        unknown_thread = bool(event.get("thread_ts")) and not im and not await self._known_thread(body, event)
+        if not (im or mentioned) and unknown_thread:
             return None  # a thread in a channel we were never asked about
         tenant = _tenant_of(body)
         text = await self._read(tenant, str(event.get("text") or ""), bot_user)
@@ -228,7 +237,8 @@ class SlackAdapter:
         if admission is None:
             log.info("dropped a re-delivered Slack event %s", msg.event_id)
             return None
-        return Taken(msg=msg, admission=admission, im=im, assistant=im and bool(event.get("thread_ts")))
+        return Taken(msg=msg, admission=admission, im=im, assistant=im and bool(event.get("thread_ts")),
+                     read_thread=str(event["ts"]) if mentioned and unknown_thread else "", bot_user=bot_user)
 
     async def _read(self, tenant: str, text: str, bot_user: str) -> PlainText:
         """The text with the people it mentions named (users.info, cached), before the ack: what is stored is
@@ -291,8 +301,12 @@ class SlackAdapter:
                             exc.response.get("error"))
                 await self._delivered(turn.message_id if turn is not None else None)
                 return
+        context = None
+        if taken.read_thread:
+            context = await self.threads.read(tenant=msg.tenant, channel=msg.channel, thread_ts=msg.thread,
+                                              before_ts=taken.read_thread, bot_user=taken.bot_user)
         answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission,
-                                          files=self.files)
+                                          files=self.files, context=context)
         try:
             reply = await (answering if turn is None else
                            while_holding(self._memory, message_id=turn.message_id, lease=self._lease, work=answering))

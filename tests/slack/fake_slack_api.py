@@ -50,6 +50,8 @@ class FakeSlackApi(LoopbackServer):
     titles: dict[tuple[str, str], str] = field(default_factory=dict)  # assistant thread titles
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # file id → (content, mimetype)
     downloads: list[str] = field(default_factory=list)  # file ids served, in order
+    said: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts → messages people wrote (`say`)
+    replies_left: int | None = None  # conversations.replies calls before Slack answers 429 (None: no limit)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -60,6 +62,13 @@ class FakeSlackApi(LoopbackServer):
     def response_url(self, key: str = "cmd") -> str:
         assert self.server is not None
         return str(self.server.make_url(f"/response/{key}"))
+
+    def say(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> str:
+        """A message a person wrote (in a thread when `thread_ts`); its ts. Only conversations.replies sees it."""
+        ts = f"1700000000.{next(self._ts):06d}"
+        self.said[ts] = {"type": "message", "user": user, "text": text, "ts": ts, "channel": channel,
+                         "thread_ts": thread_ts or ts}
+        return ts
 
     def refuse(self, method: str, error: str) -> None:
         self.refusals[method] = error
@@ -118,6 +127,11 @@ class FakeSlackApi(LoopbackServer):
             error = self.refusals[method]
             extra = {"needed": "channels:history", "provided": "chat:write"} if error == "missing_scope" else {}
             return web.json_response({"ok": False, "error": error, **extra})
+        if method == "conversations.replies" and self.replies_left is not None:
+            if self.replies_left <= 0:  # Tier 1 for non-Marketplace apps: one request a minute
+                return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                         headers={"Retry-After": "60"})
+            self.replies_left -= 1
         result: web.Response = handler(args)
         return result
 
@@ -233,7 +247,8 @@ class FakeSlackApi(LoopbackServer):
             return _error("channel_not_found")
         if _ts_key(ts) is None:
             return _error("invalid_arguments")
-        thread = sorted((m for m in self.messages.values()
+        bots = ({"type": "message", "bot_id": BOT_ID, "user": BOT_USER, **m} for m in self.messages.values())
+        thread = sorted((m for m in [*bots, *self.said.values()]
                          if m.get("channel") == channel and ts in (m["ts"], m.get("thread_ts"))),
                         key=lambda m: _ts_key(m["ts"]) or (0, 0))
         if not thread:
@@ -256,8 +271,12 @@ class FakeSlackApi(LoopbackServer):
 
         found = [m for m in thread if within(m)]
         limit = int(args.get("limit") or 1000)
-        return _ok(messages=[{"type": "message", "bot_id": BOT_ID, **m} for m in found[:limit]],
-                   has_more=len(found) > limit)
+        cursor = str(args.get("cursor") or "")
+        start = int(cursor.removeprefix("offset:")) if cursor.startswith("offset:") else 0
+        page = found[start:start + limit]
+        more = len(found) > start + limit
+        return _ok(messages=page, has_more=more,
+                   response_metadata={"next_cursor": f"offset:{start + limit}" if more else ""})
 
 
 def _thread_args(args: dict[str, Any]) -> str | None:
