@@ -293,6 +293,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Willkommen! Schreib mir hier oder starte oben einen neuen Chat mit mir. `/switchboard help` zeigt "
               "die Befehle; `/switchboard why` erklärt, welches Modell geantwortet hat und warum.",
     },
+    "teams_welcome": {
+        "en": "In a chat with me, just write; in a channel or group chat, @mention me. Attach a PDF, Word, Excel, "
+              "CSV or text file and I read it. Type `help` for the commands, `why` to hear which model answered "
+              "and why; rate answers with 👍/👎.",
+        "pl": "W czacie ze mną po prostu pisz; na kanale lub w czacie grupowym oznacz mnie (@). Załącz plik PDF, "
+              "Word, Excel, CSV lub tekstowy, a go przeczytam. Wpisz `help`, aby zobaczyć polecenia, `why`, aby "
+              "dowiedzieć się, który model odpowiedział i dlaczego; oceniaj odpowiedzi 👍/👎.",
+        "da": "I en chat med mig skriver du bare; i en kanal eller gruppechat @nævner du mig. Vedhæft en PDF-, "
+              "Word-, Excel-, CSV- eller tekstfil, så læser jeg den. Skriv `help` for kommandoerne, `why` for at "
+              "høre, hvilken model der svarede og hvorfor; bedøm svarene med 👍/👎.",
+        "ro": "Într-un chat cu mine, scrie pur și simplu; pe un canal sau într-un chat de grup, menționează-mă (@). "
+              "Atașează un fișier PDF, Word, Excel, CSV sau text și îl citesc. Scrie `help` pentru comenzi, `why` "
+              "ca să afli ce model a răspuns și de ce; evaluează răspunsurile cu 👍/👎.",
+        "de": "Im Chat mit mir schreibst du einfach; in einem Kanal oder Gruppenchat @erwähnst du mich. Hänge eine "
+              "PDF-, Word-, Excel-, CSV- oder Textdatei an, und ich lese sie. Mit `help` siehst du die Befehle, mit "
+              "`why`, welches Modell geantwortet hat und warum; bewerte Antworten mit 👍/👎.",
+    },
     "slack_prompts_title": {
         "en": "Try for example", "pl": "Na przykład", "da": "Prøv for eksempel", "ro": "Încearcă de exemplu",
         "de": "Probier zum Beispiel",

@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -58,7 +57,7 @@ from msrest.exceptions import ClientException, HttpOperationError
 from yarl import URL
 
 from bot.adapters.service_urls import ServiceUrlAllowlist
-from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
+from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card, welcome_card
 from bot.app import DRAINS
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError, ServiceUrlNotAllowedError
@@ -80,7 +79,7 @@ RETRY_STATUSES = frozenset({412, 429, 502, 504})
 # Words that make a message an admin command wherever they appear first; staff commands (`why`,
 # `forget`, `help`) only count when typed alone, so "help me write an offer" goes to the pipeline.
 ADMIN_COMMANDS = frozenset({"policy", "model", "stats", "audit", "budget"})
-HANDLED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke})
+HANDLED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke, ActivityTypes.conversation_update})
 FEEDBACK_INVOKE = "message/submitAction"
 # what a failing Bot Framework connector raises: HTTP errors, network errors, and an answer that is no JSON
 # (a proxy's HTML error page): msrest reports that as DeserializationError, a ValueError
@@ -113,6 +112,23 @@ class _StreamInfo(Entity):  # type: ignore[misc]
         self.stream_id = stream_id
         self.stream_type = stream_type
         self.stream_sequence = stream_sequence
+
+
+class _AiGenerated(Entity):  # type: ignore[misc]
+    """The schema.org Message entity that labels a message "AI generated" in Teams."""
+
+    _attribute_map = {  # noqa: RUF012 — msrest reads this class attribute
+        "type": {"key": "type", "type": "str"},
+        "schema_type": {"key": "@type", "type": "str"},
+        "context": {"key": "@context", "type": "str"},
+        "additional_type": {"key": "additionalType", "type": "[str]"},
+    }
+
+    def __init__(self) -> None:
+        super().__init__(type="https://schema.org/Message")
+        self.schema_type = "Message"
+        self.context = "https://schema.org"
+        self.additional_type = ["AIGeneratedContent"]
 
 
 class _BotConfig:
@@ -254,7 +270,6 @@ class TeamsAdapter:
         self._adapter = CloudAdapter(self._auth)
         self._auth_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="teams-auth")
         self._background: set[asyncio.Task[None]] = set()
-        self._sent: OrderedDict[str, int] = OrderedDict()  # activity id → decision id (feedback loop)
         self.files = HttpFileSource(teams_file_headers(loopback=settings.teams_mode == "anonymous"))
 
     # --- HTTP --------------------------------------------------------------------------
@@ -296,8 +311,11 @@ class TeamsAdapter:
         except CONNECTOR_ERRORS as exc:
             log.warning("teams: the Bot Framework connector failed: %s", exc)
             return web.json_response({"error": "the Bot Framework connector is unavailable"}, status=502)
-        if isinstance(invoke, InvokeResponse):
-            return web.json_response(invoke.body or {}, status=invoke.status or 200)
+        if isinstance(invoke, InvokeResponse):  # no body unless the invoke's answer has one (Teams documents
+            # an empty 200 for message/submitAction)
+            if invoke.body is None:
+                return web.Response(status=invoke.status or 200)
+            return web.json_response(invoke.body, status=invoke.status or 200)
         return web.Response(status=200)
 
     async def drain(self, timeout_s: float) -> bool:
@@ -328,6 +346,9 @@ class TeamsAdapter:
         activity: Activity = turn.activity
         if activity.type == ActivityTypes.invoke:
             await self._on_invoke(turn)
+            return
+        if activity.type == ActivityTypes.conversation_update:
+            await self._on_conversation_update(turn)
             return
         msg = self.message(activity)
         pipeline = self._services.pipeline
@@ -380,12 +401,31 @@ class TeamsAdapter:
         if activity.name == FEEDBACK_INVOKE and value.get("actionName") == "feedback":
             action = value.get("actionValue")
             reaction = action.get("reaction") if isinstance(action, dict) else None
-            decision_id = self._sent.get(activity.reply_to_id or "")
-            if decision_id is not None and reaction in ("like", "dislike"):
+            decision_id = None
+            if activity.reply_to_id and reaction in ("like", "dislike"):
+                decision_id = await self._services.memory.answered_by(
+                    platform=PLATFORM, tenant=self.identity(activity).tenant, message_ref=activity.reply_to_id)
+            if decision_id is not None:
                 await self._services.memory.add_feedback(decision_id=decision_id, user=self.identity(activity),
                                                          score=1 if reaction == "like" else -1)
         # every invoke gets a 200 so Teams shows no error; unknown ones are simply ignored
         await turn.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200)))
+
+    async def _on_conversation_update(self, turn: TurnContext) -> None:
+        """Added to a team, a group chat or someone's personal scope: an introduction card, once per
+        conversation (any replica, any re-delivery: the claim is in the database)."""
+        activity: Activity = turn.activity
+        bot_id = activity.recipient.id if activity.recipient is not None else None
+        if not bot_id or not any(m is not None and m.id == bot_id for m in activity.members_added or []):
+            return  # others joined or left: nothing to say
+        conversation = activity.conversation.id.partition(";messageid=")[0]
+        if not await self._services.memory.claim_event(f"{PLATFORM}:{_tenant(activity) or self._tenant}:"
+                                                       f"welcome:{conversation}"):
+            return
+        locale = activity.locale or "en"
+        card = Attachment(content_type=CARD_CONTENT_TYPE, content=welcome_card(locale))
+        await self._send(turn, Activity(type=ActivityTypes.message, text=t("slack_greeting", locale),
+                                        attachments=[card]))
 
     async def _feedback(self, turn: TurnContext, msg: ChatMessage, decision_id: int, score: int) -> None:
         stored = await self._services.memory.add_feedback(decision_id=decision_id, user=msg.identity, score=score)
@@ -451,7 +491,7 @@ class TeamsAdapter:
             activity = stream.finish(activity)
         sent_id = await self._send(turn, activity)
         if sent_id and reply.decision_id is not None:
-            self._remember(sent_id, reply.decision_id)
+            await self._remember(sent_id, reply.decision_id)
 
     async def _deliver_later(self, work: asyncio.Task[Reply], reference: ConversationReference,
                              stream: _Stream | None, message_id: int | None) -> None:
@@ -483,7 +523,7 @@ class TeamsAdapter:
                 responses = await turn.adapter.send_activities(turn, [activity])
                 sent_id = responses[0].id if responses and responses[0] is not None else None
             if sent_id and reply.decision_id is not None:
-                self._remember(sent_id, reply.decision_id)
+                await self._remember(sent_id, reply.decision_id)
 
         await self._retrying(lambda: self._adapter.continue_conversation(reference, logic, self._app_id))
 
@@ -554,10 +594,13 @@ class TeamsAdapter:
                 await asyncio.sleep(min(delay, opts.retry_max_s))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _remember(self, activity_id: str, decision_id: int) -> None:
-        self._sent[activity_id] = decision_id
-        while len(self._sent) > 10_000:
-            self._sent.popitem(last=False)
+    async def _remember(self, activity_id: str, decision_id: int) -> None:
+        """Which decision an answer posted as `activity_id` came from, for Teams' feedback buttons."""
+        try:
+            await self._services.memory.remember_answer(platform=PLATFORM, message_ref=activity_id,
+                                                        decision_id=decision_id)
+        except DatabaseUnavailableError as exc:  # the answer is out; only its 👍/👎 will not count
+            log.warning("teams: the answer's activity id was not stored: %s", exc)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -738,9 +781,16 @@ def command_line(text: str) -> str | None:
 
 
 def render_reply(reply: Reply) -> Activity:
+    """A reply as a message; a model's answer carries the footer card, the "AI generated" label and Teams' own
+    feedback buttons (`channelData.feedbackLoopEnabled`, answered by the message/submitAction invoke)."""
     card = answer_card(reply)
     attachments = [Attachment(content_type=CARD_CONTENT_TYPE, content=card)] if card else None
-    return Activity(type=ActivityTypes.message, text=reply.text, text_format="markdown", attachments=attachments)
+    activity = Activity(type=ActivityTypes.message, text=reply.text, text_format="markdown", attachments=attachments)
+    if card is not None:
+        activity.entities = [_AiGenerated()]
+        if reply.decision_id is not None:
+            activity.channel_data = {"feedbackLoopEnabled": True}
+    return activity
 
 
 def render_command(result: CommandResult, *, line: str, is_admin: bool, locale: str) -> Activity:

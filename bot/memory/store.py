@@ -40,6 +40,7 @@ from bot.memory.models import (
     PendingDelivery,
     PolicyVersion,
     ProcessedEvent,
+    SentAnswer,
 )
 from bot.types import ChatMessage, Identity
 from routing.budget import ANY, BudgetLimit
@@ -300,12 +301,15 @@ class SqlMemoryStore:
                                           col(Feedback.tenant) == user.tenant, col(Feedback.user) == user.user))
             mine = select(Decision.id).where(*_decided_for(user))
             s.exec(delete(Feedback).where(col(Feedback.decision_id).in_(mine)))
+            s.exec(delete(SentAnswer).where(col(SentAnswer.decision_id).in_(mine)))
             s.exec(delete(Decision).where(*_decided_for(user)))
             s.exec(delete(PendingDelivery).where(col(PendingDelivery.message_id).in_(
                 select(Message.id).where(*messages))))
             s.exec(delete(Message).where(*messages))
             empty = select(Conversation.id).where(~select(Message.id).where(
                 Message.conversation_id == Conversation.id).exists())
+            s.exec(delete(SentAnswer).where(col(SentAnswer.decision_id).in_(
+                select(Decision.id).where(col(Decision.conversation_id).in_(empty)))))
             s.exec(delete(Decision).where(col(Decision.conversation_id).in_(empty)))
             s.exec(delete(Conversation).where(col(Conversation.id).in_(empty)))
             s.commit()
@@ -393,6 +397,25 @@ class SqlMemoryStore:
         return await self._run(lambda s: _insert_unique(s, ProcessedEvent(event_key=key[:255])))
 
     # --- feedback ----------------------------------------------------------------------
+
+    async def remember_answer(self, *, platform: str, message_ref: str, decision_id: int) -> None:
+        """Where the answer of `decision_id` was posted (a Teams activity id), for the platform's own feedback
+        buttons, which name only that; kept under the decision's tenant. A second call for the same message
+        keeps the first."""
+
+        def unit(s: Session) -> None:
+            decision = s.get(Decision, decision_id)
+            if decision is not None:
+                _insert_unique(s, SentAnswer(platform=platform, tenant=decision.tenant, message_ref=message_ref[:255],
+                                             decision_id=decision_id))
+
+        await self._run(unit)
+
+    async def answered_by(self, *, platform: str, tenant: str, message_ref: str) -> int | None:
+        """The decision whose answer was posted as `message_ref` on this platform and tenant, if any."""
+        return await self._run(lambda s: s.exec(select(SentAnswer.decision_id).where(
+            SentAnswer.platform == platform, SentAnswer.tenant == tenant,
+            SentAnswer.message_ref == message_ref[:255])).first())
 
     async def add_feedback(self, *, decision_id: int, user: Identity, score: int) -> bool:
         """Store (or change) a vote; False when the decision does not exist, or was made on another
