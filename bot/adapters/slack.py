@@ -285,10 +285,12 @@ class SlackAdapter:
             if turn is not None:
                 await self._keep(self._memory.set_placeholder(turn.message_id, ts))
 
-        stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
-                             interval_s=self.update_interval_s, on_first_post=remember)
         status = taken.im and await self.assistant.working(channel=msg.channel, thread_ts=msg.thread,
                                                            locale=msg.locale)
+        # native streaming where our status shows instead of a placeholder (the assistant view's threads)
+        native = NativeTarget(team=msg.tenant, user=msg.user) if status and taken.assistant else None
+        stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
+                             interval_s=self.update_interval_s, on_first_post=remember, native=native)
         if taken.assistant and turn is not None:
             await self._title(msg, turn.conversation.id, turn.message_id)
         # in an assistant thread the status (with its loading messages) shows until the first words arrive; a
@@ -522,12 +524,32 @@ class SlackAdapter:
         return close
 
 
+@dataclass(frozen=True, slots=True)
+class NativeTarget:
+    """Whom a natively streamed answer is for (chat.startStream's recipient_team_id / recipient_user_id)."""
+
+    team: str
+    user: str
+
+
+NATIVE_STREAM_LIMIT = 12_000  # characters of one natively streamed message; longer answers are re-rendered
+
+
 class SlackStream:
     """One answer as Slack messages in a thread: a placeholder, throttled chat.update while the model
-    streams, and a final render split into ≤3,500-character messages with footer and 👍/👎 on the last."""
+    streams, and a final render split into ≤3,500-character messages with footer and 👍/👎 on the last.
+
+    With `native` (where no placeholder was posted: assistant threads showing our status) the answer streams
+    natively instead: chat.startStream with the first words, chat.appendStream with what follows (throttled
+    like the updates), chat.stopStream with the footer and 👍/👎. Where Slack refuses chat.startStream
+    (unknown_method on an older workspace or proxy, a channel type it does not stream to, …) the answer falls
+    back to the placeholder and chat.update. An answer that does not continue what was streamed (a fallback
+    model starting over, restored pseudonyms) or outgrows one message is stopped and re-rendered with
+    chat.update."""
 
     def __init__(self, client: AsyncWebClient, *, channel: str, thread_ts: str, locale: str,
-                 interval_s: float, on_first_post: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 interval_s: float, on_first_post: Callable[[str], Awaitable[None]] | None = None,
+                 native: NativeTarget | None = None) -> None:
         self._client = client
         self._on_first_post = on_first_post  # told the ts of the answer's first message once it is posted
         self._channel = channel
@@ -538,6 +560,9 @@ class SlackStream:
         self._shown: list[str] = []  # what each message shows now
         self._last_update = 0.0
         self._lock = asyncio.Lock()
+        self._native = native
+        self._streamed: str | None = None  # the text streamed natively so far (None: no native stream open)
+        self._diverged = False  # the answer no longer continues what was streamed: re-rendered at the finish
 
     @property
     def messages(self) -> list[str]:
@@ -567,6 +592,9 @@ class SlackStream:
         if time.monotonic() - self._last_update < self._interval_s or self._lock.locked():
             return
         async with self._lock:
+            if await self._native_partial(text):
+                self._last_update = time.monotonic()
+                return
             pieces = split_text(to_mrkdwn(text))
             pieces[-1] += " ▍"
             try:
@@ -575,8 +603,68 @@ class SlackStream:
                 log.info("chat.update refused during streaming: %s", exc.response.get("error"))
             self._last_update = time.monotonic()
 
+    async def _native_partial(self, text: str) -> bool:
+        """Stream `text` (all of the answer so far) natively; False when the answer is not streamed natively."""
+        if self._native is None or (self._streamed is None and self._posted):
+            return False
+        if self._streamed is None:
+            try:
+                resp = await self._client.chat_startStream(
+                    channel=self._channel, thread_ts=self._thread_ts, markdown_text=text[:NATIVE_STREAM_LIMIT],
+                    recipient_team_id=self._native.team, recipient_user_id=self._native.user)
+            except SlackApiError as exc:
+                log.info("chat.startStream refused (%s): streaming with chat.update", exc.response.get("error"))
+                self._native = None
+                return False
+            self._streamed = text[:NATIVE_STREAM_LIMIT]
+            self._posted, self._shown = [str(resp["ts"])], [self._streamed]
+            if self._on_first_post is not None:
+                await self._on_first_post(self._posted[0])
+            return True
+        if self._diverged or not text.startswith(self._streamed) or len(text) > NATIVE_STREAM_LIMIT:
+            self._diverged = True  # the finish re-renders the message
+            return True
+        delta = text[len(self._streamed):]
+        if delta:
+            try:
+                await self._client.chat_appendStream(channel=self._channel, ts=self._posted[0], markdown_text=delta)
+                self._streamed = text
+            except SlackApiError as exc:
+                log.info("chat.appendStream refused (%s): the answer is re-rendered at its end",
+                         exc.response.get("error"))
+                self._diverged = True
+        return True
+
+    async def _native_finish(self, reply: Reply) -> bool:
+        """Close the native stream: with the footer and 👍/👎 when the answer continues what was streamed (True);
+        else stopped bare, for `finish` to re-render the message (False)."""
+        streamed = self._streamed
+        if streamed is None:
+            return False
+        self._streamed = None
+        ts = self._posted[0]
+        text = reply.text
+        if not self._diverged and text.startswith(streamed) and len(text) <= NATIVE_STREAM_LIMIT:
+            footer = [b for b in answer_blocks("", reply, self._locale) if b.get("type") != "section"]
+            try:
+                if text[len(streamed):]:
+                    await self._client.chat_appendStream(channel=self._channel, ts=ts,
+                                                         markdown_text=text[len(streamed):])
+                await self._client.chat_stopStream(channel=self._channel, ts=ts, blocks=footer or None)
+                self._shown = [text]
+                return True
+            except SlackApiError as exc:
+                log.info("chat.appendStream/stopStream refused (%s): re-rendered", exc.response.get("error"))
+        try:
+            await self._client.chat_stopStream(channel=self._channel, ts=ts)
+        except SlackApiError as exc:  # already stopped, or expired: chat.update still writes the message
+            log.info("chat.stopStream refused (%s)", exc.response.get("error"))
+        return False
+
     async def finish(self, reply: Reply) -> None:
         async with self._lock:
+            if await self._native_finish(reply):
+                return
             pieces = split_text(to_mrkdwn(reply.text))
             rendered: list[tuple[str, list[dict[str, Any]] | None]] = [(p, sections(p)) for p in pieces[:-1]]
             rendered.append((pieces[-1], answer_blocks(pieces[-1], reply, self._locale)))
@@ -621,10 +709,11 @@ def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:
 
 
 def _is_final_render(message: dict[str, Any]) -> bool:
-    """A message as `SlackStream.finish` left it: with our section blocks (Slack may add rich_text blocks of
-    its own to plain-text messages; those do not count)."""
+    """A message as `SlackStream.finish` left it: with our section blocks, or (a natively streamed answer)
+    our footer; Slack may add rich_text blocks of its own to plain-text messages, and those do not count."""
     blocks = message.get("blocks")
-    return isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") == "section" for b in blocks)
+    return isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") in ("section", "context", "actions")
+                                            for b in blocks)
 
 
 def _tenant_of(body: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """A fake Slack Web API on loopback: real HTTP, every call recorded.
 
 Implements what the adapter uses — auth.test, users.info (with names: `add_person`), chat.postMessage, chat.update,
+chat.startStream / appendStream / stopStream (a message that grows while `streaming`),
 chat.delete, chat.postEphemeral, assistant.threads.setStatus / setSuggestedPrompts / setTitle (what each
 leaves shown: `statuses`, `prompts`, `titles`), conversations.replies — plus
 `/response/{key}` for slash-command response_urls, and files at their `url_private` / `url_private_download`
@@ -186,6 +187,45 @@ class FakeSlackApi(LoopbackServer):
         if "blocks" not in args:
             self.messages[ts].pop("blocks", None)
         return _ok(channel=args.get("channel"), ts=ts, text=args.get("text"))
+
+    def _chat_startStream(self, args: dict[str, Any]) -> web.Response:
+        """A streamed reply in a thread: the message grows with appendStream until stopStream (`streaming`)."""
+        channel = str(args.get("channel") or "")
+        if not _CHANNEL.fullmatch(channel):
+            return _error("channel_not_found")
+        if _ts_key(str(args.get("thread_ts") or "")) is None:
+            return _error("invalid_arguments")
+        if not channel.startswith("D") and not (args.get("recipient_team_id") and args.get("recipient_user_id")):
+            return _error("missing_recipient_team_id" if not args.get("recipient_team_id")
+                          else "missing_recipient_user_id")
+        ts = f"1800000000.{next(self._ts):06d}"
+        self.messages[ts] = {"channel": channel, "thread_ts": args["thread_ts"], "ts": ts,
+                             "text": str(args.get("markdown_text") or ""), "streaming": True}
+        self.statuses.pop((channel, str(args["thread_ts"])), None)
+        return _ok(channel=channel, ts=ts)
+
+    def _chat_appendStream(self, args: dict[str, Any]) -> web.Response:
+        message = self.messages.get(str(args.get("ts") or ""))
+        if message is None:
+            return _error("message_not_found")
+        if not message.get("streaming"):
+            return _error("message_not_in_streaming_state")
+        if len(str(args.get("markdown_text") or "")) > 12_000:
+            return _error("msg_too_long")
+        message["text"] += str(args.get("markdown_text") or "")
+        return _ok(channel=message["channel"], ts=message["ts"])
+
+    def _chat_stopStream(self, args: dict[str, Any]) -> web.Response:
+        message = self.messages.get(str(args.get("ts") or ""))
+        if message is None:
+            return _error("message_not_found")
+        if not message.get("streaming"):
+            return _error("message_not_in_streaming_state")
+        message["text"] += str(args.get("markdown_text") or "")
+        message["streaming"] = False
+        if args.get("blocks"):
+            message["blocks"] = args["blocks"]
+        return _ok(channel=message["channel"], ts=message["ts"], message={"text": message["text"]})
 
     def _chat_delete(self, args: dict[str, Any]) -> web.Response:
         if self.messages.pop(args.get("ts", ""), None) is None:
