@@ -79,7 +79,10 @@ RETRY_STATUSES = frozenset({412, 429, 502, 504})
 # Words that make a message an admin command wherever they appear first; staff commands (`why`,
 # `forget`, `help`) only count when typed alone, so "help me write an offer" goes to the pipeline.
 ADMIN_COMMANDS = frozenset({"policy", "model", "stats", "audit", "budget"})
-HANDLED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke, ActivityTypes.conversation_update})
+# activities that are answered, and so must name where (serviceUrl), in which conversation and from whom
+ANSWERED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke})
+# conversationUpdate too: the bot added to a conversation introduces itself (others joining: nothing to do)
+HANDLED_TYPES = ANSWERED_TYPES | {ActivityTypes.conversation_update}
 FEEDBACK_INVOKE = "message/submitAction"
 # what a failing Bot Framework connector raises: HTTP errors, network errors, and an answer that is no JSON
 # (a proxy's HTML error page): msrest reports that as DeserializationError, a ValueError
@@ -418,6 +421,9 @@ class TeamsAdapter:
         bot_id = activity.recipient.id if activity.recipient is not None else None
         if not bot_id or not any(m is not None and m.id == bot_id for m in activity.members_added or []):
             return  # others joined or left: nothing to say
+        if not activity.service_url or activity.conversation is None or not activity.conversation.id:
+            log.info("teams: conversationUpdate without serviceUrl or conversation: no introduction")
+            return
         conversation = activity.conversation.id.partition(";messageid=")[0]
         if not await self._services.memory.claim_event(f"{PLATFORM}:{_tenant(activity) or self._tenant}:"
                                                        f"welcome:{conversation}"):
@@ -623,7 +629,7 @@ def parse_activity(body: object) -> Activity:
     kind = body.get("type")
     if not isinstance(kind, str) or not kind:
         raise _bad("`type` is missing")
-    if kind in HANDLED_TYPES:
+    if kind in ANSWERED_TYPES:
         _require_url(body.get("serviceUrl"))
         for key in ("conversation", "from"):
             part = body.get(key)
