@@ -3,8 +3,10 @@ its files, against real SQL (SQLite, and PostgreSQL when its binaries exist)."""
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
+from bot.memory.crypto import TOKEN_PREFIX, build_cipher, new_key
 from bot.memory.models import Decision, SentAnswer
 from bot.memory.store import SqlMemoryStore
 from bot.types import ChatMessage, Identity
@@ -46,3 +48,16 @@ async def test_a_turn_takes_the_text_of_its_files(store: SqlMemoryStore) -> None
     await store.set_message_text(turn.message_id, "Summarise\n\n[Attached file: a.txt]\nA\n[End of a.txt]")
     [stored] = await store.history(turn.conversation.id, limit=5)
     assert stored.text.endswith("[End of a.txt]")
+
+
+async def test_a_turns_file_text_is_encrypted_at_rest_like_the_rest(store: SqlMemoryStore) -> None:
+    encrypted = SqlMemoryStore(store.engine, cipher=build_cipher(new_key()))
+    turn = await encrypted.add_user_turn(ChatMessage(platform="slack", tenant="T1", channel="C1", thread="t",
+                                                     user="U1", text="Summarise"))
+    assert turn is not None
+    await encrypted.set_message_text(turn.message_id, "Summarise\n\n[Attached file: cv.pdf]\nAnna Nowak\n[End]")
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT text FROM message WHERE id = :i"), {"i": turn.message_id}).scalar_one()
+    assert stored.startswith(TOKEN_PREFIX) and "Anna" not in stored
+    [read] = await encrypted.history(turn.conversation.id, limit=5)
+    assert read.text.endswith("Anna Nowak\n[End]")
