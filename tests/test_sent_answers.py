@@ -3,6 +3,8 @@ its files, against real SQL (SQLite, and PostgreSQL when its binaries exist)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import text
 from sqlmodel import Session, select
 
@@ -61,3 +63,12 @@ async def test_a_turns_file_text_is_encrypted_at_rest_like_the_rest(store: SqlMe
     assert stored.startswith(TOKEN_PREFIX) and "Anna" not in stored
     [read] = await encrypted.history(turn.conversation.id, limit=5)
     assert read.text.endswith("Anna Nowak\n[End]")
+
+
+async def test_retention_purges_where_answers_were_posted(store: SqlMemoryStore) -> None:
+    decision = await answered(store)
+    await store.remember_answer(platform="teams", message_ref="act-1", decision_id=decision)
+    assert (await store.purge(older_than=datetime.now(UTC) - timedelta(days=1))).deleted["sentanswer"] == 0
+    removed = await store.purge(older_than=datetime.now(UTC) + timedelta(seconds=1))
+    assert removed.deleted["sentanswer"] == 1
+    assert await store.answered_by(platform="teams", tenant="aad-1", message_ref="act-1") is None

@@ -377,8 +377,9 @@ class SqlMemoryStore:
         """Retention: delete conversation content created before `older_than` — messages (with their
         pending deliveries) and the platform delivery ids taken — in transactions of `batch` messages.
         Decision records, feedback and the admin trail are content-free and stay; a decision's link to a
-        purged message becomes NULL."""
-        deleted = {"message": 0, "pendingdelivery": 0, "processedevent": 0}
+        purged message becomes NULL. Where answers were posted (`SentAnswer`, for Teams' feedback buttons)
+        goes with the same age."""
+        deleted = {"message": 0, "pendingdelivery": 0, "processedevent": 0, "sentanswer": 0}
 
         def unit(s: Session) -> int:
             db = s.connection()
@@ -394,8 +395,13 @@ class SqlMemoryStore:
             if events:
                 deleted["processedevent"] += int(db.execute(delete(ProcessedEvent).where(
                     col(ProcessedEvent.event_key).in_(events))).rowcount)
+            sent = list(db.execute(select(SentAnswer.id).where(
+                col(SentAnswer.created_at) < older_than).limit(batch)).scalars())
+            if sent:
+                deleted["sentanswer"] += int(db.execute(delete(SentAnswer).where(
+                    col(SentAnswer.id).in_(sent))).rowcount)
             s.commit()
-            return max(len(ids), len(events))
+            return max(len(ids), len(events), len(sent))
 
         while await self._run(unit) >= batch:
             pass
