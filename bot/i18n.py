@@ -14,26 +14,82 @@ TEXTS: dict[str, dict[str, str]] = {
         "ro": "Mesajul tău este gol — scrie o întrebare sau o sarcină.",
         "de": "Deine Nachricht ist leer — bitte gib eine Frage oder Aufgabe ein.",
     },
-    "attachments_only": {
-        "en": "I can't read attached files yet ({files}), so there is nothing for me to answer. Please paste "
-              "the text you want me to work on into your message.",
-        "pl": "Nie umiem jeszcze czytać załączonych plików ({files}), więc nie mam na co odpowiedzieć. Wklej "
-              "tekst, nad którym mam pracować, do wiadomości.",
-        "da": "Jeg kan endnu ikke læse vedhæftede filer ({files}), så der er intet at svare på. Indsæt den "
-              "tekst, jeg skal arbejde med, i din besked.",
-        "ro": "Nu pot citi încă fișierele atașate ({files}), așa că nu am la ce răspunde. Lipește în mesaj "
-              "textul la care să lucrez.",
-        "de": "Angehängte Dateien kann ich noch nicht lesen ({files}), daher gibt es nichts zu beantworten. "
-              "Bitte füge den Text, mit dem ich arbeiten soll, in deine Nachricht ein.",
+    "files_unsupported": {
+        "en": "I can't read {files}: I read {supported} files (no images, archives or slides).",
+        "pl": "Nie umiem odczytać {files}: czytam pliki {supported} (bez obrazów, archiwów i prezentacji).",
+        "da": "Jeg kan ikke læse {files}: jeg læser {supported}-filer (ikke billeder, arkiver eller slides).",
+        "ro": "Nu pot citi {files}: citesc fișiere {supported} (nu imagini, arhive sau prezentări).",
+        "de": "{files} kann ich nicht lesen: Ich lese {supported}-Dateien (keine Bilder, Archive oder Folien).",
     },
-    "attachments_unread": {
-        "en": "Note: I can't read attached files yet ({files}); this answer is based on your text only.",
-        "pl": "Uwaga: nie umiem jeszcze czytać załączonych plików ({files}); ta odpowiedź opiera się tylko na "
-              "Twoim tekście.",
-        "da": "Bemærk: Jeg kan endnu ikke læse vedhæftede filer ({files}); svaret bygger kun på din tekst.",
-        "ro": "Notă: nu pot citi încă fișierele atașate ({files}); acest răspuns se bazează doar pe textul tău.",
-        "de": "Hinweis: Angehängte Dateien kann ich noch nicht lesen ({files}); diese Antwort beruht nur auf "
-              "deinem Text.",
+    "files_too_large": {
+        "en": "{files}: too large for me to read (the limit is {mb} MB per file).",
+        "pl": "{files}: za duże, żebym je odczytał (limit to {mb} MB na plik).",
+        "da": "{files}: for stor til, at jeg kan læse den (grænsen er {mb} MB pr. fil).",
+        "ro": "{files}: prea mare ca să o pot citi (limita este {mb} MB pe fișier).",
+        "de": "{files}: zu groß zum Lesen (erlaubt sind {mb} MB pro Datei).",
+    },
+    "files_too_slow": {
+        "en": "{files}: reading it took longer than {seconds} s, so I stopped.",
+        "pl": "{files}: odczyt trwał dłużej niż {seconds} s, więc go przerwałem.",
+        "da": "{files}: det tog mere end {seconds} s at læse den, så jeg stoppede.",
+        "ro": "{files}: citirea a durat mai mult de {seconds} s, așa că am oprit-o.",
+        "de": "{files}: Das Lesen dauerte länger als {seconds} s, daher habe ich abgebrochen.",
+    },
+    "files_unreadable": {
+        "en": "{files}: I found no text I could read (damaged, password-protected, or a scan without text).",
+        "pl": "{files}: nie znalazłem tekstu do odczytania (plik uszkodzony, chroniony hasłem lub skan bez "
+              "tekstu).",
+        "da": "{files}: jeg fandt ingen tekst, jeg kunne læse (beskadiget, beskyttet med adgangskode eller en "
+              "scanning uden tekst).",
+        "ro": "{files}: nu am găsit text pe care să-l pot citi (fișier deteriorat, protejat cu parolă sau o "
+              "scanare fără text).",
+        "de": "{files}: Ich habe keinen lesbaren Text gefunden (beschädigt, passwortgeschützt oder ein Scan "
+              "ohne Text).",
+    },
+    "files_not_fetched": {
+        "en": "{files}: I could not download it. Please try again, or paste the text into your message.",
+        "pl": "{files}: nie udało mi się go pobrać. Spróbuj ponownie albo wklej tekst do wiadomości.",
+        "da": "{files}: jeg kunne ikke hente den. Prøv igen, eller indsæt teksten i din besked.",
+        "ro": "{files}: nu am putut să-l descarc. Încearcă din nou sau lipește textul în mesaj.",
+        "de": "{files}: Ich konnte die Datei nicht herunterladen. Versuche es erneut oder füge den Text in "
+              "deine Nachricht ein.",
+    },
+    "files_too_many": {
+        "en": "{files}: not read; I read up to {count} files and {chars} characters per message.",
+        "pl": "{files}: nie odczytano; czytam do {count} plików i {chars} znaków na wiadomość.",
+        "da": "{files}: ikke læst; jeg læser op til {count} filer og {chars} tegn pr. besked.",
+        "ro": "{files}: necitit; citesc până la {count} fișiere și {chars} de caractere pe mesaj.",
+        "de": "{files}: nicht gelesen; ich lese bis zu {count} Dateien und {chars} Zeichen pro Nachricht.",
+    },
+    "files_truncated": {
+        "en": "{files}: long, so I read only the beginning (up to {pages} pages, {chars} characters).",
+        "pl": "{files}: długi, więc przeczytałem tylko początek (do {pages} stron, {chars} znaków).",
+        "da": "{files}: lang, så jeg læste kun begyndelsen (op til {pages} sider, {chars} tegn).",
+        "ro": "{files}: lung, așa că am citit doar începutul (până la {pages} pagini, {chars} de caractere).",
+        "de": "{files}: lang, daher habe ich nur den Anfang gelesen (bis zu {pages} Seiten, {chars} Zeichen).",
+    },
+    "thread_unread": {
+        "en": "I could not read the earlier messages of this thread{why}; this answer is based on your message only.",
+        "pl": "Nie udało mi się odczytać wcześniejszych wiadomości tego wątku{why}; odpowiadam tylko na Twoją "
+              "wiadomość.",
+        "da": "Jeg kunne ikke læse de tidligere beskeder i denne tråd{why}; svaret bygger kun på din besked.",
+        "ro": "Nu am putut citi mesajele anterioare din acest fir{why}; răspunsul se bazează doar pe mesajul tău.",
+        "de": "Die früheren Nachrichten dieses Threads konnte ich nicht lesen{why}; die Antwort beruht nur auf "
+              "deiner Nachricht.",
+    },
+    "thread_partial": {
+        "en": "I read only {count} of the earlier messages of this thread{why}.",
+        "pl": "Przeczytałem tylko {count} wcześniejszych wiadomości tego wątku{why}.",
+        "da": "Jeg læste kun {count} af de tidligere beskeder i denne tråd{why}.",
+        "ro": "Am citit doar {count} dintre mesajele anterioare din acest fir{why}.",
+        "de": "Ich habe nur {count} der früheren Nachrichten dieses Threads gelesen{why}.",
+    },
+    "thread_rate_limited": {
+        "en": " (Slack limits how often apps may read threads; try again in a minute)",
+        "pl": " (Slack ogranicza, jak często aplikacje mogą czytać wątki; spróbuj ponownie za minutę)",
+        "da": " (Slack begrænser, hvor ofte apps må læse tråde; prøv igen om et minut)",
+        "ro": " (Slack limitează cât de des pot aplicațiile să citească firele; încearcă din nou peste un minut)",
+        "de": " (Slack begrenzt, wie oft Apps Threads lesen dürfen; versuche es in einer Minute erneut)",
     },
     "too_long": {
         "en": "Your message has {size} characters; the limit is {limit}. Please shorten it or send a summary.",
@@ -236,6 +292,23 @@ TEXTS: dict[str, dict[str, str]] = {
               "arată comenzile; `/switchboard why` explică ce model a răspuns și de ce.",
         "de": "Willkommen! Schreib mir hier oder starte oben einen neuen Chat mit mir. `/switchboard help` zeigt "
               "die Befehle; `/switchboard why` erklärt, welches Modell geantwortet hat und warum.",
+    },
+    "teams_welcome": {
+        "en": "In a chat with me, just write; in a channel or group chat, @mention me. Attach a PDF, Word, Excel, "
+              "CSV or text file and I read it. Type `help` for the commands, `why` to hear which model answered "
+              "and why; rate answers with 👍/👎.",
+        "pl": "W czacie ze mną po prostu pisz; na kanale lub w czacie grupowym oznacz mnie (@). Załącz plik PDF, "
+              "Word, Excel, CSV lub tekstowy, a go przeczytam. Wpisz `help`, aby zobaczyć polecenia, `why`, aby "
+              "dowiedzieć się, który model odpowiedział i dlaczego; oceniaj odpowiedzi 👍/👎.",
+        "da": "I en chat med mig skriver du bare; i en kanal eller gruppechat @nævner du mig. Vedhæft en PDF-, "
+              "Word-, Excel-, CSV- eller tekstfil, så læser jeg den. Skriv `help` for kommandoerne, `why` for at "
+              "høre, hvilken model der svarede og hvorfor; bedøm svarene med 👍/👎.",
+        "ro": "Într-un chat cu mine, scrie pur și simplu; pe un canal sau într-un chat de grup, menționează-mă (@). "
+              "Atașează un fișier PDF, Word, Excel, CSV sau text și îl citesc. Scrie `help` pentru comenzi, `why` "
+              "ca să afli ce model a răspuns și de ce; evaluează răspunsurile cu 👍/👎.",
+        "de": "Im Chat mit mir schreibst du einfach; in einem Kanal oder Gruppenchat @erwähnst du mich. Hänge eine "
+              "PDF-, Word-, Excel-, CSV- oder Textdatei an, und ich lese sie. Mit `help` siehst du die Befehle, mit "
+              "`why`, welches Modell geantwortet hat und warum; bewerte Antworten mit 👍/👎.",
     },
     "slack_prompts_title": {
         "en": "Try for example", "pl": "Na przykład", "da": "Prøv for eksempel", "ro": "Încearcă de exemplu",

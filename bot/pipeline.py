@@ -22,12 +22,13 @@ from bot.errors import (
     NoModelAvailableError,
     SwitchboardError,
 )
+from bot.files import SUPPORTED_DESCRIPTION, FileReader, FileReading, FileSource, Problem, with_files
 from bot.i18n import t
 from bot.memory.models import Decision
 from bot.memory.store import ConversationRef, Lease, SqlMemoryStore, StoredTurn, Turn
 from bot.policy_store import PolicyStore
 from bot.pseudonymising import PromptPseudonymiser, PseudonymisedPrompt
-from bot.types import ChatMessage, Reply, ReplyKind, vault_scope
+from bot.types import ChatMessage, Reply, ReplyKind, ThreadContext, vault_scope
 from privacy.engine import Segment
 from privacy.rules import PrivacyRules
 from privacy.verdict import Finding, PrivacyAction, PrivacyVerdict
@@ -108,7 +109,8 @@ class Pipeline:
                  stats: LiveStats | None = None, runner: StrategyRunner | None = None,
                  budgets: BudgetGuard | None = None, cache: AnswerCache | None = None,
                  pseudonymiser: PromptPseudonymiser | None = None,
-                 followups: FollowUpRule | None = None, metrics: AnswerMetrics | None = None) -> None:
+                 followups: FollowUpRule | None = None, metrics: AnswerMetrics | None = None,
+                 files: FileReader | None = None) -> None:
         self.memory = memory
         self.policies = policies
         self._privacy = privacy
@@ -128,6 +130,7 @@ class Pipeline:
         self._cache = cache
         self._pseudonymiser = pseudonymiser
         self._metrics = metrics
+        self.files = files or FileReader()
 
     async def is_new_delivery(self, msg: ChatMessage) -> bool:
         """False when the platform re-delivers an event already taken (by any replica)."""
@@ -156,15 +159,17 @@ class Pipeline:
         return None
 
     def validate(self, msg: ChatMessage) -> Reply | None:
-        if msg.attachments and not msg.text.strip():  # a file alone is not an empty message
-            return Reply(text=t("attachments_only", msg.locale, files=_file_list(msg.attachments)),
-                         kind=ReplyKind.ERROR)
+        if msg.files and not msg.text.strip():  # a file alone is a message: its text is the question
+            return None
         problem = self.validate_text(msg.text, msg.locale)
         return None if problem is None else Reply(text=problem, kind=ReplyKind.ERROR)
 
     async def handle(self, msg: ChatMessage, *, on_partial: PartialCallback | None = None,
-                     admission: Admission | None = None) -> Reply:
-        """The reply to `msg`; its message is stored here unless `admit` stored it already."""
+                     admission: Admission | None = None, files: FileSource | None = None,
+                     context: ThreadContext | None = None) -> Reply:
+        """The reply to `msg`; its message is stored here unless `admit` stored it already. The text of
+        `msg.files` (fetched from `files`, the adapter's source) and the earlier messages of the platform
+        thread the bot was called into (`context`) become part of the message, stored with it."""
         invalid = self.validate(msg)
         if invalid is not None:
             return invalid
@@ -180,7 +185,20 @@ class Pipeline:
                     log.warning("database unavailable: a %s message was not taken", msg.platform)
                     return Reply(text=t("db_down", msg.locale), kind=ReplyKind.ERROR)
                 assert turn is not None  # no event key, nothing to lose a race for
-            return _noting_attachments(msg, await self._handle(msg, turn, on_partial, started))
+            reading = FileReading()
+            if msg.files:
+                reading = await self.files.read(msg.files, files)
+                if not reading.read and not msg.text.strip():  # nothing to answer: say why
+                    return Reply(text=self._files_note(reading, msg.locale), kind=ReplyKind.ERROR)
+            task_text, note = None, self._files_note(reading, msg.locale)
+            if msg.files or context is not None:
+                own_words = msg.text
+                msg = await self._with_material(msg, turn, reading, context)
+                # the task is what the person asked for; with files alone, what their text starts with
+                task_text = own_words if own_words.strip() else msg.text[:TASK_TEXT_CHARS]
+                note = " ".join(n for n in (_context_note(context, msg.locale), note) if n)
+            reply = await self._handle(msg, turn, on_partial, started, task_text=task_text)
+            return _noting(reply, note)
         except Exception:  # the one place broad failures turn into a polite reply
             log.exception("pipeline failed for a %s message", msg.platform)
             saved = turn is not None  # only then is "your message is saved" true
@@ -188,6 +206,37 @@ class Pipeline:
         finally:
             if self._metrics is not None:
                 self._metrics.answer_ended()
+
+    async def _with_material(self, msg: ChatMessage, turn: StoredTurn, reading: FileReading,
+                             context: ThreadContext | None) -> ChatMessage:
+        """The message with the thread's earlier messages before it and the files' text after it, stored so as
+        the user's turn: follow-ups (and an answer resumed after a restart) see what the model saw; the people
+        of the thread count as mentioned."""
+        text = with_files(msg.text, reading.read)
+        mentions = msg.mentions
+        if context is not None and context.lines:
+            text = with_thread(context.lines, text)
+            mentions = tuple(dict.fromkeys([*mentions, *context.people]))
+        if text != msg.text:
+            await self.memory.set_message_text(turn.message_id, text)
+        return replace(msg, text=text, files=(), mentions=mentions)
+
+    def _files_note(self, reading: FileReading, locale: str) -> str:
+        """What was not read (or read only in part), and why, in the user's language; "" when all was read."""
+        limits = self.files.limits
+        notes = []
+        for problem in (Problem.UNSUPPORTED, Problem.TOO_LARGE, Problem.TOO_SLOW, Problem.UNREADABLE,
+                        Problem.NOT_FETCHED, Problem.TOO_MANY):
+            names = [u.name for u in reading.unread if u.problem == problem]
+            if names:
+                notes.append(t(f"files_{problem}", locale, files=_file_list(names), supported=SUPPORTED_DESCRIPTION,
+                               mb=f"{limits.max_bytes / 1024 / 1024:.3g}", seconds=f"{limits.timeout_s:g}",
+                               count=limits.max_files, chars=limits.max_chars))
+        cut = [f.name for f in reading.read if f.truncated]
+        if cut:
+            notes.append(t("files_truncated", locale, files=_file_list(cut), chars=limits.max_chars,
+                           pages=limits.max_pages))
+        return " ".join(notes)
 
     async def dry_run(self, text: str, *, history: list[Turn] | None = None, pii_seen: bool = False,
                       previous_task: str | None = None) -> DryRun:
@@ -205,8 +254,8 @@ class Pipeline:
         return self._followups.resolve(text, self._classifier.classify(text), previous_task)
 
     async def _analyse(self, policy: Policy, text: str, history: list[Turn], *, pii_seen: bool,
-                       previous_task: str | None,
-                       mentions: Sequence[str] = ()) -> tuple[PrivacyVerdict, TaskPrediction]:
+                       previous_task: str | None, mentions: Sequence[str] = (),
+                       task_text: str | None = None) -> tuple[PrivacyVerdict, TaskPrediction]:
         segments = [Segment("message", text)]
         if not pii_seen:  # a pinned thread stays pinned; otherwise check every byte we would send
             segments += [Segment("history", turn.text) for turn in history]
@@ -214,7 +263,7 @@ class Pipeline:
         # the task costs ~0.1 ms of CPU (0.8 ms for a 16,000-character message): precomputed weights,
         # applied on the event loop. A hop to a worker thread and back would wait behind every ready
         # callback of a busy loop (+20 ms p50 at 50 conversations, bench/bench_overhead.py)
-        prediction = self._task(text, previous_task)
+        prediction = self._task(text if task_text is None else task_text, previous_task)
         verdict = await self._privacy.assess(segments, rules=policy.privacy)
         if mentions and not verdict.failed_closed:
             verdict = policy.privacy.verdict([*verdict.findings, *_mention_findings(text, mentions)],
@@ -224,14 +273,15 @@ class Pipeline:
         return verdict, prediction
 
     async def _handle(self, msg: ChatMessage, turn: StoredTurn, on_partial: PartialCallback | None,
-                      started: float) -> Reply:
+                      started: float, *, task_text: str | None = None) -> Reply:
         conv, message_id = turn.conversation, turn.message_id
         history, previous_task = await asyncio.gather(
             self.memory.history(conv.id, limit=self._history_turns, before=message_id),
             self.memory.last_task(conv.id, before=message_id))
         policy = await self.policies.current()
         verdict, prediction = await self._analyse(policy, msg.text, history, pii_seen=conv.pii_seen,
-                                                  previous_task=previous_task, mentions=msg.mentions)
+                                                  previous_task=previous_task, mentions=msg.mentions,
+                                                  task_text=task_text)
         if verdict.contains_pii and not conv.pii_seen:
             await self.memory.mark_pii(conv.id)
         if self._metrics is not None:
@@ -386,6 +436,8 @@ class Pipeline:
 
 
 MAX_LISTED_FILES = 5
+# the task of a message that is only files is read from the start of their text (what a person skims first)
+TASK_TEXT_CHARS = 2_000
 
 
 def _file_list(names: Sequence[str]) -> str:
@@ -393,11 +445,25 @@ def _file_list(names: Sequence[str]) -> str:
     return shown + (f" +{len(names) - MAX_LISTED_FILES}" if len(names) > MAX_LISTED_FILES else "")
 
 
-def _noting_attachments(msg: ChatMessage, reply: Reply) -> Reply:
-    """An answer to a message that came with files says first that they were not read."""
-    if not msg.attachments or reply.kind not in (ReplyKind.ANSWER, ReplyKind.OFFLINE):
+def with_thread(lines: Sequence[str], text: str) -> str:
+    """The message after the earlier messages of the thread it was written in."""
+    thread = "\n".join(lines)
+    return f"[Earlier messages in this thread]\n{thread}\n[End of the earlier messages]\n\n{text}".rstrip()
+
+
+def _context_note(context: ThreadContext | None, locale: str) -> str:
+    """Said before the answer when the thread could not be read in full."""
+    if context is None or context.complete:
+        return ""
+    why = t("thread_rate_limited", locale) if context.limited else ""
+    key = "thread_partial" if context.lines else "thread_unread"
+    return t(key, locale, count=len(context.lines), why=why).replace("  ", " ")
+
+
+def _noting(reply: Reply, note: str) -> Reply:
+    """An answer to a message whose files were not all read says so first."""
+    if not note or reply.kind not in (ReplyKind.ANSWER, ReplyKind.OFFLINE):
         return reply
-    note = t("attachments_unread", msg.locale, files=_file_list(msg.attachments))
     return replace(reply, text=f"{note}\n\n{reply.text}")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.erasure import InMemoryErasure
+from bot.files import FileLimits, FileReader
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.metrics import PrometheusMetrics
 from bot.pipeline import Classifier, Pipeline
@@ -64,6 +65,12 @@ class Services:
         await self.shared.aclose()
 
 
+def build_file_reader(settings: Settings) -> FileReader:
+    return FileReader(FileLimits(max_files=settings.file_max_files, max_bytes=int(settings.file_max_mb * 1024 * 1024),
+                                 max_pages=settings.file_max_pages, max_chars=settings.file_max_chars,
+                                 timeout_s=settings.file_timeout_s, memory_mb=settings.file_memory_mb))
+
+
 async def build_services(settings: Settings, *, environ: Mapping[str, str] | None = None,
                          llm: LLMClient | None = None, privacy: PrivacyEngine | None = None,
                          classifier: Classifier | None = None) -> Services:
@@ -87,7 +94,7 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
                         retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s),
                         cache=cache, metrics=metrics, stats=shared.stats, cooldowns=shared.cooldowns,
                         budgets=BudgetGuard(memory, reservation_s=settings.budget_reservation_s),
-                        pseudonymiser=pseudonymiser)
+                        files=build_file_reader(settings), pseudonymiser=pseudonymiser)
     return Services(settings=settings, memory=memory, policies=policies, privacy=privacy, shared=shared,
                     classifier=classifier, pipeline=pipeline, cache=cache, metrics=metrics,
                     erasure=InMemoryErasure(cache=cache, vault=shared.vault))

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
                                                                          alias="SWITCHBOARD_SHARED_STATE")
     shared_stats_sync_s: float = Field(default=1.0, gt=0, alias="SWITCHBOARD_SHARED_STATS_SYNC_S")
     budget_reservation_s: float = Field(default=300.0, gt=0, alias="SWITCHBOARD_BUDGET_RESERVATION_S")
+    # files sent with a message (bot.files): how many, how big, how much text, how long each may take
+    file_max_files: int = Field(default=5, ge=0, alias="SWITCHBOARD_FILE_MAX_FILES")
+    file_max_mb: float = Field(default=10.0, gt=0, alias="SWITCHBOARD_FILE_MAX_MB")
+    file_max_pages: int = Field(default=50, ge=1, alias="SWITCHBOARD_FILE_MAX_PAGES")
+    file_max_chars: int = Field(default=30_000, ge=1, alias="SWITCHBOARD_FILE_MAX_CHARS")
+    file_timeout_s: float = Field(default=15.0, gt=0, alias="SWITCHBOARD_FILE_TIMEOUT_S")
+    file_memory_mb: int = Field(default=768, ge=0, alias="SWITCHBOARD_FILE_MEMORY_MB")  # 0: no cap
+    # Slack: mentioned into a thread not yet a conversation, the bot reads that many of its messages first
+    thread_max_messages: int = Field(default=60, ge=0, alias="SWITCHBOARD_THREAD_MAX_MESSAGES")
+    thread_max_chars: int = Field(default=12_000, ge=0, alias="SWITCHBOARD_THREAD_MAX_CHARS")
     log_level: str = Field(default="WARNING", alias="SWITCHBOARD_LOG_LEVEL")
     # serve, after SIGTERM: how long answers in progress may take (below Kubernetes' default 30 s)
     shutdown_grace_s: float = Field(default=25.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE_S")

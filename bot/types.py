@@ -62,6 +62,32 @@ class ReplyKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FileRef:
+    """A file sent with a message, as the platform describes it: its name, where the platform serves it
+    (`url`; read by the adapter's `bot.files.FileSource`), its MIME type, the platform's own file type
+    (Slack's `filetype`, Teams' `fileType`) and its size in bytes when the platform tells it."""
+
+    name: str
+    url: str = ""
+    mimetype: str = ""
+    filetype: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadContext:
+    """The earlier messages of a platform thread the bot was called into, read by the adapter: `lines` oldest
+    first, each "Name: text"; `people` the names of their authors and of those they mention (each counts as
+    personal data, like `ChatMessage.mentions`). `complete` is False when some or all of the thread could not
+    be read (`limited`: the platform's rate limit said no)."""
+
+    lines: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+    complete: bool = True
+    limited: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChatMessage:
     """A staff message as every adapter hands it to the pipeline; built only by adapters.
 
@@ -70,8 +96,8 @@ class ChatMessage:
     the conversation inside `channel` (a Slack thread ts, a Teams reply chain, a terminal session).
     `event_id` is the platform's delivery id, used to drop retried deliveries. `mentions` are the names of
     the people the text mentions (resolved by the adapter from the platform's mention markup): each counts
-    as personal data, whatever the analyzer makes of the name. `attachments` are the names of the files
-    sent with the text; their content is not read (the reply says so), and the names go to no model.
+    as personal data, whatever the analyzer makes of the name. `files` are the files sent with the text; the
+    pipeline reads their text into the message (`bot.files`), and says which it could not read.
     """
 
     platform: str
@@ -83,8 +109,13 @@ class ChatMessage:
     locale: str = "en"
     event_id: str = ""
     mentions: tuple[str, ...] = ()
-    attachments: tuple[str, ...] = ()
+    files: tuple[FileRef, ...] = ()
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def attachments(self) -> tuple[str, ...]:
+        """The names of the files sent with the message."""
+        return tuple(f.name for f in self.files)
 
     @property
     def identity(self) -> Identity:

@@ -29,6 +29,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from yarl import URL
 
 from bot.adapters.slack_assistant import SlackAssistant
 from bot.adapters.slack_people import Profile, SlackPeople
@@ -42,15 +43,17 @@ from bot.adapters.slack_render import (
     to_mrkdwn,
 )
 from bot.adapters.slack_text import PlainText, mentioned_users, plain_text
+from bot.adapters.slack_thread import SlackThreadReader
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError
+from bot.files import HttpFileSource
 from bot.i18n import t
 from bot.memory.store import Lease, Resumable, SqlMemoryStore
 from bot.pipeline import Admission, Pipeline
 from bot.readiness import RETRY_AFTER_S
 from bot.recovery import replica_id, while_holding
 from bot.settings import Settings
-from bot.types import ChatMessage, Identity, Reply, ReplyKind
+from bot.types import ChatMessage, FileRef, Identity, Reply, ReplyKind
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ class Taken:
     admission: Admission
     im: bool
     assistant: bool = False  # a reply in a DM thread: the assistant view's threads (as bolt tells them)
+    read_thread: str = ""  # mentioned into a thread not yet ours: the ts of the mention, read the thread before it
+    bot_user: str = ""
 
 
 def slack_tenant(team_id: object, enterprise_id: object = None) -> str:
@@ -106,8 +111,13 @@ class SlackAdapter:
         base_url = settings.slack_api_base_url.rstrip("/") + "/"
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        self.files = HttpFileSource(slack_file_headers(settings.slack_bot_token, base_url))
         self.people = SlackPeople(self.client, ttl_s=profile_ttl_s)
         self.assistant = SlackAssistant(self.client, memory)
+        # threads are read with a client of their own: no retry handler waiting out a 429 (bot.adapters.slack_thread)
+        self.threads = SlackThreadReader(AsyncWebClient(token=settings.slack_bot_token, base_url=base_url),
+                                         self.people, max_messages=settings.thread_max_messages,
+                                         max_chars=settings.thread_max_chars)
         # the client carries the token (bolt ignores `token=` when a client is given)
         self.app = AsyncApp(signing_secret=settings.slack_signing_secret, client=self.client,
                             process_before_response=False, logger=log)
@@ -213,19 +223,22 @@ class SlackAdapter:
         if not self._is_for_us(event, bot_user, mentioned=mentioned):
             return None
         im = event.get("channel_type") == "im"
-        if not (im or mentioned) and not await self._known_thread(body, event):
+        # mentioned into a thread of a channel that is no conversation of ours yet: read the thread first
+        unknown_thread = bool(event.get("thread_ts")) and not im and not await self._known_thread(body, event)
+        if not (im or mentioned) and unknown_thread:
             return None  # a thread in a channel we were never asked about
         tenant = _tenant_of(body)
         text = await self._read(tenant, str(event.get("text") or ""), bot_user)
         msg = ChatMessage(platform=PLATFORM, tenant=tenant, channel=str(event["channel"]),
                           thread=str(event.get("thread_ts") or event["ts"]), user=str(event["user"]),
-                          text=text.text, mentions=text.mentions, attachments=_file_names(event.get("files")),
+                          text=text.text, mentions=text.mentions, files=_files(event.get("files")),
                           event_id=str(body.get("event_id") or ""))
         admission = await self._pipeline.admit(msg, lease=self._lease)
         if admission is None:
             log.info("dropped a re-delivered Slack event %s", msg.event_id)
             return None
-        return Taken(msg=msg, admission=admission, im=im, assistant=im and bool(event.get("thread_ts")))
+        return Taken(msg=msg, admission=admission, im=im, assistant=im and bool(event.get("thread_ts")),
+                     read_thread=str(event["ts"]) if mentioned and unknown_thread else "", bot_user=bot_user)
 
     async def _read(self, tenant: str, text: str, bot_user: str) -> PlainText:
         """The text with the people it mentions named (users.info, cached), before the ack: what is stored is
@@ -272,10 +285,12 @@ class SlackAdapter:
             if turn is not None:
                 await self._keep(self._memory.set_placeholder(turn.message_id, ts))
 
-        stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
-                             interval_s=self.update_interval_s, on_first_post=remember)
         status = taken.im and await self.assistant.working(channel=msg.channel, thread_ts=msg.thread,
                                                            locale=msg.locale)
+        # native streaming where our status shows instead of a placeholder (the assistant view's threads)
+        native = NativeTarget(team=msg.tenant, user=msg.user) if status and taken.assistant else None
+        stream = SlackStream(self.client, channel=msg.channel, thread_ts=msg.thread, locale=msg.locale,
+                             interval_s=self.update_interval_s, on_first_post=remember, native=native)
         if taken.assistant and turn is not None:
             await self._title(msg, turn.conversation.id, turn.message_id)
         # in an assistant thread the status (with its loading messages) shows until the first words arrive; a
@@ -288,7 +303,12 @@ class SlackAdapter:
                             exc.response.get("error"))
                 await self._delivered(turn.message_id if turn is not None else None)
                 return
-        answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission)
+        context = None
+        if taken.read_thread:
+            context = await self.threads.read(tenant=msg.tenant, channel=msg.channel, thread_ts=msg.thread,
+                                              before_ts=taken.read_thread, bot_user=taken.bot_user)
+        answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=taken.admission,
+                                          files=self.files, context=context)
         try:
             reply = await (answering if turn is None else
                            while_holding(self._memory, message_id=turn.message_id, lease=self._lease, work=answering))
@@ -504,12 +524,32 @@ class SlackAdapter:
         return close
 
 
+@dataclass(frozen=True, slots=True)
+class NativeTarget:
+    """Whom a natively streamed answer is for (chat.startStream's recipient_team_id / recipient_user_id)."""
+
+    team: str
+    user: str
+
+
+NATIVE_STREAM_LIMIT = 12_000  # characters of one natively streamed message; longer answers are re-rendered
+
+
 class SlackStream:
     """One answer as Slack messages in a thread: a placeholder, throttled chat.update while the model
-    streams, and a final render split into ≤3,500-character messages with footer and 👍/👎 on the last."""
+    streams, and a final render split into ≤3,500-character messages with footer and 👍/👎 on the last.
+
+    With `native` (where no placeholder was posted: assistant threads showing our status) the answer streams
+    natively instead: chat.startStream with the first words, chat.appendStream with what follows (throttled
+    like the updates), chat.stopStream with the footer and 👍/👎. Where Slack refuses chat.startStream
+    (unknown_method on an older workspace or proxy, a channel type it does not stream to, …) the answer falls
+    back to the placeholder and chat.update. An answer that does not continue what was streamed (a fallback
+    model starting over, restored pseudonyms) or outgrows one message is stopped and re-rendered with
+    chat.update."""
 
     def __init__(self, client: AsyncWebClient, *, channel: str, thread_ts: str, locale: str,
-                 interval_s: float, on_first_post: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 interval_s: float, on_first_post: Callable[[str], Awaitable[None]] | None = None,
+                 native: NativeTarget | None = None) -> None:
         self._client = client
         self._on_first_post = on_first_post  # told the ts of the answer's first message once it is posted
         self._channel = channel
@@ -520,6 +560,9 @@ class SlackStream:
         self._shown: list[str] = []  # what each message shows now
         self._last_update = 0.0
         self._lock = asyncio.Lock()
+        self._native = native
+        self._streamed: str | None = None  # the text streamed natively so far (None: no native stream open)
+        self._diverged = False  # the answer no longer continues what was streamed: re-rendered at the finish
 
     @property
     def messages(self) -> list[str]:
@@ -549,6 +592,9 @@ class SlackStream:
         if time.monotonic() - self._last_update < self._interval_s or self._lock.locked():
             return
         async with self._lock:
+            if await self._native_partial(text):
+                self._last_update = time.monotonic()
+                return
             pieces = split_text(to_mrkdwn(text))
             pieces[-1] += " ▍"
             try:
@@ -557,8 +603,68 @@ class SlackStream:
                 log.info("chat.update refused during streaming: %s", exc.response.get("error"))
             self._last_update = time.monotonic()
 
+    async def _native_partial(self, text: str) -> bool:
+        """Stream `text` (all of the answer so far) natively; False when the answer is not streamed natively."""
+        if self._native is None or (self._streamed is None and self._posted):
+            return False
+        if self._streamed is None:
+            try:
+                resp = await self._client.chat_startStream(
+                    channel=self._channel, thread_ts=self._thread_ts, markdown_text=text[:NATIVE_STREAM_LIMIT],
+                    recipient_team_id=self._native.team, recipient_user_id=self._native.user)
+            except SlackApiError as exc:
+                log.info("chat.startStream refused (%s): streaming with chat.update", exc.response.get("error"))
+                self._native = None
+                return False
+            self._streamed = text[:NATIVE_STREAM_LIMIT]
+            self._posted, self._shown = [str(resp["ts"])], [self._streamed]
+            if self._on_first_post is not None:
+                await self._on_first_post(self._posted[0])
+            return True
+        if self._diverged or not text.startswith(self._streamed) or len(text) > NATIVE_STREAM_LIMIT:
+            self._diverged = True  # the finish re-renders the message
+            return True
+        delta = text[len(self._streamed):]
+        if delta:
+            try:
+                await self._client.chat_appendStream(channel=self._channel, ts=self._posted[0], markdown_text=delta)
+                self._streamed = text
+            except SlackApiError as exc:
+                log.info("chat.appendStream refused (%s): the answer is re-rendered at its end",
+                         exc.response.get("error"))
+                self._diverged = True
+        return True
+
+    async def _native_finish(self, reply: Reply) -> bool:
+        """Close the native stream: with the footer and 👍/👎 when the answer continues what was streamed (True);
+        else stopped bare, for `finish` to re-render the message (False)."""
+        streamed = self._streamed
+        if streamed is None:
+            return False
+        self._streamed = None
+        ts = self._posted[0]
+        text = reply.text
+        if not self._diverged and text.startswith(streamed) and len(text) <= NATIVE_STREAM_LIMIT:
+            footer = [b for b in answer_blocks("", reply, self._locale) if b.get("type") != "section"]
+            try:
+                if text[len(streamed):]:
+                    await self._client.chat_appendStream(channel=self._channel, ts=ts,
+                                                         markdown_text=text[len(streamed):])
+                await self._client.chat_stopStream(channel=self._channel, ts=ts, blocks=footer or None)
+                self._shown = [text]
+                return True
+            except SlackApiError as exc:
+                log.info("chat.appendStream/stopStream refused (%s): re-rendered", exc.response.get("error"))
+        try:
+            await self._client.chat_stopStream(channel=self._channel, ts=ts)
+        except SlackApiError as exc:  # already stopped, or expired: chat.update still writes the message
+            log.info("chat.stopStream refused (%s)", exc.response.get("error"))
+        return False
+
     async def finish(self, reply: Reply) -> None:
         async with self._lock:
+            if await self._native_finish(reply):
+                return
             pieces = split_text(to_mrkdwn(reply.text))
             rendered: list[tuple[str, list[dict[str, Any]] | None]] = [(p, sections(p)) for p in pieces[:-1]]
             rendered.append((pieces[-1], answer_blocks(pieces[-1], reply, self._locale)))
@@ -603,10 +709,11 @@ def command_text(ctx: CommandContext, line: str, result: CommandResult) -> str:
 
 
 def _is_final_render(message: dict[str, Any]) -> bool:
-    """A message as `SlackStream.finish` left it: with our section blocks (Slack may add rich_text blocks of
-    its own to plain-text messages; those do not count)."""
+    """A message as `SlackStream.finish` left it: with our section blocks, or (a natively streamed answer)
+    our footer; Slack may add rich_text blocks of its own to plain-text messages, and those do not count."""
     blocks = message.get("blocks")
-    return isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") == "section" for b in blocks)
+    return isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") in ("section", "context", "actions")
+                                            for b in blocks)
 
 
 def _tenant_of(body: dict[str, Any]) -> str:
@@ -618,12 +725,37 @@ def _id_of(part: object) -> str:
     return str(part.get("id") or "") if isinstance(part, dict) else ""
 
 
-def _file_names(files: object) -> tuple[str, ...]:
-    """The names of the files a message event carries (`files` of a file_share); "file" for one without."""
+def _files(files: object) -> tuple[FileRef, ...]:
+    """The files a message event carries (`files` of a file_share): named "file" when Slack gives no name (a
+    Slack Connect file not yet shared with us, `mode: file_access`, comes without its URLs)."""
     if not isinstance(files, list):
         return ()
-    names = (f.get("name") or f.get("title") if isinstance(f, dict) else None for f in files)
-    return tuple(n[:100] if isinstance(n, str) and n.strip() else "file" for n in names)
+    return tuple(_file(f) if isinstance(f, dict) else FileRef(name="file") for f in files)
+
+
+def _file(f: dict[str, Any]) -> FileRef:
+    name = f.get("name") or f.get("title")
+    url = f.get("url_private_download") or f.get("url_private")
+    size = f.get("size")
+    return FileRef(name=name[:100] if isinstance(name, str) and name.strip() else "file",
+                   url=url if isinstance(url, str) else "", mimetype=str(f.get("mimetype") or "")[:100],
+                   filetype=str(f.get("filetype") or "")[:32],
+                   size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None)
+
+
+def slack_file_headers(token: str, api_base_url: str) -> Callable[[URL], dict[str, str] | None]:
+    """The bot token goes with a file download only to Slack's own hosts over https (`files.slack.com`), or to
+    where SLACK_API_BASE_URL points (a proxy, the tests' fake): never to a host a payload names otherwise."""
+    api = URL(api_base_url)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def headers_for(url: URL) -> dict[str, str] | None:
+        host = url.host or ""
+        if url.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+            return auth
+        return auth if url.origin() == api.origin() else None
+
+    return headers_for
 
 
 def _strings(part: dict[str, Any], *keys: str) -> tuple[str, ...] | None:

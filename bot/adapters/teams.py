@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -55,18 +54,20 @@ from botframework.connector.auth import (
 )
 from botframework.connector.skills import BotFrameworkClient
 from msrest.exceptions import ClientException, HttpOperationError
+from yarl import URL
 
 from bot.adapters.service_urls import ServiceUrlAllowlist
-from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card
+from bot.adapters.teams_cards import CARD_CONTENT_TYPE, answer_card, feedback_vote, policy_card, welcome_card
 from bot.app import DRAINS
 from bot.commands import STAFF_COMMANDS, CommandContext, CommandProcessor, CommandResult
 from bot.errors import ConfigurationError, DatabaseUnavailableError, LeaseLostError, ServiceUrlNotAllowedError
+from bot.files import HttpFileSource, is_loopback
 from bot.i18n import t
 from bot.memory.store import Lease, Resumable
 from bot.pipeline import Admission
 from bot.recovery import replica_id, while_holding
 from bot.services import Services
-from bot.types import ChatMessage, Identity, Reply, ReplyKind
+from bot.types import ChatMessage, FileRef, Identity, Reply, ReplyKind
 from routing.retry_after import retry_after_from_headers
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,10 @@ RETRY_STATUSES = frozenset({412, 429, 502, 504})
 # Words that make a message an admin command wherever they appear first; staff commands (`why`,
 # `forget`, `help`) only count when typed alone, so "help me write an offer" goes to the pipeline.
 ADMIN_COMMANDS = frozenset({"policy", "model", "stats", "audit", "budget"})
-HANDLED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke})
+# activities that are answered, and so must name where (serviceUrl), in which conversation and from whom
+ANSWERED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.invoke})
+# conversationUpdate too: the bot added to a conversation introduces itself (others joining: nothing to do)
+HANDLED_TYPES = ANSWERED_TYPES | {ActivityTypes.conversation_update}
 FEEDBACK_INVOKE = "message/submitAction"
 # what a failing Bot Framework connector raises: HTTP errors, network errors, and an answer that is no JSON
 # (a proxy's HTML error page): msrest reports that as DeserializationError, a ValueError
@@ -111,6 +115,23 @@ class _StreamInfo(Entity):  # type: ignore[misc]
         self.stream_id = stream_id
         self.stream_type = stream_type
         self.stream_sequence = stream_sequence
+
+
+class _AiGenerated(Entity):  # type: ignore[misc]
+    """The schema.org Message entity that labels a message "AI generated" in Teams."""
+
+    _attribute_map = {  # noqa: RUF012 — msrest reads this class attribute
+        "type": {"key": "type", "type": "str"},
+        "schema_type": {"key": "@type", "type": "str"},
+        "context": {"key": "@context", "type": "str"},
+        "additional_type": {"key": "additionalType", "type": "[str]"},
+    }
+
+    def __init__(self) -> None:
+        super().__init__(type="https://schema.org/Message")
+        self.schema_type = "Message"
+        self.context = "https://schema.org"
+        self.additional_type = ["AIGeneratedContent"]
 
 
 class _BotConfig:
@@ -253,7 +274,7 @@ class TeamsAdapter:
         self._adapter = CloudAdapter(self._auth)
         self._auth_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="teams-auth")
         self._background: set[asyncio.Task[None]] = set()
-        self._sent: OrderedDict[str, int] = OrderedDict()  # activity id → decision id (feedback loop)
+        self.files = HttpFileSource(teams_file_headers(loopback=settings.teams_mode == "anonymous"))
 
     # --- HTTP --------------------------------------------------------------------------
 
@@ -294,8 +315,11 @@ class TeamsAdapter:
         except CONNECTOR_ERRORS as exc:
             log.warning("teams: the Bot Framework connector failed: %s", exc)
             return web.json_response({"error": "the Bot Framework connector is unavailable"}, status=502)
-        if isinstance(invoke, InvokeResponse):
-            return web.json_response(invoke.body or {}, status=invoke.status or 200)
+        if isinstance(invoke, InvokeResponse):  # no body unless the invoke's answer has one (Teams documents
+            # an empty 200 for message/submitAction)
+            if invoke.body is None:
+                return web.Response(status=invoke.status or 200)
+            return web.json_response(invoke.body, status=invoke.status or 200)
         return web.Response(status=200)
 
     async def drain(self, timeout_s: float) -> bool:
@@ -327,6 +351,9 @@ class TeamsAdapter:
         if activity.type == ActivityTypes.invoke:
             await self._on_invoke(turn)
             return
+        if activity.type == ActivityTypes.conversation_update:
+            await self._on_conversation_update(turn)
+            return
         msg = self.message(activity)
         pipeline = self._services.pipeline
         vote = feedback_vote(activity.value)
@@ -355,7 +382,7 @@ class TeamsAdapter:
         who = self.identity(activity)
         return ChatMessage(platform=PLATFORM, tenant=who.tenant, channel=channel, thread=root or channel, user=who.user,
                            text=strip_bot_mention(activity), mentions=mentioned_people(activity),
-                           attachments=attached_files(activity),
+                           files=attached_files(activity),
                            locale=activity.locale or "en",
                            event_id=f"{conversation_id}/{activity.id or ''}" if activity.id else "")
 
@@ -378,12 +405,34 @@ class TeamsAdapter:
         if activity.name == FEEDBACK_INVOKE and value.get("actionName") == "feedback":
             action = value.get("actionValue")
             reaction = action.get("reaction") if isinstance(action, dict) else None
-            decision_id = self._sent.get(activity.reply_to_id or "")
-            if decision_id is not None and reaction in ("like", "dislike"):
+            decision_id = None
+            if activity.reply_to_id and reaction in ("like", "dislike"):
+                decision_id = await self._services.memory.answered_by(
+                    platform=PLATFORM, tenant=self.identity(activity).tenant, message_ref=activity.reply_to_id)
+            if decision_id is not None:
                 await self._services.memory.add_feedback(decision_id=decision_id, user=self.identity(activity),
                                                          score=1 if reaction == "like" else -1)
         # every invoke gets a 200 so Teams shows no error; unknown ones are simply ignored
         await turn.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200)))
+
+    async def _on_conversation_update(self, turn: TurnContext) -> None:
+        """Added to a team, a group chat or someone's personal scope: an introduction card, once per
+        conversation (any replica, any re-delivery: the claim is in the database)."""
+        activity: Activity = turn.activity
+        bot_id = activity.recipient.id if activity.recipient is not None else None
+        if not bot_id or not any(m is not None and m.id == bot_id for m in activity.members_added or []):
+            return  # others joined or left: nothing to say
+        if not activity.service_url or activity.conversation is None or not activity.conversation.id:
+            log.info("teams: conversationUpdate without serviceUrl or conversation: no introduction")
+            return
+        conversation = activity.conversation.id.partition(";messageid=")[0]
+        if not await self._services.memory.claim_event(f"{PLATFORM}:{_tenant(activity) or self._tenant}:"
+                                                       f"welcome:{conversation}"):
+            return
+        locale = activity.locale or "en"
+        card = Attachment(content_type=CARD_CONTENT_TYPE, content=welcome_card(locale))
+        await self._send(turn, Activity(type=ActivityTypes.message, text=t("slack_greeting", locale),
+                                        attachments=[card]))
 
     async def _feedback(self, turn: TurnContext, msg: ChatMessage, decision_id: int, score: int) -> None:
         stored = await self._services.memory.add_feedback(decision_id=decision_id, user=msg.identity, score=score)
@@ -409,7 +458,8 @@ class TeamsAdapter:
             stream = _Stream(turn, send=lambda a: self._send(turn, a), interval_s=self.options.stream_interval_s)
             await stream.begin(t("teams_working", msg.locale))
             await self._placeholder(message_id, stream.id)
-        answering = pipeline.handle(msg, on_partial=stream.update if stream else None, admission=admission)
+        answering = pipeline.handle(msg, on_partial=stream.update if stream else None, admission=admission,
+                                    files=self.files)
         work = asyncio.create_task(answering if message_id is None else while_holding(
             self._services.memory, message_id=message_id, lease=self._lease, work=answering))
         typing = None if stream else asyncio.create_task(self._keep_typing(turn))
@@ -448,7 +498,7 @@ class TeamsAdapter:
             activity = stream.finish(activity)
         sent_id = await self._send(turn, activity)
         if sent_id and reply.decision_id is not None:
-            self._remember(sent_id, reply.decision_id)
+            await self._remember(sent_id, reply.decision_id)
 
     async def _deliver_later(self, work: asyncio.Task[Reply], reference: ConversationReference,
                              stream: _Stream | None, message_id: int | None) -> None:
@@ -480,7 +530,7 @@ class TeamsAdapter:
                 responses = await turn.adapter.send_activities(turn, [activity])
                 sent_id = responses[0].id if responses and responses[0] is not None else None
             if sent_id and reply.decision_id is not None:
-                self._remember(sent_id, reply.decision_id)
+                await self._remember(sent_id, reply.decision_id)
 
         await self._retrying(lambda: self._adapter.continue_conversation(reference, logic, self._app_id))
 
@@ -551,10 +601,13 @@ class TeamsAdapter:
                 await asyncio.sleep(min(delay, opts.retry_max_s))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _remember(self, activity_id: str, decision_id: int) -> None:
-        self._sent[activity_id] = decision_id
-        while len(self._sent) > 10_000:
-            self._sent.popitem(last=False)
+    async def _remember(self, activity_id: str, decision_id: int) -> None:
+        """Which decision an answer posted as `activity_id` came from, for Teams' feedback buttons."""
+        try:
+            await self._services.memory.remember_answer(platform=PLATFORM, message_ref=activity_id,
+                                                        decision_id=decision_id)
+        except DatabaseUnavailableError as exc:  # the answer is out; only its 👍/👎 will not count
+            log.warning("teams: the answer's activity id was not stored: %s", exc)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -577,7 +630,7 @@ def parse_activity(body: object) -> Activity:
     kind = body.get("type")
     if not isinstance(kind, str) or not kind:
         raise _bad("`type` is missing")
-    if kind in HANDLED_TYPES:
+    if kind in ANSWERED_TYPES:
         _require_url(body.get("serviceUrl"))
         for key in ("conversation", "from"):
             part = body.get(key)
@@ -674,16 +727,35 @@ def strip_bot_mention(activity: Activity) -> str:
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 
 
-def attached_files(activity: Activity) -> tuple[str, ...]:
-    """The names of the files and images sent with a message. Teams also attaches the message's own HTML
-    (`text/html`) and cards: those are no files."""
-    names = []
+def attached_files(activity: Activity) -> tuple[FileRef, ...]:
+    """The files and images sent with a message. Teams also attaches the message's own HTML (`text/html`) and
+    cards: those are no files. A file (personal chat, `supportsFiles`) comes as a file download info attachment
+    whose content holds a pre-authorised `downloadUrl` and its `fileType`; an image pasted inline comes with its
+    `contentUrl` (images are not read)."""
+    files = []
     for attachment in activity.attachments or []:
         kind = str(attachment.content_type or "")
-        if kind == FILE_DOWNLOAD_INFO or kind.startswith("image/"):
-            name = attachment.name if isinstance(attachment.name, str) and attachment.name.strip() else kind
-            names.append(name[:100])
-    return tuple(names)
+        if kind != FILE_DOWNLOAD_INFO and not kind.startswith("image/"):
+            continue
+        name = attachment.name if isinstance(attachment.name, str) and attachment.name.strip() else kind
+        content = attachment.content if isinstance(attachment.content, dict) else {}
+        if kind == FILE_DOWNLOAD_INFO:
+            url, filetype, mimetype = content.get("downloadUrl"), content.get("fileType"), ""
+        else:
+            url, filetype, mimetype = attachment.content_url, "", kind
+        files.append(FileRef(name=name[:100], url=url if isinstance(url, str) else "",
+                             filetype=filetype[:32] if isinstance(filetype, str) else "", mimetype=mimetype[:100]))
+    return tuple(files)
+
+
+def teams_file_headers(*, loopback: bool) -> Callable[[URL], dict[str, str] | None]:
+    """A file attachment's `downloadUrl` is pre-authorised (SharePoint/OneDrive): fetched over https without
+    the bot's credentials; over http only on loopback in the anonymous development mode (the Emulator)."""
+
+    def headers_for(url: URL) -> dict[str, str] | None:
+        return {} if url.scheme == "https" or (loopback and is_loopback(url)) else None
+
+    return headers_for
 
 
 def mentioned_people(activity: Activity) -> tuple[str, ...]:
@@ -716,9 +788,16 @@ def command_line(text: str) -> str | None:
 
 
 def render_reply(reply: Reply) -> Activity:
+    """A reply as a message; a model's answer carries the footer card, the "AI generated" label and Teams' own
+    feedback buttons (`channelData.feedbackLoopEnabled`, answered by the message/submitAction invoke)."""
     card = answer_card(reply)
     attachments = [Attachment(content_type=CARD_CONTENT_TYPE, content=card)] if card else None
-    return Activity(type=ActivityTypes.message, text=reply.text, text_format="markdown", attachments=attachments)
+    activity = Activity(type=ActivityTypes.message, text=reply.text, text_format="markdown", attachments=attachments)
+    if card is not None:
+        activity.entities = [_AiGenerated()]
+        if reply.decision_id is not None:
+            activity.channel_data = {"feedbackLoopEnabled": True}
+    return activity
 
 
 def render_command(result: CommandResult, *, line: str, is_admin: bool, locale: str) -> Activity:

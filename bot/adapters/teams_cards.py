@@ -1,14 +1,15 @@
 """Adaptive Cards for Teams, as plain JSON dicts (no botbuilder import, so they are easy to test).
 
 The answer text travels in the message's `text`; the card under it carries the footer (model,
-region, cost) and the 👍/👎 buttons whose `Action.Submit` data comes back to the bot as the
-`value` of a message activity — stateless, so any replica can store the vote.
+region, cost). Votes come from Teams' own 👍/👎 (the feedback loop the adapter enables on answers); the
+`Action.Submit` buttons of cards sent by earlier versions still count (`feedback_vote`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.i18n import t
 from bot.types import Reply, ReplyKind
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -43,15 +44,16 @@ def answer_card(reply: Reply) -> Card | None:
     if reply.kind not in (ReplyKind.ANSWER, ReplyKind.OFFLINE) or not reply.model:
         return None
     body = [{"type": "TextBlock", "text": footer_text(reply), "size": "Small", "isSubtle": True, "wrap": True}]
-    if reply.decision_id is None:
-        return _card(body)
-    actions = [_vote("👍", reply.decision_id, 1), _vote("👎", reply.decision_id, -1)]
-    return _card(body, actions)
+    return _card(body)
 
 
-def _vote(title: str, decision_id: int, score: int) -> dict[str, Any]:
-    return {"type": "Action.Submit", "title": title,
-            "data": {"switchboard": FEEDBACK_ACTION, "decision_id": decision_id, "score": score}}
+def welcome_card(locale: str) -> Card:
+    """The introduction posted when the app is added to a team, a group chat or a personal scope."""
+    return _card([
+        {"type": "TextBlock", "text": "Switchboard", "weight": "Bolder", "size": "Large"},
+        {"type": "TextBlock", "text": t("slack_greeting", locale), "wrap": True},
+        {"type": "TextBlock", "text": t("teams_welcome", locale), "wrap": True, "spacing": "Medium"},
+    ])
 
 
 def feedback_vote(value: object) -> tuple[int, int] | None:

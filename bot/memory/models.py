@@ -88,6 +88,21 @@ class Feedback(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
 
 
+class SentAnswer(SQLModel, table=True):
+    """An answer as posted on its platform (`message_ref`: the Teams activity id) → its decision record. Teams'
+    own feedback buttons send only the id of the activity voted on (`replyToId`), and the vote may reach any
+    replica, so the mapping lives here, not in one process's memory."""
+
+    __table_args__ = (UniqueConstraint("platform", "tenant", "message_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    tenant: str = Field(default="", max_length=128)
+    message_ref: str = Field(max_length=255)
+    decision_id: int = Field(foreign_key="decision.id", index=True)
+    created_at: datetime = Field(default_factory=_now, index=True)
+
+
 class ProcessedEvent(SQLModel, table=True):
     """Platform delivery ids already taken; the primary key makes retries lose the race."""
 

@@ -44,6 +44,7 @@ from bot.memory.models import (
     PolicyVersion,
     ProcessedEvent,
     PseudonymEntry,
+    SentAnswer,
 )
 from bot.types import ChatMessage, Identity, vault_scope
 from routing.budget import ANY, BudgetLimit
@@ -288,6 +289,10 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
+    async def set_message_text(self, message_id: int, text: str) -> None:
+        """Replace a stored turn's text: a user's message once the text of its files is read into it."""
+        await self._run(lambda s: _commit(s, update(Message).where(col(Message.id) == message_id).values(text=text)))
+
     async def mark_pii(self, conversation_id: int) -> None:
         def unit(s: Session) -> None:
             conv = s.get(Conversation, conversation_id)
@@ -347,6 +352,9 @@ class SqlMemoryStore:
             gone("feedback", delete(Feedback).where(col(Feedback.platform) == user.platform,
                                                     col(Feedback.tenant) == user.tenant,
                                                     col(Feedback.user) == user.user))
+            # where their answers were posted (Teams activity ids) leads back to them: gone
+            gone("sentanswer", delete(SentAnswer).where(col(SentAnswer.decision_id).in_(
+                select(Decision.id).where(*_decided_for(user)))))
             # their decision records stay for the audit (Art. 30: what was sent where, residency proof) and
             # the KPIs, anonymised: no user, no conversation, channel or message to lead back to them
             changed = {"decision": int(db.execute(update(Decision).where(*_decided_for(user)).values(
@@ -384,8 +392,9 @@ class SqlMemoryStore:
         """Retention: delete conversation content created before `older_than` — messages (with their
         pending deliveries) and the platform delivery ids taken — in transactions of `batch` messages.
         Decision records, feedback and the admin trail are content-free and stay; a decision's link to a
-        purged message becomes NULL."""
-        deleted = {"message": 0, "pendingdelivery": 0, "processedevent": 0}
+        purged message becomes NULL. Where answers were posted (`SentAnswer`, for Teams' feedback buttons)
+        goes with the same age."""
+        deleted = {"message": 0, "pendingdelivery": 0, "processedevent": 0, "sentanswer": 0}
 
         def unit(s: Session) -> int:
             db = s.connection()
@@ -401,8 +410,13 @@ class SqlMemoryStore:
             if events:
                 deleted["processedevent"] += int(db.execute(delete(ProcessedEvent).where(
                     col(ProcessedEvent.event_key).in_(events))).rowcount)
+            sent = list(db.execute(select(SentAnswer.id).where(
+                col(SentAnswer.created_at) < older_than).limit(batch)).scalars())
+            if sent:
+                deleted["sentanswer"] += int(db.execute(delete(SentAnswer).where(
+                    col(SentAnswer.id).in_(sent))).rowcount)
             s.commit()
-            return max(len(ids), len(events))
+            return max(len(ids), len(events), len(sent))
 
         while await self._run(unit) >= batch:
             pass
@@ -505,6 +519,25 @@ class SqlMemoryStore:
         return await self._run(lambda s: _insert_unique(s, ProcessedEvent(event_key=key[:255])))
 
     # --- feedback ----------------------------------------------------------------------
+
+    async def remember_answer(self, *, platform: str, message_ref: str, decision_id: int) -> None:
+        """Where the answer of `decision_id` was posted (a Teams activity id), for the platform's own feedback
+        buttons, which name only that; kept under the decision's tenant. A second call for the same message
+        keeps the first."""
+
+        def unit(s: Session) -> None:
+            decision = s.get(Decision, decision_id)
+            if decision is not None:
+                _insert_unique(s, SentAnswer(platform=platform, tenant=decision.tenant, message_ref=message_ref[:255],
+                                             decision_id=decision_id))
+
+        await self._run(unit)
+
+    async def answered_by(self, *, platform: str, tenant: str, message_ref: str) -> int | None:
+        """The decision whose answer was posted as `message_ref` on this platform and tenant, if any."""
+        return await self._run(lambda s: s.exec(select(SentAnswer.decision_id).where(
+            SentAnswer.platform == platform, SentAnswer.tenant == tenant,
+            SentAnswer.message_ref == message_ref[:255])).first())
 
     async def add_feedback(self, *, decision_id: int, user: Identity, score: int) -> bool:
         """Store (or change) a vote; False when the decision does not exist, or was made on another

@@ -1,10 +1,13 @@
 """A fake Slack Web API on loopback: real HTTP, every call recorded.
 
 Implements what the adapter uses — auth.test, users.info (with names: `add_person`), chat.postMessage, chat.update,
+chat.startStream / appendStream / stopStream (a message that grows while `streaming`),
 chat.delete, chat.postEphemeral, assistant.threads.setStatus / setSuggestedPrompts / setTitle (what each
 leaves shown: `statuses`, `prompts`, `titles`), conversations.replies — plus
-`/response/{key}` for slash-command response_urls. Channel and user ids that do not look like Slack's
-get Slack's errors; `refuse(method, error)` makes a method fail as Slack does (e.g. `missing_scope`).
+`/response/{key}` for slash-command response_urls, and files at their `url_private` / `url_private_download`
+(`add_file`; served only with the bot token as Bearer, as files.slack.com does). Channel and user ids that
+do not look like Slack's get Slack's errors; `refuse(method, error)` makes a method fail as Slack does (e.g.
+`missing_scope`).
 It only knows the messages posted through it (the bot's), not those of the people in a thread.
 `base_url` is what SLACK_API_BASE_URL should point to.
 """
@@ -46,6 +49,10 @@ class FakeSlackApi(LoopbackServer):
     statuses: dict[tuple[str, str], str] = field(default_factory=dict)  # (channel, thread) → status shown now
     prompts: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)  # suggested prompts
     titles: dict[tuple[str, str], str] = field(default_factory=dict)  # assistant thread titles
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # file id → (content, mimetype)
+    downloads: list[str] = field(default_factory=list)  # file ids served, in order
+    said: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts → messages people wrote (`say`)
+    replies_left: int | None = None  # conversations.replies calls before Slack answers 429 (None: no limit)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -56,6 +63,13 @@ class FakeSlackApi(LoopbackServer):
     def response_url(self, key: str = "cmd") -> str:
         assert self.server is not None
         return str(self.server.make_url(f"/response/{key}"))
+
+    def say(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> str:
+        """A message a person wrote (in a thread when `thread_ts`); its ts. Only conversations.replies sees it."""
+        ts = f"1700000000.{next(self._ts):06d}"
+        self.said[ts] = {"type": "message", "user": user, "text": text, "ts": ts, "channel": channel,
+                         "thread_ts": thread_ts or ts}
+        return ts
 
     def refuse(self, method: str, error: str) -> None:
         self.refusals[method] = error
@@ -70,6 +84,32 @@ class FakeSlackApi(LoopbackServer):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response)
+        app.router.add_get("/files-pri/{team}-{file}/{name}", self._download)
+        app.router.add_get("/files-pri/{team}-{file}/download/{name}", self._download)
+
+    def add_file(self, name: str, content: bytes, *, mimetype: str, filetype: str = "",
+                 size: int | None = None) -> dict[str, Any]:
+        """A file uploaded to Slack, as a file_share event's `files` carries it; its URLs point here."""
+        assert self.server is not None
+        file_id = f"F{len(self.files) + 1:010d}"
+        self.files[file_id] = (content, mimetype)
+        base = f"/files-pri/{TEAM}-{file_id}"
+        return {"id": file_id, "name": name, "title": name, "mimetype": mimetype,
+                "filetype": filetype or name.rsplit(".", 1)[-1], "size": len(content) if size is None else size,
+                "mode": "hosted", "is_external": False,
+                "url_private": str(self.server.make_url(f"{base}/{name}")),
+                "url_private_download": str(self.server.make_url(f"{base}/download/{name}"))}
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """Like files.slack.com: the bytes with the bot token; without it, a redirect to the sign-in page."""
+        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            raise web.HTTPFound("https://fake.slack.com/?redir=%2Ffiles-pri")
+        found = self.files.get(request.match_info["file"])
+        if found is None:
+            raise web.HTTPNotFound()
+        self.downloads.append(request.match_info["file"])
+        content, mimetype = found
+        return web.Response(body=content, content_type=mimetype)
 
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())
@@ -88,6 +128,11 @@ class FakeSlackApi(LoopbackServer):
             error = self.refusals[method]
             extra = {"needed": "channels:history", "provided": "chat:write"} if error == "missing_scope" else {}
             return web.json_response({"ok": False, "error": error, **extra})
+        if method == "conversations.replies" and self.replies_left is not None:
+            if self.replies_left <= 0:  # Tier 1 for non-Marketplace apps: one request a minute
+                return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                         headers={"Retry-After": "60"})
+            self.replies_left -= 1
         result: web.Response = handler(args)
         return result
 
@@ -142,6 +187,45 @@ class FakeSlackApi(LoopbackServer):
         if "blocks" not in args:
             self.messages[ts].pop("blocks", None)
         return _ok(channel=args.get("channel"), ts=ts, text=args.get("text"))
+
+    def _chat_startStream(self, args: dict[str, Any]) -> web.Response:
+        """A streamed reply in a thread: the message grows with appendStream until stopStream (`streaming`)."""
+        channel = str(args.get("channel") or "")
+        if not _CHANNEL.fullmatch(channel):
+            return _error("channel_not_found")
+        if _ts_key(str(args.get("thread_ts") or "")) is None:
+            return _error("invalid_arguments")
+        if not channel.startswith("D") and not (args.get("recipient_team_id") and args.get("recipient_user_id")):
+            return _error("missing_recipient_team_id" if not args.get("recipient_team_id")
+                          else "missing_recipient_user_id")
+        ts = f"1800000000.{next(self._ts):06d}"
+        self.messages[ts] = {"channel": channel, "thread_ts": args["thread_ts"], "ts": ts,
+                             "text": str(args.get("markdown_text") or ""), "streaming": True}
+        self.statuses.pop((channel, str(args["thread_ts"])), None)
+        return _ok(channel=channel, ts=ts)
+
+    def _chat_appendStream(self, args: dict[str, Any]) -> web.Response:
+        message = self.messages.get(str(args.get("ts") or ""))
+        if message is None:
+            return _error("message_not_found")
+        if not message.get("streaming"):
+            return _error("message_not_in_streaming_state")
+        if len(str(args.get("markdown_text") or "")) > 12_000:
+            return _error("msg_too_long")
+        message["text"] += str(args.get("markdown_text") or "")
+        return _ok(channel=message["channel"], ts=message["ts"])
+
+    def _chat_stopStream(self, args: dict[str, Any]) -> web.Response:
+        message = self.messages.get(str(args.get("ts") or ""))
+        if message is None:
+            return _error("message_not_found")
+        if not message.get("streaming"):
+            return _error("message_not_in_streaming_state")
+        message["text"] += str(args.get("markdown_text") or "")
+        message["streaming"] = False
+        if args.get("blocks"):
+            message["blocks"] = args["blocks"]
+        return _ok(channel=message["channel"], ts=message["ts"], message={"text": message["text"]})
 
     def _chat_delete(self, args: dict[str, Any]) -> web.Response:
         if self.messages.pop(args.get("ts", ""), None) is None:
@@ -203,7 +287,8 @@ class FakeSlackApi(LoopbackServer):
             return _error("channel_not_found")
         if _ts_key(ts) is None:
             return _error("invalid_arguments")
-        thread = sorted((m for m in self.messages.values()
+        bots = ({"type": "message", "bot_id": BOT_ID, "user": BOT_USER, **m} for m in self.messages.values())
+        thread = sorted((m for m in [*bots, *self.said.values()]
                          if m.get("channel") == channel and ts in (m["ts"], m.get("thread_ts"))),
                         key=lambda m: _ts_key(m["ts"]) or (0, 0))
         if not thread:
@@ -226,8 +311,12 @@ class FakeSlackApi(LoopbackServer):
 
         found = [m for m in thread if within(m)]
         limit = int(args.get("limit") or 1000)
-        return _ok(messages=[{"type": "message", "bot_id": BOT_ID, **m} for m in found[:limit]],
-                   has_more=len(found) > limit)
+        cursor = str(args.get("cursor") or "")
+        start = int(cursor.removeprefix("offset:")) if cursor.startswith("offset:") else 0
+        page = found[start:start + limit]
+        more = len(found) > start + limit
+        return _ok(messages=page, has_more=more,
+                   response_metadata={"next_cursor": f"offset:{start + limit}" if more else ""})
 
 
 def _thread_args(args: dict[str, Any]) -> str | None:

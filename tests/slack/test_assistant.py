@@ -105,9 +105,8 @@ async def test_an_assistant_thread_shows_status_not_a_placeholder_and_gets_a_tit
     assert status.args["thread_ts"] == THREAD and status.args["status"] == "is thinking…"
     assert status.args["loading_messages"][0] == "Checking for personal data…"
     methods = [c.method for c in slack.api.calls if c.method != "users.info"]
-    assert methods.index("assistant.threads.setStatus") < methods.index("chat.postMessage")
-    posts = slack.api.calls_to("chat.postMessage")
-    assert "_Thinking…_" not in [p.args["text"] for p in posts]
+    assert methods.index("assistant.threads.setStatus") < methods.index("chat.startStream")  # streamed natively
+    assert slack.api.calls_to("chat.postMessage") == []  # no "Thinking…" placeholder
     [answer] = slack.api.thread_messages(THREAD)
     assert answer["text"].startswith("answer from")
     assert (DM, THREAD) not in slack.api.statuses  # our answer ended the status
@@ -134,6 +133,7 @@ async def test_without_the_status_an_assistant_thread_gets_the_placeholder(slack
 async def test_a_long_first_answer_without_placeholder_is_posted_in_order(slack: SlackHarness) -> None:
     """No partial text before the final one (an offline or cached reply): the pieces still go out in order."""
     slack.adapter.update_interval_s = 3600.0  # no partial updates
+    slack.api.refuse("chat.startStream", "unknown_method")  # the chat.update path (native: tests/slack/test_streaming)
     paragraph = "This paragraph explains one more detail of the maintenance schedule for the pumps. " * 8
     slack.llm.answers["us-small"] = "\n\n".join(f"## Part {i}\n{paragraph}" for i in range(12))
     await slack.send_event(dm("Explain the maintenance schedule of our pumps in detail.", thread_ts=THREAD))

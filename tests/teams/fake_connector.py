@@ -3,8 +3,10 @@
 Implements the three calls a bot makes back to Teams: send to a conversation
 (`POST /v3/conversations/{id}/activities`), reply to an activity
 (`POST /v3/conversations/{id}/activities/{activityId}`) and update an activity (`PUT` on the same
-path). Faults are queued and consumed one per request: an HTTP status with an optional Retry-After,
-answered in JSON like the connector or, with `html`, as the HTML error page a proxy would send.
+path), and serves files at the pre-authorised `downloadUrl` of a file download info attachment
+(`add_file`, as SharePoint/OneDrive do for a file sent to a bot). Faults are queued and consumed one per request:
+an HTTP status with an optional Retry-After, answered in JSON like the connector or, with `html`, as the HTML
+error page a proxy would send.
 """
 
 from __future__ import annotations
@@ -59,6 +61,20 @@ class FakeConnector(LoopbackServer):
     rejected: list[int] = field(default_factory=list)  # statuses returned by injected faults
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    files: dict[str, bytes] = field(default_factory=dict)  # download token → content
+    downloads: list[str] = field(default_factory=list)
+
+    def add_file(self, name: str, content: bytes) -> dict[str, Any]:
+        """A file sent to the bot in a personal chat: the attachment Teams puts on the message activity."""
+        assert self.server is not None
+        token = f"tok{len(self.files) + 1:04d}"
+        self.files[token] = content
+        extension = name.rsplit(".", 1)[-1] if "." in name else ""
+        return {"contentType": "application/vnd.microsoft.teams.file.download.info", "name": name,
+                "contentUrl": f"https://contoso.sharepoint.com/personal/staff/Documents/{name}",
+                "content": {"downloadUrl": str(self.server.make_url(f"/download/{token}")),
+                            "uniqueId": f"1150D938-8870-4044-9F2C-5BBDEBA7{len(self.files):04d}",
+                            "fileType": extension}}
 
     @property
     def service_url(self) -> str:
@@ -73,6 +89,14 @@ class FakeConnector(LoopbackServer):
         app.router.add_post("/v3/conversations/{cid:[^/]+}/activities", self._post)
         app.router.add_post("/v3/conversations/{cid:[^/]+}/activities/{aid:[^/]+}", self._post)
         app.router.add_put("/v3/conversations/{cid:[^/]+}/activities/{aid:[^/]+}", self._put)
+        app.router.add_get("/download/{token}", self._download)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        content = self.files.get(request.match_info["token"])
+        if content is None:
+            raise web.HTTPNotFound()
+        self.downloads.append(request.match_info["token"])
+        return web.Response(body=content, content_type="application/octet-stream")
 
     def messages(self) -> list[Call]:
         return [c for c in self.calls if c.type == "message"]
