@@ -19,7 +19,11 @@ Service in front of them does).
 CPU per replica (cores busy, from /proc) is printed for each step, to size Kubernetes requests.
 
 Run: .venv/bin/python bench/bench_scaleout.py [--messages 10000] [--step-s 20] [--rates 0.5,1,1.5,...]
-     [--llm-delay 0.2] [--soak-rate R] [--rss-every 1000] [--skip-soak]
+     [--llm-delay 0.2] [--soak-rate R] [--rss-every 1000] [--blas-threads 1] [--skip-soak]
+
+The replicas run with OPENBLAS_NUM_THREADS=1, as in the image (deploy/Dockerfile): with OpenBLAS's default
+thread pool a MiniLM embedding of the semantic cache cost ~330 ms of CPU instead of ~18 ms on a busy 2-core
+machine (its threads spin while they wait for a core); `--blas-threads ''` measures without it.
 """
 
 from __future__ import annotations
@@ -308,6 +312,10 @@ async def run(args: argparse.Namespace) -> int:
             "SLACK_API_BASE_URL": api.base_url, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True", "SWITCHBOARD_LOG_LEVEL": "WARNING",
         }
+        if args.blas_threads:  # deploy/Dockerfile sets OPENBLAS_NUM_THREADS=1
+            env["OPENBLAS_NUM_THREADS"] = args.blas_threads
+        else:
+            env.pop("OPENBLAS_NUM_THREADS", None)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
             for count in (1, 2):
@@ -363,6 +371,8 @@ def main() -> int:
     parser.add_argument("--llm-delay", type=float, default=0.2, help="the fake LLM's delay, seconds")
     parser.add_argument("--soak-rate", type=float, default=0.0, help="msg/s of the soak (default: half of two's)")
     parser.add_argument("--rss-every", type=int, default=1000, help="print the replicas' RSS every N messages")
+    parser.add_argument("--blas-threads", default="1",
+                        help="OPENBLAS_NUM_THREADS of the replicas (default 1, as the image sets it; '' for unset)")
     parser.add_argument("--skip-soak", action="store_true")
     return asyncio.run(_interruptible(run(parser.parse_args())))
 
