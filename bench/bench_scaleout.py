@@ -18,7 +18,7 @@ Service in front of them does).
 
 CPU per replica (cores busy, from /proc) is printed for each step, to size Kubernetes requests.
 
-Run: .venv/bin/python bench/bench_scaleout.py [--messages 10000] [--step-s 20] [--rates 0.5,1,1.5,...]
+Run: .venv/bin/python bench/bench_scaleout.py [--messages 10000] [--step-s 20] [--rates 1,2,4,...]
      [--llm-delay 0.2] [--soak-rate R] [--rss-every 1000] [--blas-threads 1] [--skip-soak]
 
 The replicas run with OPENBLAS_NUM_THREADS=1, as in the image (deploy/Dockerfile): with OpenBLAS's default
@@ -57,7 +57,7 @@ from tests.slack.conftest import SECRET, TOKEN, dm, event_body, signed_headers  
 from tests.slack.fake_slack_api import FakeSlackApi  # noqa: E402
 
 P99_BOUND_S = 2.0
-DEFAULT_RATES = "0.5,1,1.5,2,2.5,3,3.5,4,5,6,7,8,10,12,14,16"
+DEFAULT_RATES = "1,2,4,6,8,10,12,15,18,22,26,30,35,40"
 QUESTIONS = [
     "Summarise: the van with order {n} arrives on Tuesday and leaves on Friday.",
     "Write a short job ad for CNC operator position number {n} in Poznań.",
