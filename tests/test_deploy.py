@@ -119,8 +119,9 @@ def test_deployment_probes_replicas_migrations_and_security(tmp_path: Path) -> N
 
 
 def test_resources_are_the_measured_ones(tmp_path: Path) -> None:
-    """Requests hold a replica with every model loaded (~1.0 GB RSS measured by bench/bench_scaleout.py, flat under
-    load) and the limit leaves room over it; no CPU limit (the warm-up is CPU-bound, a throttled one is slow)."""
+    """Requests hold a replica with every model loaded (~1.04 GB RSS, 1.07 GB peak, measured by
+    bench/bench_scaleout.py) and the limit leaves room over it; no CPU limit (the warm-up is CPU-bound, a throttled
+    one is slow)."""
     (server,) = by_kind(render(tmp_path, *BASE))["Deployment"]["spec"]["template"]["spec"]["containers"]
     resources = server["resources"]
 
