@@ -131,6 +131,9 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    from bot.admin_web import mount_admin  # it reads SERVICES from this module
+
+    mount_admin(app)  # always: unconfigured, /admin says how to turn it on
     if services.settings.slack_bot_token and services.settings.slack_signing_secret:
         mount_slack(app, services)
     mode = services.settings.teams_mode
@@ -149,7 +152,8 @@ def mount_slack(app: web.Application, services: Services) -> None:
     from bot.commands import CommandProcessor
 
     adapter = build_slack_adapter(settings=services.settings, pipeline=services.pipeline,
-                                  commands=CommandProcessor(memory=services.memory, policies=services.policies),
+                                  commands=CommandProcessor(memory=services.memory, policies=services.policies,
+                                                            erasure=services.erasure),
                                   memory=services.memory)
     adapter.mount(app)
     app[SLACK] = adapter

@@ -13,9 +13,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.audit import attempts_of
+from bot.erasure import InMemoryErasure
 from bot.errors import CommandError, InvalidIdentityError, PolicyValidationError
 from bot.kpis import KpiInputError, build_report, parse_by, parse_since, render_report
-from bot.memory.models import AuditEntry
+from bot.memory.models import AuditEntry, Decision
 from bot.memory.store import SqlMemoryStore
 from bot.policy_store import PolicyStore
 from bot.types import Identity
@@ -93,9 +95,11 @@ Handler = Callable[[CommandContext, list[str]], Awaitable[CommandResult]]
 
 
 class CommandProcessor:
-    def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore) -> None:
+    def __init__(self, *, memory: SqlMemoryStore, policies: PolicyStore,
+                 erasure: InMemoryErasure | None = None) -> None:
         self._memory = memory
         self._policies = policies
+        self._erasure = erasure  # the process's cache and pseudonym vault, cleared by `forget`
         self._handlers: dict[str, Handler] = {
             "help": self._help, "why": self._why, "forget": self._forget, "policy": self._policy,
             "model": self._model, "stats": self._stats, "audit": self._audit, "budget": self._budget,
@@ -142,13 +146,16 @@ class CommandProcessor:
                 f"strategy {d.strategy or '—'}, outcome {d.outcome}.\n"
                 f"Personal data: {found} (sensitivity {d.sensitivity}).\nWhy: {d.reason}\n"
                 f"Cost ${d.cost_usd:.5f}, {d.latency_ms:.0f} ms, policy v{d.policy_version}"
-                + (", fallback used" if d.fallback else "") + (", from cache" if d.cached else ""))
+                + (", fallback used" if d.fallback else "") + (", from cache" if d.cached else "")
+                + _calls_line(d))
         return CommandResult(text=text, data={"decision_id": d.id})
 
     async def _forget(self, ctx: CommandContext, args: list[str]) -> CommandResult:
-        erased = await self._memory.forget_user(ctx.identity)
-        return CommandResult(text=f"Done: I erased {erased} of your messages and every record of your "
-                                  "conversations with me.", data={"erased": erased})
+        removed = await self._memory.erase_user(ctx.identity)
+        held = self._erasure.forget(ctx.identity, removed.conversations) if self._erasure is not None else {}
+        return CommandResult(text=f"Done: I erased {removed.messages} of your messages and every record of your "
+                                  "conversations with me.", data={"erased": removed.messages,
+                                                                  "deleted": removed.deleted, "in_memory": held})
 
     # --- policy ------------------------------------------------------------------------
 
@@ -316,6 +323,14 @@ class CommandProcessor:
             raise CommandError(f"N must be between 1 and {AUDIT_MAX_ENTRIES}, not {limit}.")
         rows = await self._memory.audit_log(limit=limit)
         return CommandResult(text="\n".join(describe_audit_entry(r) for r in rows) or "The audit log is empty.")
+
+
+def _calls_line(d: Decision) -> str:
+    """The models called for a decision, in order (`bot.audit.attempts_of`)."""
+    calls = [f"{a.get('model')} ({a.get('region')}, {a.get('role')}"
+             + (", failed" if a.get("ok") is False else ", cut off" if a.get("ok") is None else "") + ")"
+             for a in attempts_of(d)]
+    return f"\nModels called: {' → '.join(calls)}" if calls else ""
 
 
 def command_help(name: str) -> str:

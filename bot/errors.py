@@ -37,6 +37,10 @@ class ConfigurationError(SwitchboardError):
     """Settings or the policy file are wrong; the message names the setting to fix."""
 
 
+class SchemaError(SwitchboardError):
+    """The database's schema cannot be brought to this release's (newer than it, or not one we created)."""
+
+
 class MissingCredentialsError(SwitchboardError):
     """A chosen model needs a key that is not set."""
 

@@ -14,13 +14,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 GROUPS = ("model", "task", "team", "tier")
 REAL_CALLS = frozenset({"answered", "failed"})
 APART = ("offline", "refused", "blocked")
 TIER_TARGET = {"cheap": 0.80, "mid": 0.15, "premium": 0.05}  # the product brief's traffic mix
 MAX_SINCE = timedelta(days=3660)
-_SINCE = re.compile(r"^(\d+)\s*([hdw]?)$")
+_SINCE = re.compile(r"^(\d{1,7})\s*([hdw]?)$")  # 7 digits: no int or timedelta overflow on any input
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "": timedelta(days=1)}
 
 
@@ -39,9 +40,9 @@ class WarningRules:
     cost_growth_margin: float = 0.10
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KpiRecord:
-    """The content-free part of one decision record, with the votes on it."""
+class KpiRecord(NamedTuple):
+    """The content-free part of one decision record, with the votes on it. A named tuple, not a frozen
+    dataclass: the dashboard reads up to 200,000 of them per page, and a tuple is built ~10 times faster."""
 
     created_at: datetime
     model: str
@@ -56,6 +57,8 @@ class KpiRecord:
     escalated: bool = False
     up: int = 0
     down: int = 0
+    region: str = ""  # of the model that answered (or was tried last)
+    personal: bool = False  # the verdict found personal data (sensitivity personal or special)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,15 +168,27 @@ def _groups(records: Sequence[KpiRecord], key: Callable[[KpiRecord], str]) -> di
 
 
 def _row(key: str, records: Sequence[KpiRecord], rules: WarningRules) -> KpiRow:
-    given = [r for r in records if r.outcome == "answered" and not r.cached]
-    latency = sorted(r.latency_ms for r in given)
-    simple = sorted(r.latency_ms for r in given if r.task in rules.simple_tasks)
-    return KpiRow(key=key, requests=len(records), errors=sum(r.outcome == "failed" for r in records),
-                  fallbacks=sum(r.fallback for r in records), escalations=sum(r.escalated for r in records),
-                  cached=sum(r.cached for r in records), p50_ms=_pct(latency, 0.50), p95_ms=_pct(latency, 0.95),
-                  simple_p95_ms=_pct(simple, 0.95), tokens=sum(r.tokens for r in records),
-                  cost_usd=sum(r.cost_usd for r in records), up=sum(r.up for r in records),
-                  down=sum(r.down for r in records))
+    errors = fallbacks = escalations = cached = tokens = up = down = 0
+    cost = 0.0
+    latency, simple = [], []
+    for r in records:  # one pass: a dashboard sums up to 200,000 records several times over
+        errors += r.outcome == "failed"
+        fallbacks += r.fallback
+        escalations += r.escalated
+        cached += r.cached
+        tokens += r.tokens
+        cost += r.cost_usd
+        up += r.up
+        down += r.down
+        if r.outcome == "answered" and not r.cached:  # latency of answers a model gave
+            latency.append(r.latency_ms)
+            if r.task in rules.simple_tasks:
+                simple.append(r.latency_ms)
+    latency.sort()
+    simple.sort()
+    return KpiRow(key=key, requests=len(records), errors=errors, fallbacks=fallbacks, escalations=escalations,
+                  cached=cached, p50_ms=_pct(latency, 0.50), p95_ms=_pct(latency, 0.95),
+                  simple_p95_ms=_pct(simple, 0.95), tokens=tokens, cost_usd=cost, up=up, down=down)
 
 
 def _warned(row: KpiRow, previous: KpiRow | None, rules: WarningRules) -> KpiRow:
@@ -210,6 +225,90 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     return values[max(1, math.ceil(len(values) * q)) - 1]
+
+
+# --- over time (the admin dashboard) ---------------------------------------------------
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+HOURLY_UP_TO = timedelta(days=2)  # longer periods are bucketed by day
+RESIDENT_REGIONS = frozenset({"eu", "local"})  # where personal data may go (the brief; the policy enforces it)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bucket:
+    """The real calls of one hour or day: their KPIs in all, by task and by model, the tier mix, and where
+    the ones with personal data went."""
+
+    start: datetime
+    total: KpiRow
+    by_task: dict[str, KpiRow]
+    by_model: dict[str, KpiRow]
+    tier_mix: dict[str, float]
+    personal: int
+    personal_regions: dict[str, int]
+
+    @property
+    def personal_share(self) -> float | None:
+        return self.personal / self.total.requests if self.total.requests else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KpiSeries:
+    since: datetime
+    until: datetime
+    step: timedelta
+    buckets: list[Bucket]
+
+    @property
+    def personal_regions(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for bucket in self.buckets:
+            for region, n in bucket.personal_regions.items():
+                out[region] = out.get(region, 0) + n
+        return out
+
+    @property
+    def outside_residency(self) -> int:
+        """Personal-data calls answered (or tried) outside `RESIDENT_REGIONS`: each one is a finding."""
+        return sum(n for region, n in self.personal_regions.items() if region not in RESIDENT_REGIONS)
+
+
+def bucket_step(period: timedelta) -> timedelta:
+    return HOUR if period <= HOURLY_UP_TO else DAY
+
+
+def build_series(records: Sequence[KpiRecord], *, since: datetime, until: datetime, tiers: Mapping[str, str],
+                 rules: WarningRules | None = None) -> KpiSeries:
+    """The real calls of `records` created in [since, until) in hourly (up to two days) or daily buckets,
+    each summed up like a `build_report` row; the first bucket starts at the hour or day `since` falls in."""
+    rules = rules or WarningRules()
+    step = bucket_step(until - since)
+    start = _floor(since, step)
+    grouped: list[list[KpiRecord]] = [[] for _ in range(max(1, math.ceil((until - start) / step)))]
+    for r in records:
+        when = _aware(r.created_at)
+        if r.outcome in REAL_CALLS and since <= when < until:
+            grouped[(when - start) // step].append(r)
+    buckets = [_bucket(start + i * step, rs, tiers, rules) for i, rs in enumerate(grouped)]
+    return KpiSeries(since=since, until=until, step=step, buckets=buckets)
+
+
+def _floor(when: datetime, step: timedelta) -> datetime:
+    when = _aware(when).astimezone(UTC)
+    hour = when.replace(minute=0, second=0, microsecond=0)
+    return hour if step == HOUR else hour.replace(hour=0)
+
+
+def _bucket(start: datetime, records: Sequence[KpiRecord], tiers: Mapping[str, str], rules: WarningRules) -> Bucket:
+    personal = [r for r in records if r.personal]
+    regions: dict[str, int] = {}
+    for r in personal:
+        regions[r.region or "—"] = regions.get(r.region or "—", 0) + 1
+    by_task, by_model = _groups(records, _grouping("task", tiers)), _groups(records, _grouping("model", tiers))
+    return Bucket(start=start, total=_row("total", records, rules),
+                  by_task={k: _row(k, rs, rules) for k, rs in sorted(by_task.items())},
+                  by_model={k: _row(k, rs, rules) for k, rs in sorted(by_model.items())},
+                  tier_mix=_tier_mix(records, tiers), personal=len(personal), personal_regions=regions)
 
 
 # --- rendering -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ polite reply in their locale, and their message is already stored.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from routing.classifier import TaskPrediction
 from routing.followup import FollowUpRule, build_followup_rule
 from routing.policy import ModelSpec, Policy
 from routing.providers import (
+    AttemptLog,
     Completion,
     Cooldowns,
     LLMClient,
@@ -58,7 +60,7 @@ class AnswerCache(Protocol):
 
     async def lookup(self, *, tenant: str, user: str | None, task: str, text: str) -> CachedAnswer | None: ...
     async def store(self, *, tenant: str, user: str | None, task: str, text: str, answer: str,
-                    model: str) -> None: ...
+                    model: str, author: str = "") -> None: ...
 
 
 class CachedAnswer(Protocol):
@@ -279,6 +281,8 @@ class Pipeline:
                 await self.memory.add_message(conv.id, role="assistant", user=msg.identity, text=hit.text)
                 record.cached = True
                 record.model, record.region = hit.model or record.model, hit.region or record.region
+                record.attempts = json.dumps([{"model": record.model, "region": record.region, "role": "cache",
+                                               "calls": 0, "ok": True}], separators=(",", ":"))
                 if on_partial is not None:
                     await on_partial(hit.text)
                 return await self._finish(record, hit, "answered", started)
@@ -289,11 +293,15 @@ class Pipeline:
                 raise SwitchboardError("pseudonymise requested without a pseudonymiser")
             messages = await self._pseudonymiser.prepare(tenant=msg.tenant, conversation=scope, messages=messages)
             on_partial = self._pseudonymiser.restoring(msg.tenant, scope, on_partial)
+        trail = AttemptLog()
         request = StrategyRequest(decision=decision, messages=messages, allowed=tuple(allowed),
                                   on_partial=on_partial, budget_left=budget.left_fraction,
-                                  deadlines=policy.deadlines)
+                                  deadlines=policy.deadlines, trail=trail)
         try:
-            done = await self.runner.run(request)
+            try:
+                done = await self.runner.run(request)
+            finally:  # what was sent where, also when no answer came of it
+                record.attempts = trail.to_json()
         except MissingCredentialsError as exc:
             text = t("credentials", msg.locale, model=exc.model, env=" and ".join(exc.env_vars))
             return await self._finish(record, Reply(text=text, kind=ReplyKind.ERROR), "failed", started)
@@ -313,7 +321,7 @@ class Pipeline:
         await self.memory.add_message(conv.id, role="assistant", user=msg.identity, text=done.text)
         if use_cache and self._cache is not None:
             await self._cache.store(tenant=_cache_tenant(msg), user=cache_user, task=decision.task, text=msg.text,
-                                    answer=done.text, model=done.model.id)
+                                    answer=done.text, model=done.model.id, author=str(msg.identity))
         reply = Reply(text=done.text, kind=ReplyKind.ANSWER, model=done.model.id, region=done.model.region,
                       task=decision.task, cost_usd=done.cost_usd, fallback=done.fallback)
         return await self._finish(record, reply, "answered", started, first_token_at=done.first_token_at)
@@ -409,7 +417,8 @@ def _record(msg: ChatMessage, conv: ConversationRef, message_id: int, policy: Po
             prediction: TaskPrediction) -> Decision:
     return Decision(conversation_id=conv.id, message_id=message_id, platform=msg.platform, tenant=msg.tenant,
                     channel=msg.channel, user=msg.user, policy_version=policy.version, sensitivity=verdict.level.label,
-                    entity_types=",".join(verdict.entity_types), task=prediction.task, reason=verdict.reason)
+                    privacy_action=verdict.action.value, entity_types=",".join(verdict.entity_types),
+                    task=prediction.task, reason=verdict.reason)
 
 
 def _cache_tenant(msg: ChatMessage) -> str:

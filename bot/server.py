@@ -5,7 +5,9 @@ endpoints answer 503 until the warm-up is done. On SIGTERM readiness goes off fi
 new platform requests get 503, so the platforms deliver elsewhere or later), the requests and
 answers in progress finish within `SWITCHBOARD_SHUTDOWN_GRACE_S`, then the process exits 0. After the
 warm-up, and every `SWITCHBOARD_RECOVERY_INTERVAL_S`, accepted messages that a dead process never
-answered are resumed (`bot.recovery`).
+answered are resumed (`bot.recovery`), and every `SWITCHBOARD_PURGE_INTERVAL_S` content older than
+`SWITCHBOARD_RETENTION_DAYS` is purged (`bot.retention`). Production (`SWITCHBOARD_ENV=production`)
+refuses to start without `SWITCHBOARD_ENCRYPTION_KEY`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from aiohttp import web
 
 from bot.app import SERVICES, SLACK, build_app, drain
 from bot.memory.store import Lease
 from bot.recovery import DeliveryRecovery, Resumer, replica_id
+from bot.retention import RetentionTask
 from bot.services import Services, build_services
 from bot.settings import Settings
 
@@ -32,6 +36,7 @@ CLEANUP_TIMEOUT_S = 5.0  # closing connections and adapters once the grace perio
 
 async def serve(settings: Settings, *, host: str, port: int) -> int:
     settings.check_teams_bind(host)
+    settings.check_encryption()  # production without a key stops here, before anything is stored
     services = await build_services(settings)
     app = build_app(services)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLEANUP_TIMEOUT_S)
@@ -52,22 +57,27 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
     recovery = DeliveryRecovery(memory=services.memory, resumers=resumers,
                                 lease=Lease(owner=replica_id(), seconds=settings.recovery_lease_s),
                                 max_age_s=settings.recovery_max_age_s)
+    retention = RetentionTask(memory=services.memory, retention=timedelta(days=settings.retention_days))
     recovering: asyncio.Task[None] | None = None
+    purging: asyncio.Task[None] | None = None
     try:
         if await _warm_up_unless_stopped(services, stop):
             _freeze_long_lived_objects()
             log.info("warmed up: ready")
             recovering = asyncio.create_task(recovery.run_forever(settings.recovery_interval_s))
+            purging = asyncio.create_task(retention.run_forever(settings.purge_interval_s))
             if settings.slack_app_token and SLACK in app:
                 close_socket = await app[SLACK].start_socket_mode(settings.slack_app_token)
             await stop.wait()
     finally:
         recovery.stop()  # a resume in progress is an answer in progress: the drain waits for it
+        retention.stop()
         await _shut_down(app, runner, close_socket, grace_s=settings.shutdown_grace_s)
-        if recovering is not None:
-            recovering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await recovering
+        for task in (recovering, purging):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     return 0
 
 

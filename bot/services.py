@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.erasure import InMemoryErasure
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.metrics import PrometheusMetrics
 from bot.pipeline import Classifier, Pipeline
@@ -37,6 +38,7 @@ class Services:
     cache: SemanticCache | None = None
     readiness: Readiness = field(default_factory=Readiness)
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)  # this process's, at GET /metrics
+    erasure: InMemoryErasure | None = None  # this process's cache and pseudonym vault, for `forget`
 
     async def warm_up(self, *, all_models: bool = True) -> None:
         """Load the NLP components now, in threads, rather than on the event loop at the first staff
@@ -63,7 +65,7 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
                          classifier: Classifier | None = None) -> Services:
     """Every component from `settings`; already-loaded NLP components may be passed in to share them."""
     env = provider_environment(environ)
-    memory = build_memory_store(settings.resolved_database_url)
+    memory = build_memory_store(settings.resolved_database_url, cipher=settings.cipher())
     await memory.create_schema()
     policies = PolicyStore(memory=memory, seed=load_policy(settings.policy_file))
     privacy = privacy or build_privacy_engine(timeout_s=settings.privacy_timeout_s,
@@ -72,12 +74,13 @@ async def build_services(settings: Settings, *, environ: Mapping[str, str] | Non
     client = llm or LiteLLMClient(environ=env)
     cache = SemanticCache(embedder=build_embedder(), ttl_s=settings.cache_ttl_s) if settings.cache_enabled else None
     metrics = PrometheusMetrics()
+    pseudonymiser = PromptPseudonymiser(analyze=privacy.analyze, vault=PseudonymVault(ttl_s=settings.pseudonym_ttl_s))
     pipeline = Pipeline(memory=memory, policies=policies, privacy=privacy, classifier=classifier, llm=client,
                         environ=env, max_message_chars=settings.max_message_chars,
                         history_turns=settings.history_turns, offline=settings.offline,
                         retry=RetryPolicy(retries=settings.llm_retries, base_s=settings.retry_base_s),
                         cache=cache, metrics=metrics, stats=LiveStats(observer=metrics),
-                        pseudonymiser=PromptPseudonymiser(analyze=privacy.analyze,
-                                                          vault=PseudonymVault(ttl_s=settings.pseudonym_ttl_s)))
+                        pseudonymiser=pseudonymiser)
     return Services(settings=settings, memory=memory, policies=policies, privacy=privacy,
-                    classifier=classifier, pipeline=pipeline, cache=cache, metrics=metrics)
+                    classifier=classifier, pipeline=pipeline, cache=cache, metrics=metrics,
+                    erasure=InMemoryErasure(cache=cache, vault=pseudonymiser))

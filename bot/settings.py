@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.adapters.service_urls import DEFAULT_TEAMS_SERVICE_URLS, ServiceUrlAllowlist
 from bot.errors import ConfigurationError, InvalidIdentityError
+from bot.memory.crypto import KEYGEN_HINT, FieldCipher, build_cipher
 from bot.types import Identity
+
+log = logging.getLogger(__name__)
 
 
 def _default_data_dir() -> Path:
@@ -74,6 +79,18 @@ class Settings(BaseSettings):
                                     alias="SWITCHBOARD_TEAMS_SERVICE_URLS")
     # `serve`: GET /metrics wants `Authorization: Bearer <this>` when set (the port also faces the platforms)
     metrics_token: str = Field(default="", alias="SWITCHBOARD_METRICS_TOKEN")
+    # development (default) or production: production refuses to serve without an encryption key
+    env: str = Field(default="development", alias="SWITCHBOARD_ENV")
+    # Fernet keys for content at rest, comma-separated, the current one first (`switchboard keygen`)
+    encryption_key: SecretStr = Field(default=SecretStr(""), alias="SWITCHBOARD_ENCRYPTION_KEY")
+    # conversation content older than this is deleted (`switchboard purge`; every purge interval in `serve`)
+    retention_days: float = Field(default=90.0, gt=0, alias="SWITCHBOARD_RETENTION_DAYS")
+    purge_interval_s: float = Field(default=3600.0, gt=0, alias="SWITCHBOARD_PURGE_INTERVAL_S")
+    # `serve`: the read-only admin dashboard at /admin, off unless a token or an SSO header is set (README,
+    # *Admin dashboard*); the SSO header is trusted only behind a proxy that sets it and strips it from clients
+    admin_token: str = Field(default="", alias="SWITCHBOARD_ADMIN_TOKEN")
+    admin_sso_header: str = Field(default="", alias="SWITCHBOARD_ADMIN_SSO_HEADER")
+    admin_users: str = Field(default="", alias="SWITCHBOARD_ADMIN_USERS")  # comma-separated, what the header holds
     # removed settings: named, so a deployment that still sets one hears of it instead of being ignored
     removed_llm_timeout: str | None = Field(default=None, alias="SWITCHBOARD_LLM_TIMEOUT_S")
 
@@ -82,6 +99,47 @@ class Settings(BaseSettings):
     def _qualified_admins(cls, value: str) -> str:
         _parse_admins(value)  # a bare or malformed entry stops the start, naming the entry
         return value
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ENVIRONMENTS:
+            raise ValueError(f"SWITCHBOARD_ENV must be {' or '.join(ENVIRONMENTS)}")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: str) -> str:
+        if value and len(value.strip()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(f"SWITCHBOARD_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters; make one "
+                             "with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return value.strip()
+
+    @field_validator("admin_sso_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not _HEADER_NAME.fullmatch(value) or value.lower() in ("authorization", "cookie")):
+            raise ValueError(f"SWITCHBOARD_ADMIN_SSO_HEADER must be an HTTP header name such as X-Forwarded-Email, "
+                             f"not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _sso_with_users(self) -> Settings:
+        if bool(self.admin_sso_header) != bool(self.admin_user_set):
+            raise ValueError("SWITCHBOARD_ADMIN_SSO_HEADER and SWITCHBOARD_ADMIN_USERS go together: the header names "
+                             "who the proxy signed in, the list says who may see /admin")
+        return self
+
+    @property
+    def admin_user_set(self) -> frozenset[str]:
+        """Who may see /admin when the SSO header names them (compared case-insensitively)."""
+        return frozenset(u.strip().lower() for u in self.admin_users.split(",") if u.strip())
+
+    @property
+    def admin_dashboard_on(self) -> bool:
+        return bool(self.admin_token or self.admin_sso_header)
 
     @model_validator(mode="after")
     def _no_removed_settings(self) -> Settings:
@@ -124,6 +182,23 @@ class Settings(BaseSettings):
         return ServiceUrlAllowlist.from_setting(self.teams_service_urls, loopback=self.teams_mode == "anonymous")
 
     @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def cipher(self) -> FieldCipher | None:
+        """The content cipher from SWITCHBOARD_ENCRYPTION_KEY; None without a key."""
+        return build_cipher(self.encryption_key.get_secret_value())
+
+    def check_encryption(self) -> None:
+        """`serve`: production refuses to start without a key (saying how to make one); development warns."""
+        if self.cipher() is not None:
+            return
+        if self.production:
+            raise ConfigurationError(f"SWITCHBOARD_ENV=production needs SWITCHBOARD_ENCRYPTION_KEY: {KEYGEN_HINT}")
+        log.warning("SWITCHBOARD_ENCRYPTION_KEY is not set: conversations are stored in plain text "
+                    "(development); %s", KEYGEN_HINT)
+
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -148,6 +223,9 @@ class Settings(BaseSettings):
 
 
 ADMIN_PLATFORMS = ("slack", "teams")
+ENVIRONMENTS = ("development", "production")
+MIN_ADMIN_TOKEN_CHARS = 16
+_HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 def _parse_admins(value: str) -> frozenset[Identity]:

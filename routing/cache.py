@@ -353,6 +353,7 @@ class _Entry:
     vector: NDArray[np.float32]
     signature: Signature
     stored_at: float
+    author: str = ""  # who asked (platform:tenant:user), so an erasure finds shared entries too
 
 
 class SemanticCache:
@@ -390,10 +391,21 @@ class SemanticCache:
             return None
         return await asyncio.to_thread(self._lookup_sync, (tenant, user, task), text)
 
-    async def store(self, *, tenant: str, user: str | None, task: str, text: str, answer: str, model: str) -> None:
-        """Remember `answer` for `text`; pass `user` when the request held personal data."""
+    async def store(self, *, tenant: str, user: str | None, task: str, text: str, answer: str, model: str,
+                    author: str = "") -> None:
+        """Remember `answer` for `text`; pass `user` when the request held personal data, and `author` (who
+        asked) so that `forget` finds the entry also when it is shared."""
         if self.is_enabled(task):
-            await asyncio.to_thread(self._store_sync, (tenant, user, task), text, answer, model)
+            await asyncio.to_thread(self._store_sync, (tenant, user, task), text, answer, model, author)
+
+    def forget(self, user: str) -> int:
+        """GDPR Art. 17: drop the entries scoped to `user` and the shared ones `user` asked for; how many."""
+        with self._lock:
+            gone = [i for scope, entries in self._scopes.items() for i, e in entries.items()
+                    if scope[1] == user or e.author == user]
+            for entry_id in gone:
+                self._evict(entry_id)
+            return len(gone)
 
     def warm_up(self) -> None:
         """Load the embedding model and run it once now (serve's warm-up), not at the first lookup; read
@@ -426,8 +438,8 @@ class SemanticCache:
     def __len__(self) -> int:
         return len(self._lru)
 
-    def _store_sync(self, scope: Scope, text: str, answer: str, model: str) -> None:
-        entry = _Entry(text, answer, model, self._embed(text), self._signature(text), self._clock())
+    def _store_sync(self, scope: Scope, text: str, answer: str, model: str, author: str = "") -> None:
+        entry = _Entry(text, answer, model, self._embed(text), self._signature(text), self._clock(), author)
         with self._lock:
             entry_id = next(self._ids)
             self._scopes.setdefault(scope, {})[entry_id] = entry

@@ -8,6 +8,7 @@ attempt obeys the answer's `CallLimits` (connect, first token, stall, the answer
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -61,6 +62,41 @@ class Completion:
     @property
     def cost_usd(self) -> float:
         return self.model.cost(self.prompt_tokens, self.completion_tokens) + self.extra_cost_usd
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One model called for an answer (retries of it included in `calls`); `ok` None while it runs or when
+    it was cancelled (the answer's deadline): the request was sent all the same."""
+
+    model: str
+    region: str
+    role: str  # answer | member | verifier | judge | cache
+    calls: int = 0
+    ok: bool | None = None
+
+
+class AttemptLog:
+    """Every model a request was sent to for one answer, in the order of the first call: the decision
+    record's `attempts`, which the residency audit checks (`switchboard audit --verify-residency`). An
+    entry is made before the request goes out, so a call cut off by the deadline is listed too."""
+
+    def __init__(self) -> None:
+        self.entries: list[Attempt] = []
+
+    def start(self, model: ModelSpec, role: str) -> Attempt:
+        entry = Attempt(model=model.id, region=model.region, role=role)
+        self.entries.append(entry)
+        return entry
+
+    def drop(self, entry: Attempt) -> None:
+        """Forget an entry whose request never left (a missing key)."""
+        if entry.calls == 0 and entry in self.entries:
+            self.entries.remove(entry)
+
+    def to_json(self) -> str:
+        return json.dumps([{"model": e.model, "region": e.region, "role": e.role, "calls": e.calls, "ok": e.ok}
+                           for e in self.entries], separators=(",", ":"))
 
 
 class LLMClient(Protocol):
@@ -319,7 +355,8 @@ class Cooldowns:
 async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpec], messages: ChatMessages,
                                   retry: RetryPolicy, cooldowns: Cooldowns, limits: CallLimits | None = None,
                                   on_partial: PartialCallback | None = None, stats: LiveStats | None = None,
-                                  retry_timeouts: bool = True) -> Completion:
+                                  retry_timeouts: bool = True, trail: AttemptLog | None = None,
+                                  role: str = "answer") -> Completion:
     """Try each model of `chain` in order, retrying transient failures with backoff.
 
     Cooling models are skipped. A timed-out attempt (connect, first token, stall) is not retried
@@ -331,6 +368,7 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
     `DeadlineExceededError`. When a stream dies midway, the retry (or fallback) starts the answer
     again from the beginning and `on_partial` receives the new accumulated text, which is shorter
     than what was shown before: adapters must overwrite the message they are editing, never append.
+    Every model a request is sent to is entered in `trail` (as `role`) before the request leaves.
     """
     limits = limits or CallLimits.starting_now(Deadlines())
     failures: list[str] = []
@@ -344,16 +382,24 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
             continue
         tried += 1
         attempts = 0
+        entry = trail.start(model, role) if trail is not None else None
         while True:
             if limits.remaining() <= 0:
                 raise _out_of_time(failures)
             attempts += 1
+            if entry is not None:
+                entry.calls = attempts
             try:
                 done = await _attempt(client, model, messages, limits, on_partial, stats)
-            except MissingCredentialsError as exc:
+            except MissingCredentialsError as exc:  # raised before any request: nothing was sent
                 missing.append(exc)
+                if trail is not None and entry is not None:
+                    entry.calls -= 1
+                    trail.drop(entry)
                 break
             except ProviderTimeoutError as exc:
+                if entry is not None:
+                    entry.ok = False
                 failures.append(str(exc))
                 if exc.phase == "deadline":
                     raise _out_of_time(failures) from exc
@@ -365,6 +411,8 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
                 broken += 1
                 break
             except ProviderError as exc:
+                if entry is not None:
+                    entry.ok = False
                 failures.append(str(exc))
                 if exc.retryable and await _backed_off(retry, attempts, exc.retry_after, limits):
                     continue
@@ -373,6 +421,8 @@ async def complete_with_fallbacks(*, client: LLMClient, chain: Sequence[ModelSpe
                 broken += 1
                 break
             cooldowns.reset(model.id)
+            if entry is not None:
+                entry.ok = True
             return Completion(text=done.text, model=done.model, prompt_tokens=done.prompt_tokens,
                               completion_tokens=done.completion_tokens, latency_ms=done.latency_ms,
                               fallback=broken > 0, attempts=attempts, first_token_at=done.first_token_at)

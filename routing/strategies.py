@@ -29,6 +29,7 @@ from privacy.yamlfile import load_yaml
 from routing.deadlines import CallLimits
 from routing.policy import Deadlines, ModelSpec, Strategy
 from routing.providers import (
+    AttemptLog,
     ChatMessages,
     Completion,
     Cooldowns,
@@ -49,6 +50,7 @@ class StrategyRequest:
     on_partial: PartialCallback | None = None
     budget_left: float | None = None  # fraction of the tightest budget left; None: no budget applies
     deadlines: Deadlines = field(default_factory=Deadlines)  # the policy's time limits for this answer
+    trail: AttemptLog | None = None  # every model called (answer, members, verifier, judge) is entered here
 
 
 # --- sufficiency (cascade) -------------------------------------------------------------------
@@ -63,10 +65,11 @@ class Sufficiency:
 
 class SufficiencyCheck(Protocol):
     """Decides whether a cheaper tier's answer is good enough or the cascade escalates; with
-    ``verifier=False`` (the task rule's `verifier: false`) it must not call a model."""
+    ``verifier=False`` (the task rule's `verifier: false`) it must not call a model; a model it calls is
+    entered in `trail` as the verifier."""
 
     async def check(self, *, question: str, answer: Completion, pool: Sequence[ModelSpec],
-                    limits: CallLimits, verifier: bool = True) -> Sufficiency: ...
+                    limits: CallLimits, verifier: bool = True, trail: AttemptLog | None = None) -> Sufficiency: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ class VerifiedSufficiency:
         self._use_verifier = use_verifier
 
     async def check(self, *, question: str, answer: Completion, pool: Sequence[ModelSpec],
-                    limits: CallLimits, verifier: bool = True) -> Sufficiency:
+                    limits: CallLimits, verifier: bool = True, trail: AttemptLog | None = None) -> Sufficiency:
         first = heuristic_sufficiency(question, answer.text)
         if not first.ok or not self._use_verifier:
             return first
@@ -137,7 +140,8 @@ class VerifiedSufficiency:
         try:
             graded = await complete_with_fallbacks(client=self._client, chain=verifiers[:2], messages=messages,
                                                    retry=self._retry, cooldowns=self._cooldowns, stats=self._stats,
-                                                   limits=limits, retry_timeouts=False)
+                                                   limits=limits, retry_timeouts=False, trail=trail,
+                                                   role="verifier")
         except SwitchboardError:
             return replace(first, reason=f"{first.reason}; verifier unavailable")
         verdict = _json_object(graded.text)
@@ -208,13 +212,15 @@ class StrategyRunner:
             return await self.ensemble(request, limits)
         if strategy is Strategy.DYNAMIC:
             return await self.dynamic(request, limits)
-        return await self._chain(request.decision.chain, request.messages, limits, request.on_partial)
+        return await self._chain(request.decision.chain, request.messages, limits, request.on_partial,
+                                 trail=request.trail)
 
     async def _chain(self, chain: Sequence[ModelSpec], messages: ChatMessages, limits: CallLimits,
-                     on_partial: PartialCallback | None = None, *, retry_timeouts: bool = True) -> Completion:
+                     on_partial: PartialCallback | None = None, *, retry_timeouts: bool = True,
+                     trail: AttemptLog | None = None, role: str = "answer") -> Completion:
         return await complete_with_fallbacks(client=self.client, chain=chain, messages=messages, retry=self.retry,
                                              cooldowns=self.cooldowns, limits=limits, on_partial=on_partial,
-                                             stats=self.stats, retry_timeouts=retry_timeouts)
+                                             stats=self.stats, retry_timeouts=retry_timeouts, trail=trail, role=role)
 
     # --- cascade ---------------------------------------------------------------------------
 
@@ -227,7 +233,7 @@ class StrategyRunner:
             last = i == len(tiers) - 1
             try:
                 done = await self._chain(tier, request.messages, limits, request.on_partial if last else None,
-                                         retry_timeouts=last)
+                                         retry_timeouts=last, trail=request.trail)
             except NoModelAvailableError:
                 if last:
                     raise
@@ -238,7 +244,8 @@ class StrategyRunner:
                 return _final(done, extra=spent, escalated=escalated, notes=notes, strategy="cascade",
                               fallback=done.fallback or down)
             verdict = await self.sufficiency.check(question=question, answer=done, pool=request.allowed,
-                                                   limits=limits, verifier=request.decision.verifier)
+                                                   limits=limits, verifier=request.decision.verifier,
+                                                   trail=request.trail)
             spent += verdict.cost_usd
             if verdict.ok:
                 if request.on_partial is not None:
@@ -257,7 +264,8 @@ class StrategyRunner:
         """Several models answer in parallel; a judge from the allowed models picks or merges."""
         chain = request.decision.chain
         members = [m for m in chain if not self.cooldowns.cooling(m.id)][: self.ensemble_size] or list(chain[:1])
-        results = await asyncio.gather(*(self._chain([m], request.messages, limits, retry_timeouts=False)
+        results = await asyncio.gather(*(self._chain([m], request.messages, limits, retry_timeouts=False,
+                                                     trail=request.trail, role="member")
                                          for m in members), return_exceptions=True)
         answers = [r for r in results if isinstance(r, Completion)]
         for r in results:
@@ -273,7 +281,7 @@ class StrategyRunner:
                 raise NoModelAvailableError("every ensemble member failed",
                                             user_message="Sorry — every model I may use for this request is "
                                                          "unavailable right now. Please try again in a few minutes.")
-            done = await self._chain(rest, request.messages, limits, request.on_partial)
+            done = await self._chain(rest, request.messages, limits, request.on_partial, trail=request.trail)
             return replace(done, fallback=True, note=f"ensemble: all {len(members)} members failed; fallback")
         notes = [f"{len(answers)}/{len(members)} members answered"] + ([f"{failed} failed"] if failed else [])
         if len(answers) == 1:
@@ -298,7 +306,8 @@ class StrategyRunner:
         if not judges:
             return fallback, 0.0, "no judge available; strongest sufficient answer kept"
         try:
-            verdict = await self._chain(judges[:2], messages, limits, retry_timeouts=False)
+            verdict = await self._chain(judges[:2], messages, limits, retry_timeouts=False, trail=request.trail,
+                                        role="judge")
         except SwitchboardError:
             return fallback, 0.0, "judge unavailable; strongest sufficient answer kept"
         parsed = _json_object(verdict.text)
@@ -321,7 +330,8 @@ class StrategyRunner:
         ranked = score_candidates(request.decision.chain, [self.stats.snapshot(m.id) for m in request.decision.chain],
                                   budget_left=request.budget_left, critical=request.decision.critical,
                                   weights=self.weights)
-        done = await self._chain([m for m, _ in ranked], request.messages, limits, request.on_partial)
+        done = await self._chain([m for m, _ in ranked], request.messages, limits, request.on_partial,
+                                 trail=request.trail)
         top = ", ".join(f"{m.id}={s:.2f}" for m, s in ranked[:3])
         return replace(done, note=f"dynamic: {top}")
 

@@ -6,12 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 from sqlmodel import Session, select
 
 from bot.errors import DatabaseUnavailableError
-from bot.memory.migrate import STEPS, upgrade_schema
-from bot.memory.models import Decision, Feedback, Message
+from bot.memory.models import Decision, Message
 from bot.memory.store import SqlMemoryStore, build_memory_store
 from bot.types import ChatMessage, Identity
 from tests.postgres import PostgresServer
@@ -93,35 +91,6 @@ async def test_kpi_records_carry_outcomes_and_votes(store: SqlMemoryStore) -> No
         ("answered", 400, True, 0, 0)]
     assert {(r.model, r.team, r.tokens, r.cost_usd) for r in records} == {("mistral/x", "slack:T1:C1", 7, 0.01)}
     assert await store.kpi_records(since=now - timedelta(days=2), until=now - timedelta(days=1)) == []
-
-
-async def test_an_older_database_gains_the_identity_columns_filled_from_its_conversations(
-        store: SqlMemoryStore) -> None:
-    slack = await store.conversation(chat(user="U1"))
-    teams = await store.conversation(ChatMessage(platform="teams", tenant="aad-1", channel="a:1", thread="a:1",
-                                                 user="U1", text="hi"))
-    for conv, who_ in ((slack, who("U1")), (teams, who("U1", platform="teams", tenant="aad-1"))):
-        m = await store.add_message(conv.id, role="user", user=who_, text=f"{who_.platform} text")
-        d = await store.record_decision(Decision(conversation_id=conv.id, message_id=m, platform=who_.platform,
-                                                 tenant=who_.tenant, channel="c", user="U1", model="m"))
-        assert await store.add_feedback(decision_id=d, user=who_, score=1)
-    # the database as the release before qualified identities left it: these columns did not exist
-    with store.engine.begin() as conn:
-        for step in reversed(STEPS):
-            conn.execute(text(f"ALTER TABLE {step.table} DROP COLUMN {step.column}"))
-    assert sorted(upgrade_schema(store.engine)) == sorted(f"{s.table}.{s.column}" for s in STEPS)
-    assert upgrade_schema(store.engine) == []  # once only
-    await store.create_schema()  # what every start runs: nothing left to do, nothing broken
-    with Session(store.engine) as s:
-        assert sorted((m.platform, m.tenant, m.user) for m in s.exec(select(Message)).all()) == [
-            ("slack", "T1", "U1"), ("teams", "aad-1", "U1")]
-        assert sorted((d.platform, d.tenant) for d in s.exec(select(Decision)).all()) == [
-            ("slack", "T1"), ("teams", "aad-1")]
-        assert sorted((f.platform, f.tenant) for f in s.exec(select(Feedback)).all()) == [
-            ("slack", "T1"), ("teams", "aad-1")]
-    assert await store.forget_user(who("U1", platform="teams", tenant="aad-1")) == 1
-    assert [t.text for t in await store.history(slack.id, limit=5)] == ["slack text"]
-    assert await store.history(teams.id, limit=5) == []
 
 
 async def test_a_delivery_is_claimed_and_stored_once(store: SqlMemoryStore) -> None:

@@ -237,7 +237,8 @@ class TeamsAdapter:
         self._tenant = settings.tenant
         # admitted messages are pending delivery until answered, held by this process for the lease
         self._lease = Lease(owner=replica_id(), seconds=settings.recovery_lease_s)
-        self._commands = CommandProcessor(memory=services.memory, policies=services.policies)
+        self._commands = CommandProcessor(memory=services.memory, policies=services.policies,
+                                          erasure=services.erasure)
         config = _BotConfig(app_id=settings.teams_app_id, password=settings.teams_app_password,
                             tenant_id=settings.teams_app_tenant_id, app_type=settings.teams_app_type)
         self._service_urls = settings.teams_service_url_allowlist()

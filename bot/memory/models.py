@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Text, UniqueConstraint
 from sqlmodel import Column, Field, SQLModel
 
+from bot.memory.crypto import EncryptedText
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -31,11 +33,11 @@ class Message(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     role: str = Field(max_length=16)  # user | assistant
     # (platform, tenant, user): the author, or whom the assistant answered; rows from before identities were
-    # qualified get platform and tenant from their conversation (bot/memory/migrate.py)
+    # qualified get platform and tenant from their conversation (migration 0003)
     platform: str = Field(default="", max_length=32)
     tenant: str = Field(default="", max_length=128)
     user: str = Field(max_length=128, index=True)
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(EncryptedText, nullable=False))  # encrypted at rest with a key
     created_at: datetime = Field(default_factory=_now)
 
 
@@ -44,13 +46,14 @@ class Decision(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
-    message_id: int | None = Field(default=None, foreign_key="message.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id")  # NULL once purged or erased
     platform: str = Field(default="", max_length=32)
     tenant: str = Field(default="", max_length=128)
     channel: str = Field(default="", max_length=128, index=True)
     user: str = Field(default="", max_length=128, index=True)  # with platform and tenant: whom it answered
     policy_version: int = 0
     sensitivity: str = Field(default="public", max_length=16)
+    privacy_action: str = Field(default="", max_length=16)  # allow | pin | pseudonymise | block ('' before)
     entity_types: str = Field(default="", max_length=512)  # comma-separated types, never values
     task: str = Field(default="", max_length=32)
     strategy: str = Field(default="", max_length=32)
@@ -65,6 +68,9 @@ class Decision(SQLModel, table=True):
     fallback: bool = False
     cached: bool = False
     escalated: bool = False
+    # every model called for this answer, in order, as JSON: [{"model", "region", "role", "ok"}], role one of
+    # answer | tier | member | verifier | judge | cache (a cache hit: the model whose stored answer was served)
+    attempts: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(default_factory=_now, index=True)
 
 
@@ -138,8 +144,9 @@ class PendingDelivery(SQLModel, table=True):
     thread: str = Field(max_length=128)
     user: str = Field(max_length=128)
     placeholder: str = Field(default="", max_length=128)  # the platform's id of our "Thinking…" message
-    # what the platform needs to answer later, as JSON (Teams: the conversation reference with its serviceUrl)
-    reference: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # what the platform needs to answer later, as JSON (Teams: the conversation reference with its serviceUrl
+    # and the user's name): encrypted at rest with a key
+    reference: str = Field(default="", sa_column=Column(EncryptedText, nullable=False, default=""))
     state: str = Field(default="pending", max_length=16, index=True)  # pending | delivered
     owner: str = Field(default="", max_length=64)
     lease_until: datetime = Field(default_factory=_now, index=True)
