@@ -103,11 +103,17 @@ class AnalysisCache:
 def single_thread_blas() -> None:
     """One OpenBLAS thread for the whole process. The NER models multiply small matrices, where a second
     BLAS thread costs more than it gives (a 16,000-character message: 383 ms against 450 ms on 2 cores);
-    parallelism comes from the engine's worker threads instead. Without threadpoolctl nothing changes."""
+    parallelism comes from the engine's worker threads instead. Without threadpoolctl nothing changes.
+
+    numpy is imported first: threadpoolctl limits only the BLAS libraries already loaded, and numpy's
+    OpenBLAS loads with numpy (called before it, this limited nothing and OpenBLAS ran 2 threads: one
+    MiniLM embedding took ~330 ms of CPU instead of ~18 ms under load)."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return
+    import numpy  # noqa: F401  (loads the OpenBLAS to limit)
+
     ThreadpoolController().select(internal_api="openblas").limit(limits=1)
 
 

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -129,3 +133,17 @@ async def test_first_use_of_a_language_loads_its_model_outside_the_budget() -> N
                                     rules=PrivacyRules())
     assert not verdict.failed_closed
     assert "PERSON" in verdict.entity_types
+
+
+def test_a_fresh_process_runs_blas_single_threaded_after_warm_up() -> None:
+    # in a new process numpy (and its OpenBLAS) is first loaded by the analyzer's construction: the limit
+    # must still reach it, or every MiniLM and NER matrix product runs two BLAS threads on a loaded core
+    code = ("from threadpoolctl import threadpool_info\n"
+            "from privacy.engine import build_privacy_engine\n"
+            "build_privacy_engine().warm_up()\n"
+            "print(sorted({i['num_threads'] for i in threadpool_info() if i['internal_api'] == 'openblas'}))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[1]"
