@@ -218,7 +218,7 @@ class Pipeline:
             text = with_thread(context.lines, text)
             mentions = tuple(dict.fromkeys([*mentions, *context.people]))
         if text != msg.text:
-            await self.memory.set_message_text(turn.message_id, text)
+            await self.memory.set_message_text(turn.message_id, text, mentions=mentions)
         return replace(msg, text=text, files=(), mentions=mentions)
 
     def _files_note(self, reading: FileReading, locale: str) -> str:

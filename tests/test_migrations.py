@@ -169,7 +169,7 @@ async def test_the_first_schema_with_data_is_upgraded_to_head_and_its_new_column
     _first_schema_rows(engine)
     assert schema.upgrade(engine, target="0004") == ["0002", "0003", "0004"]
     _pending_rows(engine)
-    assert schema.upgrade(engine) == ["0005", "0006", "0007", "0008"]
+    assert schema.upgrade(engine) == ["0005", "0006", "0007", "0008", "0009"]
     _check_upgraded_rows(engine)
     with engine.connect() as conn:  # decisions from before 0006: no calls or action known
         assert set(conn.execute(text("SELECT attempts, privacy_action FROM decision")).all()) == {("", "")}
@@ -262,7 +262,7 @@ def _race(url: str, hold_lock: Callable[[], AbstractContextManager[None]], waiti
 
 
 RACE_OUTCOME = [f"already at {schema.HEAD} (head)",
-                "upgraded: 0001 -> 0002 -> 0003 -> 0004 -> 0005 -> 0006 -> 0007 -> 0008"]
+                "upgraded: 0001 -> 0002 -> 0003 -> 0004 -> 0005 -> 0006 -> 0007 -> 0008 -> 0009"]
 
 
 def test_two_replicas_upgrading_one_postgresql_at_once_wait_for_each_other(postgres: PostgresServer | None) -> None:
@@ -323,7 +323,7 @@ def test_db_current_and_history_say_where_the_database_stands(tmp_path: Path) ->
     assert run("current").startswith("empty: no Switchboard tables yet")
     history = run("history").splitlines()
     assert history[0].startswith("0001  The first release's schema.") and history[-1].endswith("(head)")
-    assert run("upgrade").strip() == "upgraded: 0001 -> 0002 -> 0003 -> 0004 -> 0005 -> 0006 -> 0007 -> 0008"
+    assert run("upgrade").strip() == "upgraded: 0001 -> 0002 -> 0003 -> 0004 -> 0005 -> 0006 -> 0007 -> 0008 -> 0009"
     assert run("current").strip() == f"{schema.HEAD} (head)"
 
 
@@ -366,7 +366,7 @@ def test_a_command_that_opens_a_database_from_before_migrations_upgrades_it_firs
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "SWITCHBOARD_DATABASE_URL": url})
     assert done.returncode == 0, done.stderr
     assert "policy show" in done.stdout  # release one's audit entry, read through today's store
-    assert "database schema upgraded: 0002 -> 0003 -> 0004 -> 0005 -> 0006 -> 0007 -> 0008" in done.stderr
+    assert "database schema upgraded: 0002 -> 0003 -> 0004 -> 0005 -> 0006 -> 0007 -> 0008 -> 0009" in done.stderr
     assert schema.recorded_revision(engine) == schema.HEAD
     engine.dispose()
 

@@ -342,7 +342,8 @@ class SlackAdapter:
         if apologise:
             reply = Reply(text=t("recovered_sorry", msg.locale), kind=ReplyKind.ERROR)
         else:
-            answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=Admission(turn=pending.turn))
+            answering = self._pipeline.handle(msg, on_partial=stream.partial, admission=Admission(turn=pending.turn),
+                                              files=self.files)
             reply = await while_holding(self._memory, message_id=pending.turn.message_id, lease=pending.lease,
                                         work=answering)
         await stream.finish(reply)

@@ -555,7 +555,8 @@ class TeamsAdapter:
         if apologise:
             reply = Reply(text=t("recovered_sorry", msg.locale), kind=ReplyKind.ERROR)
         else:
-            answering = self._services.pipeline.handle(msg, admission=Admission(turn=pending.turn))
+            answering = self._services.pipeline.handle(msg, admission=Admission(turn=pending.turn),
+                                                       files=self.files)
             reply = await while_holding(self._services.memory, message_id=pending.turn.message_id,
                                         lease=pending.lease, work=answering)
         # the "still working" message of a group chat or channel turns into the answer, so a resume after an

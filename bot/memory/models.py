@@ -162,6 +162,10 @@ class PendingDelivery(SQLModel, table=True):
     # what the platform needs to answer later, as JSON (Teams: the conversation reference with its serviceUrl
     # and the user's name): encrypted at rest with a key
     reference: str = Field(default="", sa_column=Column(EncryptedText, nullable=False, default=""))
+    # what the message carried besides its text, as JSON (`{"mentions": [names], "files": [FileRef fields]}`),
+    # so a resumed answer counts the people mentioned and reads the files; files leave it once their text is
+    # stored in the message. Names: encrypted at rest with a key
+    material: str = Field(default="", sa_column=Column(EncryptedText, nullable=False, default=""))
     state: str = Field(default="pending", max_length=16, index=True)  # pending | delivered
     owner: str = Field(default="", max_length=64)
     lease_until: datetime = Field(default_factory=_now, index=True)

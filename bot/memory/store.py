@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -46,10 +49,11 @@ from bot.memory.models import (
     PseudonymEntry,
     SentAnswer,
 )
-from bot.types import ChatMessage, Identity, vault_scope
+from bot.types import ChatMessage, FileRef, Identity, vault_scope
 from routing.budget import ANY, BudgetLimit
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5
 PERSONAL_LEVELS = frozenset({"personal", "special"})  # Sensitivity labels at PERSONAL or above
@@ -289,9 +293,19 @@ class SqlMemoryStore:
 
         return await self._run(unit)
 
-    async def set_message_text(self, message_id: int, text: str) -> None:
-        """Replace a stored turn's text: a user's message once the text of its files is read into it."""
-        await self._run(lambda s: _commit(s, update(Message).where(col(Message.id) == message_id).values(text=text)))
+    async def set_message_text(self, message_id: int, text: str, *, mentions: Sequence[str] = ()) -> None:
+        """Replace a stored turn's text: a user's message once the text of its files (and its thread) is read
+        into it; `mentions` are then all the people it names. A pending delivery keeps the mentions, not the
+        files any more (their text is in the message now), in the same transaction."""
+
+        def unit(s: Session) -> None:
+            db = s.connection()
+            db.execute(update(Message).where(col(Message.id) == message_id).values(text=text))
+            db.execute(update(PendingDelivery).where(col(PendingDelivery.message_id) == message_id)
+                       .values(material=_material(mentions, ())))
+            s.commit()
+
+        await self._run(unit)
 
     async def mark_pii(self, conversation_id: int) -> None:
         def unit(s: Session) -> None:
@@ -781,7 +795,8 @@ def _add_user_turn(s: Session, msg: ChatMessage, *, event_key: str | None,
     if lease is not None:
         db.execute(insert(PendingDelivery).values(
             message_id=message_id, platform=msg.platform, tenant=msg.tenant, channel=msg.channel,
-            thread=msg.thread, user=msg.user, placeholder="", reference=reference, state="pending", owner=lease.owner,
+            thread=msg.thread, user=msg.user, placeholder="", reference=reference,
+            material=_material(msg.mentions, msg.files), state="pending", owner=lease.owner,
             lease_until=now + timedelta(seconds=lease.seconds), created_at=now))
     s.commit()
     return StoredTurn(conversation=conv, message_id=message_id)
@@ -827,13 +842,37 @@ def _commit(s: Session, statement: Any) -> None:
     s.commit()
 
 
+def _material(mentions: Sequence[str], files: Sequence[FileRef]) -> str:
+    """A pending delivery's `material`: '' when the message carried nothing besides its text."""
+    if not mentions and not files:
+        return ""
+    return json.dumps({"mentions": list(mentions), "files": [dataclasses.asdict(f) for f in files]},
+                      ensure_ascii=False)
+
+
+def _read_material(stored: str) -> tuple[tuple[str, ...], tuple[FileRef, ...]]:
+    """`_material` read back; a row from before the column (or unreadable JSON) carried nothing."""
+    try:
+        found = json.loads(stored) if stored else {}
+        mentions = tuple(str(m) for m in found.get("mentions", ()))
+        files = tuple(FileRef(name=str(f["name"]), url=str(f.get("url", "")), mimetype=str(f.get("mimetype", "")),
+                              filetype=str(f.get("filetype", "")),
+                              size=None if f.get("size") is None else int(f["size"]))
+                      for f in found.get("files", ()))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        log.warning("a pending delivery's stored mentions and files could not be read; resumed without them")
+        return (), ()
+    return mentions, files
+
+
 def _resumable(s: Session, row: PendingDelivery, lease: Lease) -> Resumable:
     message = s.get(Message, row.message_id)
     conv = s.get(Conversation, message.conversation_id) if message is not None else None
     assert message is not None and conv is not None and conv.id is not None  # a foreign key keeps them
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    mentions, files = _read_material(row.material)
     msg = ChatMessage(platform=row.platform, tenant=row.tenant, channel=row.channel, thread=row.thread,
-                      user=row.user, text=message.text, received_at=created)
+                      user=row.user, text=message.text, received_at=created, mentions=mentions, files=files)
     return Resumable(msg=msg, turn=StoredTurn(conversation=ConversationRef(id=conv.id, pii_seen=conv.pii_seen),
                                               message_id=row.message_id),
                      placeholder=row.placeholder, created_at=created, reference=row.reference, lease=lease)
