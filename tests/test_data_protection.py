@@ -29,7 +29,7 @@ from bot.memory.crypto import (
     new_key,
 )
 from bot.memory.models import Decision
-from bot.memory.store import Lease, SqlMemoryStore
+from bot.memory.store import Lease, SqlMemoryStore, welcome_key
 from bot.operations import forget, purge
 from bot.policy_store import PolicyStore
 from bot.retention import RetentionTask
@@ -144,6 +144,7 @@ async def test_serve_purges_on_its_own_schedule(store: SqlMemoryStore) -> None:
 
 async def test_forget_leaves_nothing_of_the_person_in_any_table(store: SqlMemoryStore) -> None:
     await _turn(store, ANNA, ANNA_TEXT, event="EvA", pending=True)
+    assert await store.claim_event(welcome_key(ANNA.platform, ANNA.tenant, ANNA.user))  # welcomed in the Home tab
     await _turn(store, BOB, "Bob here: the printer on floor 2 is broken", event="EvB")  # same thread as Anna's
     await _turn(store, ANNA, "Anna again: book the meeting room", thread="t9")
     await _turn(store, BOB, "Bob's own thread", thread="t8")
@@ -231,7 +232,8 @@ async def test_rows_stored_before_a_key_stay_readable_and_rotation_retires_the_o
 
     both = SqlMemoryStore(store.engine, cipher=build_cipher(f"{new},{old}"))
     done = await both.rotate_keys(batch=2)
-    assert done == {"message.text": 4, "pendingdelivery.reference": 0, "pseudonymentry.value": 0}
+    assert done == {"message.text": 4, "pendingdelivery.reference": 0,
+                    "pendingdelivery.material": 0, "pseudonymentry.value": 0}
     only_new = SqlMemoryStore(store.engine, cipher=build_cipher(new))
     bob_conv = (await only_new.conversation(said(BOB, "x", thread="t2"))).id
     assert [t.text for t in await only_new.history(bob_conv, limit=5)] == [ANNA_TEXT, f"Answer to: {ANNA_TEXT}"]

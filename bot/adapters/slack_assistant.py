@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DatabaseUnavailableError
 from bot.i18n import t
-from bot.memory.store import SqlMemoryStore
+from bot.memory.store import SqlMemoryStore, welcome_key
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class SlackAssistant:
     async def welcome(self, *, tenant: str, user: str, channel: str, locale: str) -> None:
         """The Messages tab opened: a short welcome, once per person (across replicas and restarts)."""
         try:
-            first = await self._memory.claim_event(f"slack:{tenant}:welcome:{user}")
+            first = await self._memory.claim_event(welcome_key("slack", tenant, user))
         except DatabaseUnavailableError as exc:  # no welcome rather than one on every visit
             log.warning("slack: the welcome was skipped, the database is unavailable: %s", exc)
             return

@@ -380,6 +380,9 @@ class SqlMemoryStore:
                        .values(message_id=None))
             gone("message", delete(Message).where(*messages))
             gone("budget", delete(Budget).where(col(Budget.scope) == "user", col(Budget.key) == str(user)))
+            # "welcomed once" records carry the person's id in their key (bot.adapters.slack_assistant)
+            gone("processedevent", delete(ProcessedEvent).where(
+                col(ProcessedEvent.event_key) == welcome_key(user.platform, user.tenant, user.user)))
             spending = select(BudgetUsage.id).where(col(BudgetUsage.scope) == "user", col(BudgetUsage.key) == str(user))
             gone("budgetreservation", delete(BudgetReservation).where(col(BudgetReservation.usage_id).in_(spending)))
             gone("budgetusage", delete(BudgetUsage).where(col(BudgetUsage.id).in_(spending)))
@@ -840,6 +843,11 @@ def _as_datetime(value: datetime | str) -> datetime:
 def _commit(s: Session, statement: Any) -> None:
     s.connection().execute(statement)
     s.commit()
+
+
+def welcome_key(platform: str, tenant: str, user: str) -> str:
+    """The event key that records a person's one-time welcome (claimed like a platform delivery id)."""
+    return f"{platform}:{tenant}:welcome:{user}"
 
 
 def _material(mentions: Sequence[str], files: Sequence[FileRef]) -> str:
