@@ -9,6 +9,8 @@ the baseline (MiniLM cosine >= 0.8, no guards) and the cache, as hit rates on pa
 (want high) and on near-misses (wrong hits, want 0) per language. Latency is measured in a
 cache holding every `first` of the files in one scope (one lookup per `second`), which also
 counts lookups answered with another row's entry. --sweep: rates for a range of embedding floors.
+--borderline: how many refused pairs fall in a borderline band (refused only for content or function
+words, cosine >= 0.8, at most two words apart): the pairs an equivalence check by a model would see.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ import numpy as np
 from routing.cache import (
     DEFAULT_THRESHOLD,
     SemanticCache,
+    Signature,
     build_embedder,
     load_guard_rules,
     near_miss_reason,
     signature,
 )
+from routing.cache_words import content_difference, words_of
 
 DEFAULT_FILE = Path(__file__).parent / "cache_pairs" / "dev.jsonl"
 BASELINE_THRESHOLD = 0.8
@@ -121,11 +125,42 @@ def sweep(rows: list[dict[str, str]]) -> None:
         print(f"floor {floor:.2f}: paraphrase {_rate(para)}  near-miss {_rate(near)}")
 
 
+BORDERLINE_COSINE = 0.8
+BORDERLINE_WORDS = 2
+
+
+def borderline(rows: list[dict[str, str]], hits: list[bool]) -> None:
+    """Refused pairs a model could settle: per label, how many and which."""
+
+    embedder, rules = build_embedder(), load_guard_rules()
+    found: dict[str, list[str]] = defaultdict(list)
+    for row, hit in zip(rows, hits, strict=True):
+        if hit:
+            continue
+        a, b = signature(row["first"], rules), signature(row["second"], rules)
+        reason = near_miss_reason(a, b)
+        if reason not in ("content words", "function words") or _apart(a, b) > BORDERLINE_WORDS:
+            continue
+        va, vb = embedder.embed([row["first"], row["second"]])
+        if float(va @ vb) >= BORDERLINE_COSINE:
+            found[row["label"]].append(row["id"])
+    total = {label: sum(r["label"] == label for r in rows) for label in ("paraphrase", "near_miss")}
+    for label, count in total.items():
+        print(f"borderline {label}: {len(found[label])}/{count} {' '.join(found[label])}")
+
+
+def _apart(a: Signature, b: Signature) -> int:
+    lang = a.language or b.language
+    only_a, only_b = content_difference(words_of(a.words, lang, a.word_rules), words_of(b.words, lang, b.word_rules))
+    return len(only_a) + len(only_b)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="*", default=[str(DEFAULT_FILE)])
     ap.add_argument("--show", type=int, default=20)
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--borderline", action="store_true")
     a = ap.parse_args()
     rows = load(a.files)
     cache = SemanticCache(embedder=build_embedder())
@@ -144,6 +179,8 @@ def main() -> int:
         print(f"  {r['label']:>10} {r['id']} [{why}]: {r['first']!r} / {r['second']!r}")
     if a.sweep:
         sweep(rows)
+    if a.borderline:
+        borderline(rows, hits)
     return 0
 
 

@@ -9,6 +9,8 @@ checkouts alternating run by run so that the machine's load hits both alike:
 - `route "…"`: `switchboard route TEXT` (a dry run), process start to exit, for a few texts in
   different languages (each language loads its own NER model);
 - admin commands: `policy show`, `model list`, `stats`, and `--help`;
+- CPU seconds (user + sys, every thread) of each CLI process as well: on a machine loaded by other work
+  the wall clock mostly measures the neighbours, the CPU time much less;
 - `serve`: process start to the first `GET /readyz` answering 200 (everything the answers need is
   loaded by then), polled every 20 ms.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -57,6 +60,7 @@ class Checkout:
     root: Path
     db_dir: Path
     times: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "SLACK_", "Microsoft"))}
@@ -66,12 +70,16 @@ class Checkout:
 
 
 def run_cli(co: Checkout, args: list[str]) -> float:
+    """Wall clock of one CLI process; its CPU seconds (user + sys, threads included) go to `co.cpu`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", RUN_CLI, *args], cwd=co.root, env=co.env(),
                           capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{co.name}: switchboard {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    co.cpu.setdefault(" ".join(args), []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return elapsed
 
 
@@ -166,6 +174,12 @@ def main() -> int:
         for label, group, _ in plan:
             print(f"{label:<{width}}{'≤ ' + str(GOALS[group]) + ' s':>8}  "
                   + "  ".join(f"{fmt(co.times[label]):<28}" for co in checkouts))
+        if any(co.cpu for co in checkouts):
+            # on a loaded machine the wall clock mostly measures the neighbours; CPU time much less so
+            print("\nCPU seconds of the same processes (user + sys), median [min–max]")
+            for key in checkouts[-1].cpu:
+                cells = "  ".join(f"{fmt(co.cpu.get(key, [])):<28}" for co in checkouts)
+                print(f"{key[:width + 8]:<{width + 10}}{cells}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

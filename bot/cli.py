@@ -8,13 +8,14 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from pydantic import ValidationError
 
@@ -222,12 +223,25 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("presidio-analyzer", "presidio-anonymizer", "LiteLLM", "httpx", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level) + 10)
     try:
-        return asyncio.run(_dispatch(args, settings))
+        status = asyncio.run(_dispatch(args, settings))
     except SwitchboardError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    if argv is None and args.command == "route":
+        _exit_now(status)
+    return status
+
+
+def _exit_now(status: int) -> NoReturn:
+    """End the `route` process once its answer is written, without the interpreter's teardown (freeing
+    the NER models' and numpy's objects one by one, ~0.35 s). Only for the program itself (`argv` not
+    given): a caller of `main([...])` gets the status back. The dry run writes nothing that needs closing."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(status)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

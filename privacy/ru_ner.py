@@ -32,6 +32,29 @@ LABELS = frozenset({"PER", "LOC", "ORG"})
 MAX_WINDOW = 1000  # characters handed to the tagger in one call
 
 
+def _tagger_embedding(path: str) -> Any:
+    """natasha's news embedding with only what the NER tagger reads (its id and the quantised vectors,
+    slovnet's `InjectNavecVisitor`): `natasha.NewsEmbedding` also builds a 250,000-word dict the tagger
+    never consults (it has its own vocabulary) and precomputes norms for similarity queries, about half
+    of the model's load time (part of `switchboard route`'s cold start in Russian)."""
+    import numpy as np
+    from navec.meta import Meta
+    from navec.navec import META, PQ_, Navec
+    from navec.pq import PQ
+    from navec.tar import Tar
+
+    with Tar(path) as tar:
+        meta = Meta.from_file(tar.load(META))
+        Meta.check_protocol(meta.protocol)
+        file = tar.load(PQ_)
+        vectors, dim, qdim, centroids = (int(x) for x in np.frombuffer(file.read(4 * 4), np.uint32))
+        indexes = np.frombuffer(file.read(vectors * qdim), np.uint8).reshape(vectors, qdim)
+        codes = np.frombuffer(file.read(), np.float32).reshape(qdim, centroids, -1)
+    pq = PQ.__new__(PQ)  # PQ(...) would run `precompute` (similarity norms)
+    pq.vectors, pq.dim, pq.qdim, pq.centroids, pq.indexes, pq.codes = vectors, dim, qdim, centroids, indexes, codes
+    return Navec(meta, None, pq)
+
+
 class NatashaNer:
     """Thread-safe wrapper around natasha's `NewsNERTagger` with chunking and a deadline."""
 
@@ -45,7 +68,7 @@ class NatashaNer:
             # natasha's defaults point into its own package; refuse anything that is not there.
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"natasha model file missing from the installed package: {path}")
-        self._tagger: Any = natasha.NewsNERTagger(natasha.NewsEmbedding(NEWS_EMBEDDING), NEWS_NER)
+        self._tagger: Any = natasha.NewsNERTagger(_tagger_embedding(NEWS_EMBEDDING), NEWS_NER)
         self._sentenize: Any = razdel.sentenize
         self._tokenize: Any = razdel.tokenize
         self._lock = threading.Lock()

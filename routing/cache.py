@@ -14,8 +14,9 @@ and it is served only when every guard agrees (`near_miss_reason`):
   other, directly or as a part of a compound; "how do I" / "how can I", word order and
   politeness do not count, a function word swapped for another ("during" / "after") does.
 
-A synonym ("documents" / "paperwork") is a miss on purpose: from words alone it cannot be told
-from another object ("cleaning services" / "catering services").
+A synonym counts only when the lexicon of office vocabulary (`routing/data/cache_lexicon.yaml`)
+lists it ("documents" / "paperwork"): from words alone an unknown one cannot be told from another
+object ("cleaning services" / "catering services").
 
 Scoping and personal data: entries live in a scope of (tenant, user, task). Callers pass
 `user=None` only for requests without personal data; those entries are shared inside the
@@ -177,6 +178,7 @@ class Signature:
     negated: bool
     quotes: tuple[str, ...]
     targets: frozenset[str]
+    leads: frozenset[str]
     opposite_sides: frozenset[tuple[int, int]]
     words: Pieces
     language: str | None
@@ -189,7 +191,8 @@ def signature(text: str, rules: GuardRules, word_rules: WordRules | None = None)
     raw_tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
     tokens = tuple(t.lower() for t, _ in raw_tokens)
     quotes = quoted_spans(text)
-    words = _unquoted_words(text, quotes)
+    # number words ("three" / "3") are compared by the numbers guard, not as content words
+    words = tuple(w for w in _unquoted_words(text, quotes) if not _is_number_word("".join(w), rules))
     return Signature(
         tokens=tokens,
         numbers=_numbers(text, tokens, rules),
@@ -200,6 +203,7 @@ def signature(text: str, rules: GuardRules, word_rules: WordRules | None = None)
         negated=any(rules.negations.matches(t) for t in tokens),
         quotes=tuple(" ".join(q.lower().split()) for q in quotes),
         targets=_targets(tokens, rules),
+        leads=_leads(tokens, rules),
         opposite_sides=_opposite_sides(tokens, rules),
         words=words,
         language=detect_language(words, text, word_rules),
@@ -219,6 +223,10 @@ def _numbers(text: str, tokens: Sequence[str], rules: GuardRules) -> tuple[str, 
     for token in tokens:
         found.extend(value for value, words in rules.number_words.items() if words.matches(token))
     return tuple(sorted(found))
+
+
+def _is_number_word(word: str, rules: GuardRules) -> bool:
+    return any(words.matches(word) for words in rules.number_words.values())
 
 
 def _normalise_number(raw: str) -> str:
@@ -260,6 +268,12 @@ def _targets(tokens: Sequence[str], rules: GuardRules) -> frozenset[str]:
     return frozenset(found)
 
 
+def _leads(tokens: Sequence[str], rules: GuardRules) -> frozenset[str]:
+    """The words before the first direction marker: where a reversed request names its source."""
+    first = next((i for i, t in enumerate(tokens) if t in rules.direction_markers), len(tokens))
+    return frozenset(tokens[:first])
+
+
 def _opposite_sides(tokens: Sequence[str], rules: GuardRules) -> frozenset[tuple[int, int]]:
     return frozenset(
         (i, side)
@@ -287,8 +301,10 @@ def _dedupe(items: Sequence[str]) -> list[str]:
 
 
 def _reversed(a: Signature, b: Signature) -> bool:
+    # "EUR to PLN" / "PLN to EUR": each text's target is the other's source, named before its marker
+    # ("access to the shared drive of the finance team" / "to the finance team's shared drive" is not).
     only_a, only_b = a.targets - b.targets, b.targets - a.targets
-    return any(x in b.tokens and y in a.tokens for x in only_a for y in only_b)
+    return any(x in b.leads and y in a.leads for x in only_a for y in only_b)
 
 
 def _opposed(a: Signature, b: Signature) -> bool:

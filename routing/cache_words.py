@@ -5,9 +5,11 @@ ignorable (articles, the asker's pronouns, modals: "how do I" / "how can I"), fu
 words, prepositions, conjunctions) and content (everything else). Content words are stemmed
 (Snowball for da, de, en, ro, ru; a light suffix stripper for Polish) and must all be found in
 the other text, directly or as a part of a compound ("Reisekostenabrechnung" / "Abrechnung der
-Reisekosten", "sygemelde" / "melde syg"). Function words may be added on one side, but one
-swapped for another ("during" / "after") is a difference. The checks are pure functions over
-bounded input: at most `MAX_WORDS` words per text and `MAX_COMPOUND` letters per compound.
+Reisekosten", "sygemelde" / "melde syg"). Known-equivalent words (`routing/data/cache_lexicon.yaml`:
+synonyms of office vocabulary, perfective/imperfective verb pairs, forms a stemmer cannot join) count
+as one word, and light words ("find", "still", "needed") may be added or dropped. Function words may
+be added on one side, but one swapped for another ("during" / "after") is a difference. The checks
+are pure functions over bounded input: at most `MAX_WORDS` words per text and `MAX_COMPOUND` letters per compound.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from bot.errors import ConfigurationError
 from privacy.yamlfile import load_yaml
 
 DEFAULT_WORDS_FILE = Path(__file__).parent / "data" / "cache_words.yaml"
+DEFAULT_LEXICON_FILE = Path(__file__).parent / "data" / "cache_lexicon.yaml"
 
 MAX_WORDS = 64
 MAX_COMPOUND = 40
@@ -58,14 +61,17 @@ class WordRules:
     endings: dict[str, tuple[str, ...]]
     letters: dict[str, str]
     linkers: tuple[str, ...]
+    synonyms: dict[str, dict[str, str]] = field(default_factory=dict)
+    light: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
-def load_word_rules(path: Path = DEFAULT_WORDS_FILE) -> WordRules:
-    """Read the word classes; a missing or malformed file is a configuration error."""
+def load_word_rules(path: Path = DEFAULT_WORDS_FILE, lexicon: Path | None = DEFAULT_LEXICON_FILE) -> WordRules:
+    """Read the word classes (and the lexicon of equivalent and light words, unless `lexicon` is None);
+    a missing or malformed file is a configuration error."""
     try:
         doc: Any = load_yaml(path.read_text(encoding="utf-8"))
         langs = doc["languages"]
-        return WordRules(
+        rules = WordRules(
             ignorable={str(k): _folded(v["ignorable"]) for k, v in langs.items()},
             function={str(k): _folded(v["function"]) for k, v in langs.items()},
             function_alias={str(k): _aliases(groups) for k, groups in doc["same_function_words"].items()},
@@ -75,6 +81,30 @@ def load_word_rules(path: Path = DEFAULT_WORDS_FILE) -> WordRules:
         )
     except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"Cache word classes in {path} are unreadable ({exc}); restore the file.") from exc
+    if lexicon is None:
+        return rules
+    try:
+        lex: Any = load_yaml(lexicon.read_text(encoding="utf-8"))
+        synonyms = {str(k): _synonym_stems(str(k), groups) for k, groups in lex["synonyms"].items()}
+        light = {str(k): frozenset(_stem_of(str(k), str(w)) for w in words) for k, words in lex["light"].items()}
+    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"Cache lexicon {lexicon} is unreadable ({exc}); restore the file.") from exc
+    return replace(rules, synonyms=synonyms, light=light)
+
+
+def _stem_of(lang: str, word: str) -> str:
+    word = word.lower()
+    return fold(_stemmer(lang)(word))
+
+
+def _synonym_stems(lang: str, groups: list[list[object]]) -> dict[str, str]:
+    """Every listed word's stem -> its group's first stem (a stem in two groups keeps the first)."""
+    found: dict[str, str] = {}
+    for group in groups:
+        stems = [_stem_of(lang, str(w)) for w in group]
+        for stem in stems:
+            found.setdefault(stem, stems[0])
+    return found
 
 
 def _aliases(groups: list[list[object]]) -> dict[str, str]:
@@ -112,6 +142,8 @@ class Words:
     parts: tuple[tuple[str, str], ...]
     endings: tuple[str, ...]
     linkers: tuple[str, ...]
+    synonyms: dict[str, str] = field(default_factory=dict)
+    light: frozenset[str] = frozenset()
 
 
 def words_of(words: Pieces, language: str | None, rules: WordRules) -> Words:
@@ -136,7 +168,8 @@ def words_of(words: Pieces, language: str | None, rules: WordRules) -> Words:
         if whole and folded not in ignorable and folded not in function and not folded.isdigit():
             content.add(fold(stemmer(whole)))
     found = frozenset(alias.get(f, f) for f in (fold("".join(p)) for p in words) if f in function)
-    return Words(frozenset(content), found, tuple(parts), rules.endings.get(lang, ()), rules.linkers)
+    return Words(frozenset(content), found, tuple(parts), rules.endings.get(lang, ()), rules.linkers,
+                 rules.synonyms.get(lang, {}), rules.light.get(lang, frozenset()))
 
 
 def detect_language(words: Pieces, text: str, rules: WordRules) -> str | None:
@@ -208,7 +241,8 @@ def same_word(a: str, b: str, endings: tuple[str, ...] = ()) -> bool:
 
 
 def content_difference(a: Words, b: Words) -> tuple[frozenset[str], frozenset[str]]:
-    """Content words of `a` not found in `b`, and of `b` not found in `a` (compounds split both ways)."""
+    """Content words of `a` not found in `b`, and of `b` not found in `a` (compounds split both ways;
+    light words dropped; a word and its known equivalent on the other side paired off)."""
     only_a = {w for w in a.content if _found(w, b) is None}
     only_b = {w for w in b.content if _found(w, a) is None}
     for whole, side, rest in ((only_a, b, only_b), (only_b, a, only_a)):
@@ -217,7 +251,28 @@ def content_difference(a: Words, b: Words) -> tuple[frozenset[str], frozenset[st
             if used is not None:
                 whole.discard(word)
                 rest.difference_update(used)
+    only_a = {w for w in only_a if _canonical(w, a.light, a.endings) is None}
+    only_b = {w for w in only_b if _canonical(w, b.light, b.endings) is None}
+    groups_a = {w: _synonym(w, a) for w in only_a}
+    groups_b = {w: _synonym(w, b) for w in only_b}
+    shared = {g for g in groups_a.values() if g is not None} & set(groups_b.values())
+    only_a = {w for w, g in groups_a.items() if g not in shared}
+    only_b = {w for w, g in groups_b.items() if g not in shared}
     return frozenset(only_a), frozenset(only_b)
+
+
+def _synonym(word: str, words: Words) -> str | None:
+    """The group (its first stem) of the lexicon that `word` is a form of, if any."""
+    return words.synonyms.get(word) or _canonical(word, words.synonyms, words.endings)
+
+
+def _canonical(word: str, table: Collection[str] | dict[str, str], endings: tuple[str, ...]) -> str | None:
+    """`word`'s entry in `table` (a set: the entry itself; a mapping: its value), also when the stems
+    differ by an ending (`same_word`)."""
+    key = word if word in table else next((k for k in table if same_word(word, k, endings)), None)
+    if key is None:
+        return None
+    return table[key] if isinstance(table, dict) else key
 
 
 def _found(word: str, other: Words, *, exact: bool = False) -> str | None:

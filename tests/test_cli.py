@@ -158,6 +158,22 @@ def test_policy_show_reads_prices_without_importing_litellm(tmp_path: Path) -> N
     assert "USD per 1M tokens" in done.stdout and "0.15/0.60" in done.stdout, done.stdout
 
 
+def test_route_program_exits_at_once_with_its_answer_written(tmp_path: Path) -> None:
+    # `main()` as the program skips the interpreter's teardown after `route`; its output (a pipe: block
+    # buffered) must still arrive whole. `main([...])` from a caller returns the status as before.
+    code = ("import sys; from bot.cli import main\n"
+            "print('STATUS', main(['route', 'hello']), flush=True)\n"
+            "sys.argv = ['switchboard', 'route', 'Напиши, пожалуйста, письмо клиенту.']\n"
+            "main()\n"
+            "print('NOT REACHED')")
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_BASE"))}
+    env.update(SWITCHBOARD_DATA_DIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "STATUS 0" in done.stdout and "NOT REACHED" not in done.stdout
+    assert done.stdout.count("Reason:") == 2 and "language ru" in done.stdout, done.stdout
+
+
 def test_bundled_price_list_is_litellms_cost_map() -> None:
     from routing.litellm_env import cost_map, import_litellm
 

@@ -18,6 +18,7 @@ from routing.cache import (
     near_miss_reason,
     signature,
 )
+from routing.cache_words import DEFAULT_WORDS_FILE, content_difference, load_word_rules, words_of
 
 
 class FakeClock:
@@ -52,6 +53,13 @@ PARAPHRASES = [
     ("Wo reiche ich meine Reisekostenabrechnung ein?", "Wo kann ich die Abrechnung meiner Reisekosten einreichen?"),
     ("Hvordan booker jeg et mødelokale?", "Hvordan kan jeg booke et lokale til et møde?"),
     ("How do I print double-sided from Word?", "From Word, how can I print double-sided?"),
+    # known-equivalent words (routing/data/cache_lexicon.yaml), light words, prepositions of one relation
+    ("Can you book a desk for the visitor?", "Could you reserve a desk for the visitor?"),
+    ("Welche Unterlagen brauche ich für den Zollantrag?", "Welche Dokumente benötige ich für den Zollantrag?"),
+    ("Куда сдавать путевой лист?", "Куда сдать путевой лист?"),
+    ("Where can I find the canteen menu?", "Where is the canteen menu?"),
+    ("Write a thank-you note for the supplier.", "Write a thank-you note to the supplier."),
+    ("How do I get access to the drive of the sales team?", "How do I get access to the sales team's drive?"),
 ]
 
 NEAR_MISSES = [
@@ -77,6 +85,10 @@ NEAR_MISSES = [
     ("opposites", "How do I increase the margin in Word?", "How do I reduce the margin in Word?"),
     ("opposites", "Ist die Kantine offen?", "Ist die Kantine geschlossen?"),
     ("content words", "Where is the spare printer kept?", "Where is the spare scanner kept?"),
+    # a synonym does not join two different objects, and a light word does not hide a substituted one
+    ("content words", "Reserve a parking space for the visitor.", "Reserve a desk for the visitor."),
+    ("content words", "Where can I find the canteen menu?", "Where can I find the canteen staff?"),
+    ("dates", "Book a desk for Monday.", "Reserve a desk for Tuesday."),
 ]
 
 
@@ -163,6 +175,38 @@ def test_broken_guard_file_says_how_to_fix(tmp_path: Path) -> None:
     path.write_text("negations: [not]\n", encoding="utf-8")
     with pytest.raises(ConfigurationError, match="restore the file"):
         load_guard_rules(path)
+
+
+def test_broken_lexicon_says_how_to_fix(tmp_path: Path) -> None:
+    path = tmp_path / "lexicon.yaml"
+    path.write_text("synonyms: {en: [[book, reserve]]}\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="restore the file"):
+        load_word_rules(DEFAULT_WORDS_FILE, path)
+
+
+def test_lexicon_pairs_words_only_within_one_group() -> None:
+    rules = load_word_rules()
+    def differ(first: str, second: str) -> tuple[frozenset[str], frozenset[str]]:
+        pieces = [tuple((w,) for w in t.lower().split()) for t in (first, second)]
+        return content_difference(words_of(pieces[0], "en", rules), words_of(pieces[1], "en", rules))
+    assert differ("book room", "reserve room") == (frozenset(), frozenset())
+    assert differ("find room", "room") == (frozenset(), frozenset())  # "find" is light
+    assert differ("book room", "reserve desk") == (frozenset({"room"}), frozenset({"desk"}))
+    assert differ("book room", "repair room") == (frozenset({"book"}), frozenset({"repair"}))
+
+
+@settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=400), other=st.text(max_size=400),
+       language=st.sampled_from(["en", "de", "pl", "da", "ro", "ru", None]))
+def test_lexicon_agreement_takes_any_unicode_in_bounded_time(text: str, other: str, language: str | None) -> None:
+    rules = load_word_rules()
+    pieces = [tuple(tuple(w.lower().split("-")) for w in t.split()) for t in (text, other)]
+    a, b = words_of(pieces[0], language, rules), words_of(pieces[1], language, rules)
+    started = time.perf_counter()
+    assert content_difference(a, a) == (frozenset(), frozenset())  # a text always agrees with itself
+    only_a, only_b = content_difference(a, b)
+    assert only_a <= a.content and only_b <= b.content
+    assert time.perf_counter() - started < 0.5
 
 
 @settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
