@@ -19,7 +19,6 @@ from typing import Any, NoReturn, TextIO
 
 from pydantic import ValidationError
 
-from bot.audit import TrailFilter
 from bot.commands import CommandContext, CommandProcessor, command_help
 from bot.errors import InvalidIdentityError, SwitchboardError
 from bot.kpis import GROUPS, KpiInputError, parse_since
@@ -190,6 +189,8 @@ async def _operation(args: argparse.Namespace, settings: Settings) -> int | None
         if args.args:
             print("switchboard audit: give N (the admin view) or export options, not both", file=sys.stderr)
             return 2
+        from bot.audit import TrailFilter
+
         keep = TrailFilter(region=args.region, contains_pii=args.contains_pii)
         return await ops.export_trail(await ops.open_store(settings), sys.stdout, keep=keep,
                                       since=args.since or timedelta(days=7), fmt=args.format or "json")

@@ -18,13 +18,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
-
-import aiohttp
-from yarl import URL
+from typing import TYPE_CHECKING, Protocol
 
 from bot.file_extract import KINDS
 from bot.types import FileRef
+
+if TYPE_CHECKING:  # aiohttp and yarl are imported where a file is fetched: the CLI's start does not pay them
+    from yarl import URL
 
 log = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
@@ -141,6 +141,9 @@ class HttpFileSource:
     async def fetch(self, ref: FileRef, *, max_bytes: int, timeout_s: float) -> bytes:
         if ref.size is not None and ref.size > max_bytes:
             raise FileTooLargeError(ref.name)
+        import aiohttp
+        from yarl import URL
+
         try:
             url = URL(ref.url)
         except (ValueError, TypeError) as exc:
@@ -149,19 +152,22 @@ class HttpFileSource:
         if headers is None:
             raise FileFetchError(f"not a file URL of this platform: {url.host}")
         timeout = aiohttp.ClientTimeout(total=timeout_s)
-        # no redirects: a redirect could take the token to another host, and a login page is no file
-        async with aiohttp.ClientSession(timeout=timeout) as session, \
-                session.get(url, headers=headers, allow_redirects=False) as resp:
-            if resp.status != 200:
-                raise FileFetchError(f"HTTP {resp.status}")
-            if resp.content_length is not None and resp.content_length > max_bytes:
-                raise FileTooLargeError(ref.name)
-            body = bytearray()
-            async for chunk in resp.content.iter_chunked(1 << 16):
-                body += chunk
-                if len(body) > max_bytes:
+        try:
+            # no redirects: a redirect could take the token to another host, and a login page is no file
+            async with aiohttp.ClientSession(timeout=timeout) as session, \
+                    session.get(url, headers=headers, allow_redirects=False) as resp:
+                if resp.status != 200:
+                    raise FileFetchError(f"HTTP {resp.status}")
+                if resp.content_length is not None and resp.content_length > max_bytes:
                     raise FileTooLargeError(ref.name)
-            return bytes(body)
+                body = bytearray()
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise FileTooLargeError(ref.name)
+                return bytes(body)
+        except aiohttp.ClientError as exc:
+            raise FileFetchError(f"{type(exc).__name__}: {exc}"[:200]) from exc
 
 
 def is_loopback(url: URL) -> bool:
@@ -204,7 +210,7 @@ class FileReader:
             data = await source.fetch(ref, max_bytes=self.limits.max_bytes, timeout_s=self.limits.timeout_s)
         except FileTooLargeError:
             return Unread(ref.name, Problem.TOO_LARGE)
-        except (FileFetchError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (FileFetchError, TimeoutError, ValueError) as exc:
             log.warning("files: %s not fetched: %r", kind, exc)
             return Unread(ref.name, Problem.NOT_FETCHED)
         outcome = await self.extract(kind, data, max_chars=max_chars)
