@@ -64,8 +64,12 @@ async def test_harmless_events_are_acknowledged_and_do_nothing(slack: SlackHarne
     never_subscribed = {"type": "reaction_added", "user": STAFF, "reaction": "thumbsup",
                         "item": {"type": "message", "channel": "C123ABC456", "ts": "1360782400.498405"},
                         "event_ts": "1360782804.083113"}
+    # the agent view's context event (manifest): which channel the user looks at, not used
+    agent_context = {"type": "app_context_changed", "user": STAFF, "context": {"channel_id": "C123ABC456",
+                                                                             "team_id": TEAM},
+                     "event_ts": "1700000001.000100"}
     for i, event in enumerate([thread_started("assistant_thread_context_changed"), member_joined, home_tab,
-                               never_subscribed]):
+                               never_subscribed, agent_context]):
         assert await deliver(slack, wrapped(event, f"Ev0HARM{i:03d}")) == 200, event["type"]
     await slack.settle()
     assert [c.method for c in slack.api.calls if c.method != "auth.test"] == []  # (bolt's authorization)
