@@ -80,6 +80,10 @@ class PlaceholderMap:
         self.values: dict[str, str] = {}  # placeholder -> original value
         self.counters: dict[str, int] = {}
         self.new: list[VaultEntry] = []
+        self.record(entries)
+
+    def record(self, entries: Iterable[VaultEntry]) -> None:
+        """Take in entries issued before (loaded from a vault); they are not `new`."""
         for e in entries:
             m = PLACEHOLDER.fullmatch(e.placeholder)
             if m is None:
@@ -127,9 +131,7 @@ def _number(placeholder: str) -> int:
 @dataclass
 class _Conversation:
     expires_at: float
-    by_key: dict[tuple[str, str], str] = field(default_factory=dict)
-    values: dict[str, str] = field(default_factory=dict)  # placeholder -> original value
-    counters: dict[str, int] = field(default_factory=dict)
+    placeholders: PlaceholderMap = field(default_factory=PlaceholderMap)
 
 
 class PseudonymVault:
@@ -154,37 +156,18 @@ class PseudonymVault:
 
     def pseudonymise(self, tenant: str, conversation: str, text: str, findings: Iterable[Finding]) -> str:
         """``text`` with every finding's span replaced by its conversation-stable placeholder."""
-        spans = _non_overlapping(f for f in findings if f.entity_type != "SPECIAL_CATEGORY")
         with self._lock:
             conv = self._conversation(tenant, conversation, create=True)
             assert conv is not None
-            parts, pos = [], 0
-            for f in spans:
-                parts += [text[pos:f.start], self._placeholder(conv, f.entity_type, text[f.start:f.end])]
-                pos = f.end
-            parts.append(text[pos:])
-        return "".join(parts)
-
-    @staticmethod
-    def _placeholder(conv: _Conversation, entity_type: str, value: str) -> str:
-        key = _key(entity_type, value)
-        existing = conv.by_key.get(key)
-        if existing is not None:
-            return existing
-        n = conv.counters[entity_type] = conv.counters.get(entity_type, 0) + 1
-        placeholder = f"<{entity_type}_{n}>"
-        conv.by_key[key] = placeholder
-        conv.values[placeholder] = value
-        return placeholder
+            safe = conv.placeholders.pseudonymise(text, findings)
+            conv.placeholders.new.clear()  # kept here already: this vault is their store
+        return safe
 
     def restore(self, tenant: str, conversation: str, text: str) -> str:
         """Placeholders this conversation issued → original values; anything else untouched."""
         with self._lock:
             conv = self._conversation(tenant, conversation, create=False)
-            values = dict(conv.values) if conv else {}
-        if not values:
-            return text
-        return PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), text)
+            return conv.placeholders.restore(text) if conv else text
 
     def restorer(self, tenant: str, conversation: str) -> StreamRestorer:
         return StreamRestorer(lambda chunk: self.restore(tenant, conversation, chunk))
@@ -203,20 +186,15 @@ class PseudonymVault:
     async def load(self, tenant: str, conversation: str) -> list[VaultEntry]:
         with self._lock:
             conv = self._conversation(tenant, conversation, create=False)
-            return [VaultEntry(p, v) for p, v in conv.values.items()] if conv else []
+            return [VaultEntry(p, v) for p, v in conv.placeholders.values.items()] if conv else []
 
     async def add(self, tenant: str, conversation: str, entries: Sequence[VaultEntry]) -> bool:
         with self._lock:
             conv = self._conversation(tenant, conversation, create=True)
             assert conv is not None
-            if any(e.placeholder in conv.values for e in entries):
+            if any(e.placeholder in conv.placeholders.values for e in entries):
                 return False
-            for e in entries:
-                m = PLACEHOLDER.fullmatch(e.placeholder)
-                assert m is not None
-                conv.values[e.placeholder] = e.value
-                conv.by_key.setdefault(_key(m.group(1), e.value), e.placeholder)
-                conv.counters[m.group(1)] = max(conv.counters.get(m.group(1), 0), int(m.group(2)))
+            conv.placeholders.record(entries)
             return True
 
     async def forget(self, tenant: str, conversations: Sequence[str]) -> None:

@@ -3,13 +3,14 @@ and services built by the production factory on an in-memory SQLite database."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlmodel import SQLModel
 
 from bot.memory.store import SqlMemoryStore, build_memory_store
@@ -102,10 +103,34 @@ def pg(postgres: PostgresServer | None) -> Iterator[PostgresServer]:
     if not postgres.running():
         postgres.start()
     engine = create_engine(postgres.url)
+    empty_postgres(engine)
+    engine.dispose()
+
+
+def empty_postgres(engine: Engine) -> None:
+    """Every Switchboard table emptied: the session's PostgreSQL is shared by the tests."""
     with engine.begin() as conn:
         tables = ", ".join(f'"{name}"' for name in SQLModel.metadata.tables)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def replica_stores(kind: str, tmp_path: Path, postgres: PostgresServer | None,
+                         count: int = 2) -> AsyncIterator[list[SqlMemoryStore]]:
+    """`count` memory stores on one database (`sqlite` file or `postgresql`), an engine each: replicas."""
+    if kind == "postgresql" and postgres is None:
+        pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
+    url = postgres.url if kind == "postgresql" and postgres else f"sqlite:///{tmp_path / 'shared.db'}"
+    stores = [build_memory_store(url) for _ in range(count)]
+    for store in stores:
+        await store.create_schema()
+    try:
+        yield stores
+    finally:
+        if kind == "postgresql":
+            empty_postgres(stores[0].engine)
+        for store in stores:
+            store.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +166,5 @@ async def store(request: pytest.FixtureRequest, postgres: PostgresServer | None)
     await memory.create_schema()
     yield memory
     if request.param == "postgresql":
-        with memory.engine.begin() as conn:
-            conn.execute(text("TRUNCATE feedback, decision, message, conversation, processedevent, "
-                              "policyversion, auditentry RESTART IDENTITY CASCADE"))
+        empty_postgres(memory.engine)
     memory.engine.dispose()

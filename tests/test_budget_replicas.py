@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from bot.memory.models import BudgetReservation, BudgetUsage, Decision
-from bot.memory.store import SqlMemoryStore, build_memory_store
+from bot.memory.store import SqlMemoryStore
 from routing.budget import BudgetGuard
+from tests.conftest import replica_stores
 from tests.postgres import PostgresServer
 
 USER, TEAM = "slack:T1:U1", "slack:T1:C1"
@@ -26,19 +26,8 @@ ESTIMATE_USD = 0.004
 @pytest.fixture(params=["postgresql", "sqlite"])
 async def replicas(request: pytest.FixtureRequest, tmp_path: Path,
                    postgres: PostgresServer | None) -> AsyncIterator[list[SqlMemoryStore]]:
-    if request.param == "postgresql" and postgres is None:
-        pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
-    url = postgres.url if request.param == "postgresql" and postgres else f"sqlite:///{tmp_path / 'b.db'}"
-    stores = [build_memory_store(url) for _ in range(2)]  # an engine each: two replicas
-    for store in stores:
-        await store.create_schema()
-    yield stores
-    if request.param == "postgresql":
-        with stores[0].engine.begin() as conn:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in SQLModel.metadata.tables)
-                              + " RESTART IDENTITY CASCADE"))
-    for store in stores:
-        store.engine.dispose()
+    async with replica_stores(request.param, tmp_path, postgres) as stores:
+        yield stores
 
 
 async def _one_request(store: SqlMemoryStore, guard: BudgetGuard, rng: random.Random) -> float:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from bot.commands import CommandContext, CommandProcessor
 from bot.errors import SharedStateUnavailableError
@@ -26,7 +25,7 @@ from privacy.engine import PrivacyEngine
 from privacy.pseudonymise import PLACEHOLDER, VaultEntry
 from routing.providers import Cooldowns
 from routing.stats import LiveStats
-from tests.conftest import ServicesFactory
+from tests.conftest import ServicesFactory, replica_stores
 from tests.postgres import PostgresServer
 
 Backend = SqlSharedState | RedisSharedState
@@ -54,19 +53,8 @@ async def replicas(request: pytest.FixtureRequest, tmp_path: Path,
         await a.aclose()
         await b.aclose()
         return
-    if request.param == "postgresql" and postgres is None:
-        pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
-    url = postgres.url if request.param == "postgresql" and postgres else f"sqlite:///{tmp_path / 'shared.db'}"
-    stores = [build_memory_store(url) for _ in range(2)]  # an engine each: two replicas
-    for store in stores:
-        await store.create_schema()
-    yield Replicas(SqlSharedState(stores[0], vault_ttl_s=60), SqlSharedState(stores[1], vault_ttl_s=60))
-    if request.param == "postgresql":
-        with stores[0].engine.begin() as conn:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in SQLModel.metadata.tables)
-                              + " RESTART IDENTITY CASCADE"))
-    for store in stores:
-        store.engine.dispose()
+    async with replica_stores(request.param, tmp_path, postgres) as stores:
+        yield Replicas(SqlSharedState(stores[0], vault_ttl_s=60), SqlSharedState(stores[1], vault_ttl_s=60))
 
 
 @pytest.fixture(params=["database", "redis"])
