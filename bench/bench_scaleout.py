@@ -34,7 +34,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -52,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import FAKE_KEYS, fake_policy  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
-from tests.postgres import running_postgres  # noqa: E402
+from tests.postgres import free_port, running_postgres  # noqa: E402
 from tests.slack.conftest import SECRET, TOKEN, dm, event_body, signed_headers  # noqa: E402
 from tests.slack.fake_slack_api import FakeSlackApi  # noqa: E402
 
@@ -143,11 +142,6 @@ class Step:
         return self.p99 < P99_BOUND_S and self.lost == 0 and self.refused == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -157,7 +151,7 @@ def _quantile(values: list[float], q: float) -> float:
 async def start_replicas(count: int, env: dict[str, str], tmp: Path) -> list[Replica]:
     replicas = []
     for _ in range(count):
-        port = _free_port()
+        port = free_port()
         log = tmp / f"serve-{next(_logs)}.log"
         with log.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(

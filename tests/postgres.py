@@ -24,7 +24,8 @@ def _bin(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nobody listens on (for a server a test or bench starts)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -69,7 +70,7 @@ def running_postgres() -> Iterator[PostgresServer | None]:
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         shutil.chown(data, "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     server = PostgresServer(url=f"postgresql+psycopg2://postgres@127.0.0.1:{port}/switchboard", port=port,
                             data=data, pg_ctl=pg_ctl, prefix=prefix)
     subprocess.run([*prefix, initdb, "-D", str(data / "db"), "-A", "trust", "-U", "postgres"], **_RUN)

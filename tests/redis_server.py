@@ -13,11 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.postgres import free_port
 
 
 @dataclass
@@ -45,7 +41,7 @@ def running_redis() -> Iterator[RedisServer | None]:
         yield None
         return
     data = Path(tempfile.mkdtemp(prefix="switchboard-redis-"))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(data), "--protected-mode", "yes"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from bot.memory import schema
 from bot.memory.models import Decision, Feedback, Message, PendingDelivery
 from bot.memory.store import SqlMemoryStore, build_engine
 from bot.types import ChatMessage, Identity
-from tests.postgres import PostgresServer
+from tests.postgres import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
@@ -388,7 +387,7 @@ def test_two_serve_replicas_starting_together_on_a_new_postgresql_upgrade_it_onc
         pytest.skip("PostgreSQL server binaries not installed (.ci/run installs them)")
     with pg_database(postgres) as url:
         locker = create_engine(url)
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         logs = [tmp_path / f"serve{i}.log" for i in range(2)]
         env = {**{k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_BASE"))},
                "PYTHONPATH": str(ROOT), "SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_DATA_DIR": str(tmp_path),
@@ -421,11 +420,6 @@ def test_two_serve_replicas_starting_together_on_a_new_postgresql_upgrade_it_onc
         assert schema.recorded_revision(engine) == schema.HEAD and drift(engine) == []
         engine.dispose()
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _healthy(port: int) -> bool:

@@ -10,7 +10,6 @@ import gc
 import json
 import os
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FAKE_KEYS, fake_policy
 from tests.fakes.openai_server import FakeOpenAI
+from tests.postgres import free_port
 from tests.slack.conftest import SECRET, TOKEN, dm, event_body, signed_headers
 from tests.slack.fake_slack_api import FakeSlackApi
 
@@ -76,11 +76,6 @@ class Served:
             await asyncio.sleep(0.05)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _serve_env(tmp_path: Path, api: FakeSlackApi, fake_llm: FakeOpenAI, **extra: str) -> dict[str, str]:
     policy = tmp_path / "policy.yaml"
@@ -96,7 +91,7 @@ def _serve_env(tmp_path: Path, api: FakeSlackApi, fake_llm: FakeOpenAI, **extra:
 
 
 async def _start(env: dict[str, str], log: Path) -> tuple[asyncio.subprocess.Process, str]:
-    port = _free_port()
+    port = free_port()
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(CLI, "serve", "--host", "127.0.0.1", "--port", str(port),
                                                     env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
